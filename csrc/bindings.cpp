@@ -1,0 +1,263 @@
+// The only PYBIND11_MODULE: fastnet._core. Python validates every input first
+// (fastnet/_validate.py); the checks here are the last line of defence before raw pointers.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cblas.h>
+
+#include "common.h"
+#include "loss.h"
+#include "model/model.h"
+#include "optim/optimizer.h"
+
+namespace py = pybind11;
+using namespace fastnet;
+
+void bind_loss(py::module_& m);  // csrc/loss_bind.cpp
+
+namespace {
+
+using FArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using IArray = py::array_t<int32_t, py::array::c_style | py::array::forcecast>;
+
+LayerConfig config_from_dict(const py::dict& d) {
+  LayerConfig c;
+  for (auto item : d) {
+    std::string key = py::cast<std::string>(item.first);
+    py::handle v = item.second;
+    if (key == "kind") {
+      c.kind = py::cast<std::string>(v);
+    } else if (key == "children") {
+      for (auto child : py::cast<py::list>(v)) c.children.push_back(config_from_dict(py::cast<py::dict>(child)));
+    } else if (py::isinstance<py::str>(v)) {
+      c.str[key] = py::cast<std::string>(v);
+    } else if (!v.is_none()) {
+      c.num[key] = py::cast<double>(v);
+    }
+  }
+  return c;
+}
+
+void check_2d(const FArray& a, int64_t cols, const char* name) {
+  if (a.ndim() != 2) throw py::value_error(std::string(name) + " must be 2-D");
+  if (a.shape(1) != cols)
+    throw py::value_error(std::string(name) + " has " + std::to_string(a.shape(1)) +
+                          " columns, expected " + std::to_string(cols));
+  if (a.shape(0) <= 0) throw py::value_error(std::string(name) + " is an empty batch");
+}
+
+// Loss target: either float targets of the output's shape or int32 labels of length batch.
+struct LossTarget {
+  const float* target = nullptr;
+  const int32_t* labels = nullptr;
+  FArray tarr;
+  IArray larr;
+};
+
+LossTarget loss_target(const py::object& target, const py::object& labels, LossKind kind,
+                       int64_t batch, int64_t cols) {
+  LossTarget t;
+  if (kind == LossKind::SparseCategoricalCrossentropy) {
+    t.larr = py::cast<IArray>(labels);
+    if (t.larr.ndim() != 1 || t.larr.shape(0) != batch)
+      throw py::value_error("labels must be 1-D with one label per row");
+    t.labels = t.larr.data();
+  } else {
+    t.tarr = py::cast<FArray>(target);
+    if (t.tarr.ndim() != 2 || t.tarr.shape(0) != batch || t.tarr.shape(1) != cols)
+      throw py::value_error("target shape does not match the model output");
+    t.target = t.tarr.data();
+  }
+  return t;
+}
+
+py::array_t<float> arena_view(py::object self, float* base, size_t offset,
+                              const std::vector<int64_t>& shape) {
+  std::vector<py::ssize_t> shp(shape.begin(), shape.end());
+  std::vector<py::ssize_t> strides(shp.size());
+  py::ssize_t s = sizeof(float);
+  for (size_t i = shp.size(); i-- > 0;) {
+    strides[i] = s;
+    s *= shp[i];
+  }
+  return py::array_t<float>(shp, strides, base + offset, self);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "fastnet C++ core";
+
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw py::value_error("n must be >= 1");
+#ifdef _OPENMP
+    omp_set_num_threads(n);
+#endif
+    scipy_openblas_set_num_threads(n);
+  });
+  m.def("get_num_threads", []() { return max_threads(); });
+  m.def("openblas_num_threads", []() { return scipy_openblas_get_num_threads(); });
+  m.def("openblas_corename", []() { return std::string(scipy_openblas_get_corename()); });
+  m.def("openblas_config", []() { return std::string(scipy_openblas_get_config()); });
+  m.def("compiler", []() {
+#if defined(__clang__)
+    return std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+    return std::string("gcc ") + __VERSION__;
+#else
+    return std::string("unknown");
+#endif
+  });
+  m.def("openmp", []() {
+#ifdef _OPENMP
+    return true;
+#else
+    return false;
+#endif
+  });
+
+  bind_loss(m);
+
+  py::class_<Model, std::shared_ptr<Model>>(m, "Model")
+      .def(py::init<>())
+      .def("add", [](Model& self, const py::dict& cfg) { self.add(config_from_dict(cfg)); })
+      .def("build", &Model::build)
+      .def_property_readonly("arena_floats", &Model::arena_floats)
+      .def_property_readonly("in_features", &Model::in_features)
+      .def_property_readonly("out_features", &Model::out_features)
+      .def_readwrite("seed", &Model::seed)
+      .def_readwrite("step", &Model::step)
+      .def_readonly("last_train_batch", &Model::last_train_batch)
+      .def("layer_params",
+           [](Model& self, size_t i) {
+             py::list out;
+             for (auto* d : self.layer(i).param_decls())
+               out.append(py::make_tuple(d->name, d->shape, d->offset));
+             return out;
+           })
+      .def("params_view",
+           [](py::object self, size_t offset, std::vector<int64_t> shape) {
+             Model& m = py::cast<Model&>(self);
+             size_t n = 1;
+             for (auto d : shape) n *= static_cast<size_t>(d);
+             if (offset + n > m.arena_floats()) throw py::value_error("view outside the arena");
+             return arena_view(self, m.params(), offset, shape);
+           })
+      .def("grads_view",
+           [](py::object self, size_t offset, std::vector<int64_t> shape) {
+             Model& m = py::cast<Model&>(self);
+             size_t n = 1;
+             for (auto d : shape) n *= static_cast<size_t>(d);
+             if (offset + n > m.arena_floats()) throw py::value_error("view outside the arena");
+             return arena_view(self, m.grads(), offset, shape);
+           })
+      .def("forward",
+           [](Model& self, FArray X, bool training) {
+             check_2d(X, self.in_features(), "X");
+             const int64_t batch = X.shape(0), out = self.out_features();
+             py::array_t<float> Y({batch, out});
+             {
+               py::gil_scoped_release nogil;
+               const float* y = self.forward(X.data(), batch, training, true);
+               std::memcpy(Y.mutable_data(), y, sizeof(float) * batch * out);
+             }
+             return Y;
+           })
+      .def("backward",
+           [](Model& self, FArray dY, bool want_dx) -> py::object {
+             if (self.last_train_batch < 0)
+               throw py::value_error("backward() needs a forward(X, training=True) first");
+             check_2d(dY, self.out_features(), "dY");
+             const int64_t batch = dY.shape(0);
+             if (batch != self.last_train_batch)
+               throw py::value_error("dY has " + std::to_string(batch) +
+                                     " rows but the last forward had " +
+                                     std::to_string(self.last_train_batch));
+             py::array_t<float> dX;
+             float* dx = nullptr;
+             if (want_dx) {
+               dX = py::array_t<float>({batch, self.in_features()});
+               dx = dX.mutable_data();
+             }
+             {
+               py::gil_scoped_release nogil;
+               self.backward(dY.data(), dx);
+             }
+             if (!want_dx) return py::none();
+             return std::move(dX);
+           })
+      .def("train_step",
+           [](Model& self, FArray X, py::object target, py::object labels,
+              const std::string& loss, float delta, bool from_logits, Optimizer* opt) {
+             check_2d(X, self.in_features(), "X");
+             const int64_t batch = X.shape(0);
+             LossKind kind = loss_from_name(loss);
+             LossTarget t = loss_target(target, labels, kind, batch, self.out_features());
+             if (opt && opt->model.get() != &self)
+               throw py::value_error("optimizer was built for another model");
+             LossParams lp;
+             lp.delta = delta;
+             lp.from_logits = from_logits;
+             double gnorm = 0.0, value;
+             {
+               py::gil_scoped_release nogil;
+               value = self.train_step(X.data(), batch, t.target, t.labels, kind, lp, opt, &gnorm);
+             }
+             return py::make_tuple(value, gnorm);
+           },
+           py::arg("X"), py::arg("target"), py::arg("labels"), py::arg("loss"),
+           py::arg("delta"), py::arg("from_logits"), py::arg("optimizer").none(true))
+      .def("eval_loss", [](Model& self, FArray X, py::object target, py::object labels,
+                           const std::string& loss, float delta, bool from_logits) {
+        check_2d(X, self.in_features(), "X");
+        const int64_t batch = X.shape(0);
+        LossKind kind = loss_from_name(loss);
+        LossTarget t = loss_target(target, labels, kind, batch, self.out_features());
+        LossParams lp;
+        lp.delta = delta;
+        lp.from_logits = from_logits;
+        py::gil_scoped_release nogil;
+        return self.eval_loss(X.data(), batch, t.target, t.labels, kind, lp);
+      });
+
+  py::class_<Optimizer>(m, "Optimizer")
+      .def(py::init([](const std::string& kind, std::vector<double> hparams,
+                       std::shared_ptr<Model> model, std::vector<py::tuple> slots, int clip_mode,
+                       float clip_value) {
+             std::vector<ParamSlot> ps;
+             for (auto& t : slots) {
+               ParamSlot s;
+               s.offset = py::cast<size_t>(t[0]);
+               s.size = py::cast<size_t>(t[1]);
+               s.lr = py::cast<float>(t[2]);
+               s.weight_decay = py::cast<float>(t[3]);
+               s.trainable = py::cast<bool>(t[4]);
+               ps.push_back(s);
+             }
+             return make_optimizer(kind, hparams, std::move(model), std::move(ps),
+                                   static_cast<ClipMode>(clip_mode), clip_value);
+           }))
+      .def("step",
+           [](Optimizer& self) {
+             py::gil_scoped_release nogil;
+             return self.step();
+           })
+      .def("set_slot", [](Optimizer& self, size_t i, float lr, float wd, bool trainable) {
+        if (i >= self.slots.size()) throw py::index_error("slot index");
+        self.slots[i].lr = lr;
+        self.slots[i].weight_decay = wd;
+        self.slots[i].trainable = trainable;
+      })
+      .def_readwrite("steps", &Optimizer::steps)
+      .def_readwrite("skipped_steps", &Optimizer::skipped_steps)
+      .def_readwrite("slot_steps", &Optimizer::slot_steps)
+      .def_readonly("last_sumsq", &Optimizer::last_sumsq)
+      .def_property_readonly("num_state", [](Optimizer& self) { return self.state.size(); })
+      .def("state_view", [](py::object pyself, size_t k) {
+        Optimizer& self = py::cast<Optimizer&>(pyself);
+        if (k >= self.state.size()) throw py::index_error("state index");
+        return arena_view(pyself, self.state[k].data(), 0,
+                          {static_cast<int64_t>(self.model->arena_floats())});
+      });
+}

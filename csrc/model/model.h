@@ -1,0 +1,74 @@
+// The C++ model: layers over one flat, 64-byte-aligned parameter arena and a gradient arena
+// of the same layout, plus per-batch workspaces sized once per batch size.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "../common.h"
+#include "../loss.h"
+#include "layer.h"
+
+namespace fastnet {
+
+class Optimizer;
+
+class Model {
+ public:
+  Model() = default;
+  void add(const LayerConfig& cfg);
+  // Lays the parameters out in the arenas (each segment starts on a 64-byte boundary).
+  void build();
+  bool built() const { return built_; }
+
+  int64_t in_features() const { return layers_.front()->in; }
+  int64_t out_features() const { return layers_.back()->out; }
+  size_t arena_floats() const { return arena_floats_; }
+  float* params() { return params_.data(); }
+  float* grads() { return grads_.data(); }
+  size_t num_layers() const { return layers_.size(); }
+  Layer& layer(size_t i) { return *layers_.at(i); }
+  std::vector<ParamDecl*> param_decls();
+
+  // Forward pass; returns the output (batch, out) held in the model's workspace. The input is
+  // copied when copy_input (so a later backward sees it even if the caller's array changes).
+  const float* forward(const float* X, int64_t batch, bool training, bool copy_input);
+  // Backward pass after a training forward. dY (batch, out). dX (batch, in) written unless null.
+  void backward(const float* dY, float* dX);
+  // Forward, loss, backward, optimizer update. Returns the loss; gnorm receives the gradient norm.
+  double train_step(const float* X, int64_t batch, const float* target, const int32_t* labels,
+                    LossKind loss, const LossParams& lp, Optimizer* opt, double* gnorm);
+  // Mean loss of a forward pass in inference mode (no gradients).
+  double eval_loss(const float* X, int64_t batch, const float* target, const int32_t* labels,
+                   LossKind loss, const LossParams& lp);
+
+  uint64_t seed = 0;
+  uint64_t step = 0;          // training forward passes so far (random streams)
+  int64_t last_train_batch = -1;  // batch of the last training forward; -1 when none
+
+ private:
+  void ensure_workspace(int64_t batch);
+  StepContext context(bool training) {
+    StepContext c;
+    c.params = params_.data();
+    c.grads = grads_.data();
+    c.training = training;
+    c.seed = seed;
+    c.step = step;
+    return c;
+  }
+  void backward_impl(float* dY_work, float* dX);
+
+  std::vector<std::unique_ptr<Layer>> layers_;
+  bool built_ = false;
+  size_t arena_floats_ = 0;
+  AlignedBuffer params_, grads_;
+  int64_t ws_batch_ = 0;
+  std::vector<AlignedBuffer> acts_;       // acts_[0] input copy, acts_[i+1] output of layer i
+  std::vector<AlignedBuffer> layer_ws_;   // per-layer scratch
+  AlignedBuffer grad_a_, grad_b_;         // ping-pong buffers for the backward pass
+  const float* input_ = nullptr;          // input of the last forward
+  int64_t input_batch_ = 0;
+};
+
+}  // namespace fastnet

@@ -1,0 +1,59 @@
+#include "optimizer.h"
+
+#include <cmath>
+
+#include "../model/model.h"
+
+namespace fastnet {
+
+Optimizer::Optimizer(std::shared_ptr<Model> m, std::vector<ParamSlot> s, ClipMode mode,
+                     float value, size_t num_state_arenas)
+    : slots(std::move(s)), clip_mode(mode), clip_value(value), model(std::move(m)) {
+  for (auto& slot : slots)
+    if (slot.offset + slot.size > model->arena_floats())
+      throw std::invalid_argument("parameter segment outside the model's arena");
+  slot_steps.assign(slots.size(), 0);
+  state.resize(num_state_arenas);
+  for (auto& b : state) b.resize(std::max<size_t>(model->arena_floats(), 16));
+}
+
+double Optimizer::step() {
+  float* p = model->params();
+  const float* g = model->grads();
+  std::vector<Segment> segs;
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < slots.size(); ++i)
+    if (slots[i].trainable) {
+      segs.push_back({slots[i].offset, slots[i].size});
+      idx.push_back(i);
+    }
+  std::vector<double> sq;
+  segment_sumsq(g, segs, sq);
+  last_sumsq.assign(slots.size(), 0.0);
+  double total = 0.0;
+  for (size_t k = 0; k < sq.size(); ++k) {
+    last_sumsq[idx[k]] = sq[k];
+    total += sq[k];
+  }
+  const double norm = std::sqrt(total);
+  if (!std::isfinite(norm)) {
+    ++skipped_steps;
+    return norm;
+  }
+  for (size_t k = 0; k < segs.size(); ++k) {
+    const ParamSlot& s = slots[idx[k]];
+    float gscale = 1.0f, clip = 0.0f;
+    // Scale as torch.nn.utils.clip_grad_norm_: min(1, max_norm / (norm + 1e-6)).
+    if (clip_mode == ClipMode::GlobalNorm)
+      gscale = static_cast<float>(std::min(1.0, clip_value / (norm + 1e-6)));
+    else if (clip_mode == ClipMode::LayerNorm)
+      gscale = static_cast<float>(std::min(1.0, clip_value / (std::sqrt(sq[k]) + 1e-6)));
+    else if (clip_mode == ClipMode::Value)
+      clip = clip_value;
+    update_segment(s, p + s.offset, g + s.offset, gscale, clip, ++slot_steps[idx[k]]);
+  }
+  ++steps;
+  return norm;
+}
+
+}  // namespace fastnet

@@ -1,0 +1,69 @@
+// Optimizer base: one reduction for the gradient norms, clipping folded into the update pass.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../common.h"
+#include "../reduce.h"
+
+namespace fastnet {
+
+class Model;
+
+enum class ClipMode : int { None = 0, GlobalNorm, LayerNorm, Value };
+
+// One parameter tensor as the optimizer sees it: its arena segment and its group's settings.
+struct ParamSlot {
+  size_t offset = 0;
+  size_t size = 0;
+  float lr = 1e-3f;
+  float weight_decay = 0.0f;
+  bool trainable = true;
+};
+
+class Optimizer {
+ public:
+  Optimizer(std::shared_ptr<Model> model, std::vector<ParamSlot> slots, ClipMode clip_mode,
+            float clip_value, size_t num_state_arenas);
+  virtual ~Optimizer() = default;
+
+  // One step over the model's gradients. Returns the global L2 norm of the trainable
+  // gradients before clipping. When that norm is not finite nothing is written, the step is
+  // counted in skipped_steps and the (non-finite) norm is returned.
+  double step();
+
+  std::vector<ParamSlot> slots;
+  ClipMode clip_mode;
+  float clip_value;
+  int64_t steps = 0;          // applied updates
+  std::vector<int64_t> slot_steps;  // updates applied to each slot (torch keeps a step per tensor)
+  int64_t skipped_steps = 0;  // non-finite gradients
+  std::vector<double> last_sumsq;  // per-slot Σg² of the last step (diagnostics)
+  std::vector<AlignedBuffer> state;  // per-parameter state, each in the arena's layout
+  std::shared_ptr<Model> model;
+
+ protected:
+  // Update one segment. g is the raw gradient; the effective gradient is
+  // clamp(g · gscale, ±clip) when clip > 0, else g · gscale. t is this slot's
+  // 1-based step count (a parameter frozen so far starts at t = 1 when unfrozen).
+  virtual void update_segment(const ParamSlot& s, float* p, const float* g, float gscale,
+                              float clip, int64_t t) = 0;
+};
+
+// Builds an optimizer by name with its hyper-parameters (csrc/optim/factory.cpp).
+std::unique_ptr<Optimizer> make_optimizer(const std::string& kind,
+                                          const std::vector<double>& hparams,
+                                          std::shared_ptr<Model> model,
+                                          std::vector<ParamSlot> slots, ClipMode clip_mode,
+                                          float clip_value);
+
+// Effective gradient (clip folded in): shared by every update kernel.
+inline float effective_grad(float g, float gscale, float clip) {
+  float v = g * gscale;
+  if (clip > 0.0f) v = v > clip ? clip : (v < -clip ? -clip : v);
+  return v;
+}
+
+}  // namespace fastnet

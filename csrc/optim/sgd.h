@@ -1,0 +1,20 @@
+#pragma once
+#include "optimizer.h"
+
+namespace fastnet {
+
+class SGD : public Optimizer {
+ public:
+  SGD(std::shared_ptr<Model> m, std::vector<ParamSlot> s, ClipMode mode, float clip,
+      float momentum_, float dampening_, bool nesterov_)
+      : Optimizer(std::move(m), std::move(s), mode, clip, momentum_ != 0.0f ? 1 : 0),
+        momentum(momentum_), dampening(dampening_), nesterov(nesterov_) {}
+  float momentum, dampening;
+  bool nesterov;
+
+ protected:
+  void update_segment(const ParamSlot& s, float* p, const float* g, float gscale, float clip,
+                      int64_t t) override;
+};
+
+}  // namespace fastnet

@@ -1,0 +1,67 @@
+"""Process-wide settings: threads, seeds, and a report of the build."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+from . import _core
+from . import init as _init
+from ._validate import check_int
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def set_num_threads(n: int) -> None:
+    """Set fastnet's OpenMP threads and OpenBLAS's threads together (no oversubscription:
+    our elementwise kernels and the GEMMs never run at the same time)."""
+    _core.set_num_threads(check_int(n, "n", 1))
+
+
+def get_num_threads() -> int:
+    return _core.get_num_threads()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the global generator used for initialization and shuffling when no seed is given."""
+    _init.manual_seed(seed)
+
+
+def _default_threads() -> int:
+    for var in ("FASTNET_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return available_cores()
+
+
+def show_config(print_fn=print) -> dict:
+    """Versions, compiler, OpenBLAS core type and thread counts."""
+    import numpy as np
+
+    from . import __version__
+
+    info = {
+        "fastnet": __version__,
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "compiler": _core.compiler(),
+        "openmp": _core.openmp(),
+        "openblas": _core.openblas_config(),
+        "openblas_corename": _core.openblas_corename(),
+        "threads": _core.get_num_threads(),
+        "openblas_threads": _core.openblas_num_threads(),
+        "available_cores": available_cores(),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+    }
+    if print_fn is not None:
+        width = max(len(k) for k in info)
+        for k, v in info.items():
+            print_fn(f"{k.ljust(width)}  {v}")
+    return info

@@ -1,0 +1,108 @@
+"""Input checks shared by every public entry point: they run before C++ touches memory.
+
+Rules (DESIGN.md, "Errors"): TypeError for a wrong type (strings, objects, complex), ValueError
+for a wrong shape, an empty batch, NaN/Inf, labels out of range or a hyper-parameter out of
+range; float64 and non-contiguous inputs are converted. Messages name the argument.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+_REAL_KINDS = "biuf"  # bool, signed, unsigned, float
+
+
+def as_float_array(x, name: str) -> np.ndarray:
+    """Any real array-like as a C-contiguous float32 array (no copy when already one)."""
+    if isinstance(x, (str, bytes)):
+        raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}")
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be a numeric array: {exc}") from None
+    if arr.dtype.kind not in _REAL_KINDS:
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    # np.isfinite(...).all() allocates; min/max propagate NaN and expose Inf in two reductions.
+    if arr.size and not (math.isfinite(float(arr.min())) and math.isfinite(float(arr.max()))):
+        raise ValueError(f"{name} contains NaN or Inf")
+
+
+def as_batch(x, name: str, features: int | None = None) -> np.ndarray:
+    """A 2-D float32 batch (rows, features): 1-D input is one row only when features say so."""
+    arr = as_float_array(x, name)
+    if arr.ndim == 1 and features is not None and arr.shape[0] == features:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (batch, features), got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is an empty batch")
+    if features is not None and arr.shape[1] != features:
+        raise ValueError(f"{name} has {arr.shape[1]} features, expected {features}")
+    check_finite(arr, name)
+    return arr
+
+
+def as_labels(y, name: str, rows: int, n_classes: int) -> np.ndarray:
+    """Integer class labels as a C-contiguous int32 vector of length rows, each in [0, n_classes)."""
+    if isinstance(y, (str, bytes)):
+        raise TypeError(f"{name} must be an array of integer labels, got {type(y).__name__}")
+    arr = np.asarray(y)
+    if arr.dtype.kind not in _REAL_KINDS:
+        raise TypeError(f"{name} must hold integer class labels, got dtype {arr.dtype}")
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one label per row), got shape {arr.shape}")
+    if arr.shape[0] != rows:
+        raise ValueError(f"{name} has {arr.shape[0]} labels for {rows} rows")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise ValueError(f"{name} must hold whole-number class labels")
+    if arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi >= n_classes:
+            raise ValueError(f"{name} must be in [0, {n_classes}), got values in [{lo}, {hi}]")
+    return np.ascontiguousarray(arr, dtype=np.int32)
+
+
+def as_targets(y, name: str, shape: tuple) -> np.ndarray:
+    """Float targets of exactly the model output's shape ((n,) is accepted for (n, 1))."""
+    arr = as_float_array(y, name)
+    if arr.ndim == 1 and len(shape) == 2 and shape[1] == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {arr.shape}, expected {tuple(shape)}")
+    check_finite(arr, name)
+    return arr
+
+
+def check_int(value, name: str, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_float(value, name: str, *, low=None, high=None, low_open=False, high_open=False) -> float:
+    """A real number in a range; the message names the argument and the range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    bad = (low is not None and (value <= low if low_open else value < low)) or (
+        high is not None and (value >= high if high_open else value > high))
+    if bad:
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        rng = ("(" if low_open else "[") + f"{lo}, {hi}" + (")" if high_open else "]")
+        raise ValueError(f"{name} must be in {rng}, got {value}")
+    return value

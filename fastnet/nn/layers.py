@@ -1,0 +1,304 @@
+"""Layer objects: configuration on the Python side; the computation lives in the C++ model.
+
+A layer is unbound until a Sequential builds it into its arena; its parameters are then views
+into that arena. A layer that already belongs to a model is cloned (weights copied) when it is
+put into a new one, so two models never share memory.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from .. import init as _init
+from .._validate import check_float, check_int
+
+# Activation names understood by the C++ core (csrc/activation.cpp) and the aliases we accept.
+ACTIVATION_NAMES = ("sigmoid", "tanh", "softmax", "relu", "leaky_relu", "prelu", "rrelu", "elu",
+                    "selu", "gelu", "gelu_tanh", "swish", "mish")
+_ALIASES = {"silu": "swish", "linear": None, "none": None}
+
+
+def canonical_activation(name):
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise TypeError(f"activation must be a string name or None, got {type(name).__name__}")
+    key = name.lower()
+    if key in _ALIASES:
+        return _ALIASES[key]
+    if key not in ACTIVATION_NAMES:
+        raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATION_NAMES)}")
+    return key
+
+
+class Layer:
+    """Base class. Subclasses describe themselves to the C++ core with ``_config``."""
+
+    kind = "layer"
+
+    def __init__(self):
+        self._model = None        # the Sequential that owns this layer's arena segments
+        self._params = {}         # name -> Parameter, once bound
+        self._pending = None      # values to copy in at bind time (a cloned layer)
+        self._frozen = False
+
+    # ----- shape inference and C++ configuration -----
+    def output_features(self, in_features: int) -> int:
+        return in_features
+
+    def input_features(self):
+        """Width this layer needs, or None when it adapts to its input."""
+        return None
+
+    def _config(self, in_features: int) -> dict:
+        raise NotImplementedError  # every concrete layer overrides this
+
+    # Activation applied by this layer (for the "auto" initializer rule), or None.
+    @property
+    def activation_name(self):
+        return None
+
+    # ----- parameters -----
+    def _initialize(self, rng, next_activation) -> None:
+        """Fill freshly bound parameters (the arena starts at zero)."""
+
+    def _bind(self, model, params: dict) -> bool:
+        """Attach arena views; returns True when the parameters still need initializing."""
+        self._model = model
+        self._params = params
+        for p in params.values():
+            p._trainable = not self._frozen
+        if self._pending is not None:
+            for name, value in self._pending.items():
+                params[name].data[...] = value
+            self._pending = None
+            return False
+        return True
+
+    def parameters(self):
+        return list(self._params.values())
+
+    def named_parameters(self):
+        return list(self._params.items())
+
+    def freeze(self):
+        """Exclude this layer's parameters from optimizer updates (transfer learning)."""
+        self._frozen = True
+        for p in self._params.values():
+            p.trainable = False
+        return self
+
+    def unfreeze(self):
+        self._frozen = False
+        for p in self._params.values():
+            p.trainable = True
+        return self
+
+    @property
+    def trainable(self) -> bool:
+        return not self._frozen
+
+    def _clone(self):
+        """An unbound copy of this layer carrying its current weights."""
+        twin = copy.copy(self)
+        Layer.__init__(twin)
+        twin._frozen = self._frozen
+        if self._params:
+            twin._pending = {n: p.data.copy() for n, p in self._params.items()}
+        elif self._pending is not None:
+            twin._pending = {n: v.copy() for n, v in self._pending.items()}
+        return twin
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Dense(Layer):
+    """Fully connected layer y = act(x·W + b), W stored (in_features, out_features).
+
+    ``init="auto"`` picks Glorot, He or LeCun from the activation that follows (DESIGN.md).
+    """
+
+    kind = "dense"
+
+    def __init__(self, in_features: int, out_features: int, init="auto", bias: bool = True,
+                 activation=None, alpha=None):
+        super().__init__()
+        self.in_features = check_int(in_features, "in_features", 1)
+        self.out_features = check_int(out_features, "out_features", 1)
+        if not (init == "auto" or callable(init)):
+            _init.get(init)  # unknown names fail here, at construction
+        self.init = init
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias must be True or False, got {type(bias).__name__}")
+        self.bias = bool(bias)
+        self.activation = canonical_activation(activation)
+        # alpha: the LeakyReLU slope (default 0.01) or the ELU alpha (default 1.0) when fused.
+        if alpha is None:
+            alpha = 1.0 if self.activation == "elu" else 0.01
+        self.alpha = check_float(alpha, "alpha", low=0.0)
+
+    def input_features(self):
+        return self.in_features
+
+    def output_features(self, in_features: int) -> int:
+        return self.out_features
+
+    @property
+    def activation_name(self):
+        return self.activation
+
+    def _config(self, in_features: int) -> dict:
+        return {"kind": "dense", "in_features": self.in_features, "out_features": self.out_features,
+                "bias": int(self.bias), "activation": self.activation or "none",
+                "alpha": self.alpha}
+
+    def _initialize(self, rng, next_activation) -> None:
+        act = self.activation if self.activation is not None else next_activation
+        name = _init.auto_init_for(act) if self.init == "auto" else self.init
+        fn = _init.get(name)
+        w = self._params["weight"].data
+        w[...] = fn(w.shape, self.in_features, self.out_features, rng)
+        if "slope" in self._params:
+            self._params["slope"].data[...] = 0.25
+
+    def __repr__(self) -> str:
+        act = f", activation={self.activation!r}" if self.activation else ""
+        return f"Dense({self.in_features}, {self.out_features}{act})"
+
+
+class Activation(Layer):
+    """A stand-alone activation layer; the subclasses below are the public names."""
+
+    kind = "activation"
+    act = None
+
+    def __init__(self):
+        super().__init__()
+        self._features = None
+
+    @property
+    def activation_name(self):
+        return self.act
+
+    def _extra(self) -> dict:
+        return {}
+
+    def _config(self, in_features: int) -> dict:
+        self._features = in_features
+        return {"kind": "activation", "features": in_features, "activation": self.act, **self._extra()}
+
+
+class Sigmoid(Activation):
+    act = "sigmoid"
+
+
+class Tanh(Activation):
+    act = "tanh"
+
+
+class Softmax(Activation):
+    """Softmax over the features of each row."""
+    act = "softmax"
+
+
+class ReLU(Activation):
+    act = "relu"
+
+
+class LeakyReLU(Activation):
+    act = "leaky_relu"
+
+    def __init__(self, alpha: float = 0.01):
+        super().__init__()
+        self.alpha = check_float(alpha, "alpha", low=0.0)
+
+    def _extra(self):
+        return {"alpha": self.alpha}
+
+    def __repr__(self):
+        return f"LeakyReLU(alpha={self.alpha})"
+
+
+class PReLU(Activation):
+    """Parametric ReLU (He et al. 2015): one learned negative slope per feature."""
+    act = "prelu"
+
+    def __init__(self, features: int, init: float = 0.25):
+        super().__init__()
+        self.features = check_int(features, "features", 1)
+        self.init = check_float(init, "init")
+
+    def input_features(self):
+        return self.features
+
+    def _initialize(self, rng, next_activation) -> None:
+        self._params["slope"].data[...] = self.init
+
+    def __repr__(self):
+        return f"PReLU({self.features})"
+
+
+class RReLU(Activation):
+    """Randomized leaky ReLU (Xu et al. 2015): slope ~ U(lower, upper) per element in training,
+    the mean slope (lower + upper) / 2 at inference (as torch.nn.RReLU)."""
+    act = "rrelu"
+
+    def __init__(self, lower: float = 1.0 / 8.0, upper: float = 1.0 / 3.0):
+        super().__init__()
+        self.lower = check_float(lower, "lower", low=0.0)
+        self.upper = check_float(upper, "upper", low=0.0)
+        if self.upper < self.lower:
+            raise ValueError(f"upper must be >= lower, got lower={lower}, upper={upper}")
+
+    def _extra(self):
+        return {"lower": self.lower, "upper": self.upper}
+
+
+class ELU(Activation):
+    act = "elu"
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = check_float(alpha, "alpha", low=0.0)
+
+    def _extra(self):
+        return {"alpha": self.alpha}
+
+
+class SELU(Activation):
+    """Scaled ELU (Klambauer et al. 2017); pairs with lecun_normal init and AlphaDropout."""
+    act = "selu"
+
+
+class GELU(Activation):
+    """Gaussian error linear unit: exact (erf) or the tanh approximation."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+        self.act = "gelu" if approximate == "none" else "gelu_tanh"
+
+
+class Swish(Activation):
+    """x·sigmoid(x) (Ramachandran et al. 2017), also known as SiLU."""
+    act = "swish"
+
+
+SiLU = Swish
+
+
+class Mish(Activation):
+    """x·tanh(softplus(x)) (Misra 2019)."""
+    act = "mish"
+
+
+# Registry of activation layers: drives the table-driven tests.
+ACTIVATION_LAYERS = {
+    "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax, "relu": ReLU, "leaky_relu": LeakyReLU,
+    "prelu": PReLU, "rrelu": RReLU, "elu": ELU, "selu": SELU, "gelu": GELU,
+    "gelu_tanh": lambda: GELU(approximate="tanh"), "swish": Swish, "mish": Mish,
+}

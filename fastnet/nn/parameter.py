@@ -1,0 +1,47 @@
+"""fn.Parameter: a named tensor whose data and grad are zero-copy views into the model's arenas."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Parameter:
+    """One parameter tensor of a built model.
+
+    ``data`` and ``grad`` are writable NumPy views into the model's flat parameter and gradient
+    arenas: writing ``p.data[...]`` changes the model's output. ``trainable=False`` makes the
+    optimizers skip it.
+    """
+
+    __slots__ = ("name", "data", "grad", "_trainable", "_offset", "_owner", "layer")
+
+    def __init__(self, name: str, data: np.ndarray, grad: np.ndarray, offset: int, owner, layer):
+        self.name = name
+        self.data = data
+        self.grad = grad
+        self._offset = offset
+        self._owner = owner  # the Sequential whose arena holds this tensor
+        self.layer = layer
+        self._trainable = True
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        value = bool(value)
+        if value != self._trainable:
+            self._trainable = value
+            self._owner._trainable_version += 1  # optimizers re-read the flags
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    def __repr__(self) -> str:
+        flag = "" if self._trainable else ", frozen"
+        return f"Parameter({self.name}, shape={self.data.shape}{flag})"

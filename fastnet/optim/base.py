@@ -1,0 +1,202 @@
+"""Optimizer base: parameter groups, clipping options and the bridge to the fused C++ step.
+
+Every optimizer follows torch.optim's update formulas, names and defaults. The C++ side does
+one reduction for the gradient norms and one fused pass over (param, grad, state) per step,
+with the clip scale folded into that pass (csrc/optim/).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from .. import _core
+from .._validate import check_float
+from ..nn.parameter import Parameter
+
+_CLIP_MODES = {"clip_norm": 1, "clip_layer_norm": 2, "clip_value": 3}
+
+
+class Optimizer:
+    """Base class; subclasses set ``kind``, ``_group_keys`` defaults and ``_hparams()``."""
+
+    kind = ""
+
+    def __init__(self, params, defaults: dict, *, clip_norm=None, clip_layer_norm=None,
+                 clip_value=None, on_nonfinite="skip"):
+        self.defaults = dict(defaults)
+        self.param_groups = self._make_groups(params)
+        models = {id(p._owner): p._owner for g in self.param_groups for p in g["params"]}
+        if len(models) != 1:
+            raise ValueError("all parameters of an optimizer must belong to one model")
+        self._model = next(iter(models.values()))
+
+        clips = {k: v for k, v in (("clip_norm", clip_norm), ("clip_layer_norm", clip_layer_norm),
+                                   ("clip_value", clip_value)) if v is not None}
+        if len(clips) > 1:
+            raise ValueError(f"use at most one of clip_norm, clip_layer_norm, clip_value; got "
+                             f"{', '.join(clips)}")
+        self.clip_mode, self.clip = None, None
+        if clips:
+            (self.clip_mode, value), = clips.items()
+            self.clip = check_float(value, self.clip_mode, low=0.0, low_open=True)
+        if on_nonfinite not in ("skip", "raise"):
+            raise ValueError(f"on_nonfinite must be 'skip' or 'raise', got {on_nonfinite!r}")
+        self.on_nonfinite = on_nonfinite
+        self.last_grad_norm = None
+
+        self._base_lrs = [g["lr"] for g in self.param_groups]
+        self._lr_factor = 1.0
+        self._core = _core.Optimizer(self.kind, [float(h) for h in self._hparams()],
+                                     self._model._core, self._slots(),
+                                     _CLIP_MODES.get(self.clip_mode, 0), float(self.clip or 0.0))
+        self._synced_version = self._model._trainable_version
+        self._dirty = False
+
+    # ----- construction helpers -----
+    def _check_group(self, group: dict) -> None:
+        """Validate lr and weight_decay of a group (subclasses check their own defaults)."""
+        group["lr"] = check_float(group["lr"], "lr", low=0.0)
+        group["weight_decay"] = check_float(group.get("weight_decay", 0.0), "weight_decay", low=0.0)
+
+    def _make_groups(self, params):
+        if isinstance(params, Parameter):
+            params = [params]
+        try:
+            params = list(params)
+        except TypeError:
+            raise TypeError("params must be an iterable of Parameters or of parameter-group "
+                            "dicts (e.g. model.parameters())") from None
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        raw = params if isinstance(params[0], dict) else [{"params": params}]
+        groups, seen = [], set()
+        for gi, g in enumerate(raw):
+            if not isinstance(g, dict) or "params" not in g:
+                raise TypeError("parameter groups must be dicts with a 'params' entry")
+            extra = set(g) - {"params", "lr", "weight_decay"}
+            if extra:
+                raise ValueError(f"parameter group {gi}: only 'lr' and 'weight_decay' may differ "
+                                 f"between groups, got {', '.join(sorted(extra))}")
+            ps = g["params"]
+            ps = [ps] if isinstance(ps, Parameter) else list(ps)
+            for p in ps:
+                if not isinstance(p, Parameter):
+                    raise TypeError(f"expected fastnet Parameters, got {type(p).__name__}")
+                if id(p) in seen:
+                    raise ValueError(f"parameter {p.name} appears in more than one group")
+                seen.add(id(p))
+            group = {"params": ps, "lr": g.get("lr", self.defaults["lr"]),
+                     "weight_decay": g.get("weight_decay", self.defaults.get("weight_decay", 0.0))}
+            self._check_group(group)
+            groups.append(group)
+        return groups
+
+    def _slots(self):
+        return [(p._offset, p.size, g["lr"], g["weight_decay"], p.trainable)
+                for g in self.param_groups for p in g["params"]]
+
+    def _hparams(self):
+        raise NotImplementedError  # each optimizer lists its own
+
+    # ----- learning rate -----
+    @property
+    def lr(self) -> float:
+        return self.param_groups[0]["lr"]
+
+    @lr.setter
+    def lr(self, value) -> None:
+        """Set the learning rate; with several groups, their ratios to the first are kept."""
+        value = check_float(value, "lr", low=0.0)
+        base0 = self._base_lrs[0]
+        for g, base in zip(self.param_groups, self._base_lrs):
+            g["lr"] = value if base0 == 0 else base * (value / base0)
+        self._dirty = True
+
+    # ----- stepping -----
+    def _sync(self) -> None:
+        """Push changed learning rates, decays or trainable flags to C++."""
+        version = self._model._trainable_version
+        if not self._dirty and version == self._synced_version:
+            return
+        i = 0
+        for g in self.param_groups:
+            for p in g["params"]:
+                self._core.set_slot(i, float(g["lr"]), float(g["weight_decay"]), p.trainable)
+                i += 1
+        self._synced_version = version
+        self._dirty = False
+
+    def _after_step(self, gnorm: float) -> None:
+        self.last_grad_norm = gnorm
+        if not math.isfinite(gnorm):
+            if self.on_nonfinite == "raise":
+                raise FloatingPointError(f"non-finite gradient norm ({gnorm}); the step was not "
+                                         "applied")
+            warnings.warn(f"non-finite gradient norm ({gnorm}); step skipped "
+                          f"({self.skipped_steps} so far)", RuntimeWarning, stacklevel=3)
+
+    def step(self) -> float:
+        """Apply one update from the current gradients; returns the global gradient norm
+        before clipping (non-finite: nothing applied, the step is counted as skipped)."""
+        self._sync()
+        gnorm = self._core.step()
+        self._after_step(gnorm)
+        return gnorm
+
+    def zero_grad(self) -> None:
+        """Zero the gradients (backward overwrites them anyway; kept for PyTorch habits)."""
+        for g in self.param_groups:
+            for p in g["params"]:
+                p.grad[...] = 0.0
+
+    @property
+    def skipped_steps(self) -> int:
+        return self._core.skipped_steps
+
+    @property
+    def steps(self) -> int:
+        return self._core.steps
+
+    # ----- state -----
+    def state_dict(self) -> dict:
+        """A copy (not live views) of everything needed to resume."""
+        return {
+            "kind": self.kind,
+            "hparams": [float(h) for h in self._hparams()],
+            "param_groups": [{"lr": g["lr"], "weight_decay": g["weight_decay"],
+                              "sizes": [p.size for p in g["params"]]} for g in self.param_groups],
+            "base_lrs": list(self._base_lrs),
+            "steps": self._core.steps,
+            "skipped_steps": self._core.skipped_steps,
+            "slot_steps": list(self._core.slot_steps),
+            "state": [self._core.state_view(k).copy() for k in range(self._core.num_state)],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if not isinstance(state, dict) or state.get("kind") != self.kind:
+            raise ValueError(f"state_dict is not from a {type(self).__name__} optimizer")
+        groups = state["param_groups"]
+        if [gr["sizes"] for gr in groups] != [[p.size for p in g["params"]] for g in self.param_groups]:
+            raise ValueError("state_dict does not match this optimizer's parameters")
+        arrays = state["state"]
+        if len(arrays) != self._core.num_state:
+            raise ValueError("state_dict has a different number of state buffers")
+        for k, arr in enumerate(arrays):
+            view = self._core.state_view(k)
+            arr = np.asarray(arr, dtype=np.float32)
+            if arr.shape != view.shape:
+                raise ValueError("state_dict buffers do not match this model's arena")
+            view[...] = arr
+        for g, gr in zip(self.param_groups, groups):
+            g["lr"], g["weight_decay"] = gr["lr"], gr["weight_decay"]
+        self._base_lrs = list(state.get("base_lrs", self._base_lrs))
+        self._core.steps = int(state["steps"])
+        self._core.skipped_steps = int(state["skipped_steps"])
+        self._core.slot_steps = [int(s) for s in state["slot_steps"]]
+        self._dirty = True
+        self._sync()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr}, clip={self.clip_mode}={self.clip})"

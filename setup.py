@@ -1,0 +1,38 @@
+"""Build of fastnet's two native modules: the C++ core (pybind11, OpenMP, OpenBLAS from the
+scipy-openblas32 wheel) and the Cython data path."""
+import glob
+import os
+import sys
+
+import numpy  # noqa: F401  (build requirement; Cython modules use typed memoryviews only)
+import pybind11
+import scipy_openblas32
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+# -march=native: the package is built on the machine that runs it (pip install from source).
+# Set FASTNET_PORTABLE=1 to build for a generic x86-64 (e.g. a wheel for other machines).
+arch = [] if os.environ.get("FASTNET_PORTABLE") else ["-march=native"]
+cxx_flags = ["-O3", "-std=c++17", "-fopenmp", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"] + arch
+
+core = Extension(
+    "fastnet._core",
+    sources=sorted(glob.glob("csrc/**/*.cpp", recursive=True)),
+    include_dirs=[pybind11.get_include(), scipy_openblas32.get_include_dir(), "csrc"],
+    library_dirs=[scipy_openblas32.get_lib_dir()],
+    libraries=[scipy_openblas32.get_library()],
+    # The package's __init__ loads libscipy_openblas.so with RTLD_GLOBAL before importing
+    # _core, which works for regular and editable installs; the rpath helps regular installs.
+    runtime_library_dirs=["$ORIGIN/../scipy_openblas32/lib"],
+    extra_compile_args=cxx_flags,
+    extra_link_args=["-fopenmp"],
+    language="c++",
+)
+
+data = Extension(
+    "fastnet._data",
+    sources=["fastnet/_data.pyx"],
+    extra_compile_args=["-O3"] + arch,
+)
+
+setup(ext_modules=[core] + cythonize([data], compiler_directives={"language_level": "3"}, quiet=True))
