@@ -208,6 +208,92 @@ PYBIND11_MODULE(_core, m) {
            },
            py::arg("X"), py::arg("target"), py::arg("labels"), py::arg("loss"),
            py::arg("delta"), py::arg("from_logits"), py::arg("optimizer").none(true))
+      .def("fit_batches",
+           [](Model& self, FArray X, py::object target, py::object labels,
+              py::array_t<int64_t, py::array::c_style | py::array::forcecast> order,
+              int64_t batch_size, int64_t first_batch, int64_t num_batches,
+              const std::string& loss, float delta, bool from_logits, Optimizer* opt,
+              py::object slot_base_lrs, py::object lr_factors, bool stop_on_nonfinite) {
+             check_2d(X, self.in_features(), "X");
+             const int64_t n = X.shape(0);
+             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
+             if (order.ndim() != 1 || order.shape(0) != n)
+               throw py::value_error("order must hold one index per row");
+             if (first_batch < 0 || num_batches < 0) throw py::value_error("bad batch range");
+             LossKind kind = loss_from_name(loss);
+             LossTarget t = loss_target(target, labels, kind, n, self.out_features());
+             if (opt && opt->model.get() != &self)
+               throw py::value_error("optimizer was built for another model");
+             FArray base, factors;
+             const float* base_p = nullptr;
+             const float* fac_p = nullptr;
+             if (!lr_factors.is_none()) {
+               if (!opt) throw py::value_error("lr_factors need an optimizer");
+               base = py::cast<FArray>(slot_base_lrs);
+               factors = py::cast<FArray>(lr_factors);
+               if (base.ndim() != 1 || static_cast<size_t>(base.shape(0)) != opt->slots.size())
+                 throw py::value_error("slot_base_lrs must hold one lr per parameter slot");
+               if (factors.ndim() != 1 || factors.shape(0) < num_batches)
+                 throw py::value_error("lr_factors must hold one factor per batch");
+               base_p = base.data();
+               fac_p = factors.data();
+             }
+             LossParams lp;
+             lp.delta = delta;
+             lp.from_logits = from_logits;
+             Model::FitStats st;
+             {
+               py::gil_scoped_release nogil;
+               self.fit_batches(X.data(), n, t.target, t.labels, order.data(), batch_size,
+                                first_batch, num_batches, kind, lp, opt, base_p, fac_p,
+                                stop_on_nonfinite, st);
+             }
+             py::dict d;
+             d["loss_sum"] = st.loss_sum;
+             d["samples"] = st.samples;
+             d["correct"] = st.correct;
+             d["gnorm_sum"] = st.gnorm_sum;
+             d["steps"] = st.steps;
+             d["nonfinite"] = st.nonfinite;
+             d["last_gnorm"] = st.last_gnorm;
+             return d;
+           },
+           py::arg("X"), py::arg("target"), py::arg("labels"), py::arg("order"),
+           py::arg("batch_size"), py::arg("first_batch"), py::arg("num_batches"), py::arg("loss"),
+           py::arg("delta"), py::arg("from_logits"), py::arg("optimizer").none(true),
+           py::arg("slot_base_lrs"), py::arg("lr_factors"), py::arg("stop_on_nonfinite"))
+      .def("evaluate",
+           [](Model& self, FArray X, py::object target, py::object labels, int64_t batch_size,
+              const std::string& loss, float delta, bool from_logits) {
+             check_2d(X, self.in_features(), "X");
+             const int64_t n = X.shape(0);
+             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
+             LossKind kind = loss_from_name(loss);
+             LossTarget t = loss_target(target, labels, kind, n, self.out_features());
+             LossParams lp;
+             lp.delta = delta;
+             lp.from_logits = from_logits;
+             double loss_sum = 0.0;
+             int64_t correct = 0;
+             {
+               py::gil_scoped_release nogil;
+               self.evaluate(X.data(), n, t.target, t.labels, batch_size, kind, lp, &loss_sum,
+                             &correct);
+             }
+             return py::make_tuple(loss_sum / static_cast<double>(n), correct);
+           })
+      .def("predict",
+           [](Model& self, FArray X, int64_t batch_size) {
+             check_2d(X, self.in_features(), "X");
+             const int64_t n = X.shape(0), out = self.out_features();
+             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
+             py::array_t<float> Y({n, out});
+             {
+               py::gil_scoped_release nogil;
+               self.predict(X.data(), n, batch_size, Y.mutable_data());
+             }
+             return Y;
+           })
       .def("eval_loss", [](Model& self, FArray X, py::object target, py::object labels,
                            const std::string& loss, float delta, bool from_logits) {
         check_2d(X, self.in_features(), "X");

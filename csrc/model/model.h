@@ -42,6 +42,34 @@ class Model {
   double eval_loss(const float* X, int64_t batch, const float* target, const int32_t* labels,
                    LossKind loss, const LossParams& lp);
 
+  // Whole-epoch training (csrc/model/fit.cpp): see FitStats.
+  struct FitStats {
+    double loss_sum = 0.0;   // Σ batch mean loss × batch rows
+    int64_t samples = 0;
+    int64_t correct = 0;     // argmax hits (class targets only)
+    double gnorm_sum = 0.0;  // Σ finite gradient norms
+    int64_t steps = 0;
+    int64_t nonfinite = 0;   // steps skipped for a non-finite gradient norm
+    double last_gnorm = 0.0;
+  };
+  // Runs batches [first_batch, first_batch + num_batches) of an epoch whose row order is
+  // `order` (n indices): gathers each minibatch into a contiguous buffer, then one
+  // train_step. lr_factors (one per batch, or null) scale every slot's base lr. With
+  // stop_on_nonfinite the run ends after the first step whose gradient norm is not finite.
+  void fit_batches(const float* X, int64_t n, const float* target, const int32_t* labels,
+                   const int64_t* order, int64_t batch_size, int64_t first_batch,
+                   int64_t num_batches, LossKind loss, const LossParams& lp, Optimizer* opt,
+                   const float* slot_base_lrs, const float* lr_factors, bool stop_on_nonfinite,
+                   FitStats& stats);
+  // Batched inference: loss sum (Σ batch mean × rows) and argmax hits over n rows.
+  void evaluate(const float* X, int64_t n, const float* target, const int32_t* labels,
+                int64_t batch_size, LossKind loss, const LossParams& lp, double* loss_sum,
+                int64_t* correct);
+  // Batched inference into out (n, out_features).
+  void predict(const float* X, int64_t n, int64_t batch_size, float* out);
+  // Output of the last forward pass (batch rows of out_features).
+  const float* last_output() const { return acts_.back().data(); }
+
   uint64_t seed = 0;
   uint64_t step = 0;          // training forward passes so far (random streams)
   int64_t last_train_batch = -1;  // batch of the last training forward; -1 when none
@@ -69,6 +97,8 @@ class Model {
   AlignedBuffer grad_a_, grad_b_;         // ping-pong buffers for the backward pass
   const float* input_ = nullptr;          // input of the last forward
   int64_t input_batch_ = 0;
+  AlignedBuffer fit_x_, fit_t_;            // gathered minibatch
+  std::vector<int32_t> fit_l_;
 };
 
 }  // namespace fastnet

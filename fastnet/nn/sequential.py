@@ -168,15 +168,25 @@ class Sequential:
         return self._core.backward(dY, True)
 
     def predict(self, X, batch_size=None) -> np.ndarray:
-        """Inference-mode forward, in chunks of batch_size rows (all at once when None)."""
+        """Inference-mode forward, batched in C++ in chunks of batch_size rows (all at once
+        when None)."""
         X = as_batch(X, "X", self.in_features)
-        if batch_size is None or batch_size >= X.shape[0]:
+        if batch_size is None:
             return self._core.forward(X, False)
-        batch_size = check_int(batch_size, "batch_size", 1)
-        out = np.empty((X.shape[0], self.out_features), dtype=np.float32)
-        for start in range(0, X.shape[0], batch_size):
-            out[start:start + batch_size] = self._core.forward(X[start:start + batch_size], False)
-        return out
+        return self._core.predict(X, check_int(batch_size, "batch_size", 1))
+
+    def fit(self, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None, **kwargs):
+        """Train for ``epochs`` epochs (fastnet/training.py); returns a History."""
+        from ..training import fit as _fit
+
+        return _fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs,
+                    batch_size=batch_size, schedule=schedule, **kwargs)
+
+    def evaluate(self, X, y, loss, metrics=None, batch_size=256) -> dict:
+        """Mean loss (and accuracy for classification) in inference mode."""
+        from ..training import evaluate as _evaluate
+
+        return _evaluate(self, X, y, loss, metrics=metrics, batch_size=batch_size)
 
     def train_step(self, X, y, loss, optimizer) -> float:
         """Forward, loss, backward and optimizer update in one C++ call (GIL released).

@@ -1,0 +1,114 @@
+// Epochs in C++: minibatch gathering, steps, schedule factors and running statistics, with
+// no return to Python between steps.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "../optim/optimizer.h"
+#include "model.h"
+
+namespace fastnet {
+
+namespace {
+
+// Row-wise argmax hits against class labels or against the argmax of float targets.
+int64_t count_correct(const float* out, int64_t rows, int64_t cols, const float* target,
+                      const int32_t* labels) {
+  if (cols < 2 || (!labels && !target)) return 0;
+  int64_t hits = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* o = out + r * cols;
+    int64_t best = std::max_element(o, o + cols) - o;
+    int64_t truth;
+    if (labels) {
+      truth = labels[r];
+    } else {
+      const float* t = target + r * cols;
+      truth = std::max_element(t, t + cols) - t;
+    }
+    hits += best == truth;
+  }
+  return hits;
+}
+
+}  // namespace
+
+void Model::fit_batches(const float* X, int64_t n, const float* target, const int32_t* labels,
+                        const int64_t* order, int64_t batch_size, int64_t first_batch,
+                        int64_t num_batches, LossKind loss, const LossParams& lp,
+                        Optimizer* opt, const float* slot_base_lrs, const float* lr_factors,
+                        bool stop_on_nonfinite, FitStats& st) {
+  const int64_t in = in_features(), cols = out_features();
+  for (int64_t i = 0; i < n; ++i)
+    if (order[i] < 0 || order[i] >= n) throw std::out_of_range("row order index out of range");
+  fit_x_.resize(static_cast<size_t>(batch_size * in));
+  if (target) fit_t_.resize(static_cast<size_t>(batch_size * cols));
+  if (labels) fit_l_.resize(static_cast<size_t>(batch_size));
+  for (int64_t b = 0; b < num_batches; ++b) {
+    const int64_t start = (first_batch + b) * batch_size;
+    if (start >= n) break;
+    const int64_t rows = std::min(batch_size, n - start);  // the last partial batch is kept
+    const int64_t* idx = order + start;
+    float* xb = fit_x_.data();
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(xb + r * in, X + idx[r] * in, sizeof(float) * in);
+    float* tb = nullptr;
+    int32_t* lb = nullptr;
+    if (target) {
+      tb = fit_t_.data();
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(tb + r * cols, target + idx[r] * cols, sizeof(float) * cols);
+    }
+    if (labels) {
+      lb = fit_l_.data();
+      for (int64_t r = 0; r < rows; ++r) lb[r] = labels[idx[r]];
+    }
+    if (opt && lr_factors) {
+      const float f = lr_factors[b];
+      for (size_t k = 0; k < opt->slots.size(); ++k) opt->slots[k].lr = slot_base_lrs[k] * f;
+    }
+    double gnorm = 0.0;
+    const double value = train_step(xb, rows, tb, lb, loss, lp, opt, &gnorm);
+    st.loss_sum += value * rows;
+    st.samples += rows;
+    st.correct += count_correct(last_output(), rows, cols, tb, lb);
+    ++st.steps;
+    st.last_gnorm = gnorm;
+    if (std::isfinite(gnorm)) st.gnorm_sum += gnorm;
+    else {
+      ++st.nonfinite;
+      if (stop_on_nonfinite) break;
+    }
+  }
+}
+
+void Model::evaluate(const float* X, int64_t n, const float* target, const int32_t* labels,
+                     int64_t batch_size, LossKind loss, const LossParams& lp, double* loss_sum,
+                     int64_t* correct) {
+  const int64_t in = in_features(), cols = out_features();
+  double total = 0.0;
+  int64_t hits = 0;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t rows = std::min(batch_size, n - start);
+    const float* xb = X + start * in;
+    const float* tb = target ? target + start * cols : nullptr;
+    const int32_t* lb = labels ? labels + start : nullptr;
+    total += eval_loss(xb, rows, tb, lb, loss, lp) * rows;
+    hits += count_correct(last_output(), rows, cols, tb, lb);
+  }
+  *loss_sum = total;
+  *correct = hits;
+}
+
+void Model::predict(const float* X, int64_t n, int64_t batch_size, float* out) {
+  const int64_t in = in_features(), cols = out_features();
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t rows = std::min(batch_size, n - start);
+    const float* y = forward(X + start * in, rows, false, false);
+    std::memcpy(out + start * cols, y, sizeof(float) * rows * cols);
+  }
+  input_ = nullptr;
+}
+
+}  // namespace fastnet

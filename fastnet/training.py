@@ -1,0 +1,231 @@
+"""fit / evaluate: epochs run in C++ (shuffled minibatch gathering, steps, schedule, running
+loss) with the GIL released; Python is re-entered at epoch ends, or every N steps when a
+callback asks for it."""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+
+from . import init as _init
+from ._loss_spec import resolve as resolve_loss
+from ._validate import as_batch, check_float, check_int
+from .callbacks import CallbackList
+
+_CLASS_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy",
+                 "categorical_hinge")
+
+
+class History:
+    """Per-epoch records of fit: ``history`` maps 'loss', 'val_loss', 'accuracy', 'lr',
+    'grad_norm', ... to lists; ``epoch`` lists the epoch indices."""
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+
+    def append(self, epoch: int, logs: dict) -> None:
+        self.epoch.append(epoch)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+    def plot(self, path, keys=None):
+        """Draw the per-epoch curves (matplotlib, optional extra) and save them to path."""
+        from .plotting import plot_history
+
+        return plot_history(self, path, keys)
+
+
+def _resolve_metrics(metrics, spec, out_features):
+    if metrics is None:
+        metrics = ("accuracy",) if spec.name in _CLASS_LOSSES and out_features > 1 else ()
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    metrics = tuple(metrics)
+    for m in metrics:
+        if m != "accuracy":
+            raise ValueError(f"unknown metric {m!r}; supported: 'accuracy'")
+    if metrics and out_features < 2:
+        raise ValueError("the accuracy metric needs a multi-class output (out_features >= 2)")
+    return metrics
+
+
+class _Progress:
+    """tqdm bar on a terminal (verbose=1), one line per epoch (verbose=2), or nothing."""
+
+    def __init__(self, verbose, epochs, steps_per_epoch):
+        if verbose == "auto":
+            verbose = 1 if sys.stdout.isatty() else 2
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+        self.verbose, self.epochs, self.steps = verbose, epochs, steps_per_epoch
+        self.bar = None
+
+    def epoch_begin(self, epoch):
+        if self.verbose == 1:
+            try:
+                from tqdm import tqdm
+            except ImportError:  # the progress extra is optional: fall back to epoch lines
+                self.verbose = 2
+                return
+            self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}",
+                            unit="step", leave=True, file=sys.stdout)
+
+    def advance(self, steps, loss):
+        if self.bar is not None:
+            self.bar.update(steps)
+            self.bar.set_postfix(loss=f"{loss:.4f}")
+
+    def epoch_end(self, epoch, logs, seconds):
+        text = " - ".join(f"{k}: {v:.4g}" for k, v in logs.items())
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+            self.bar.close()
+            self.bar = None
+        elif self.verbose == 2:
+            print(f"epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {text}", flush=True)
+
+
+def _prepare_xy(model, X, y, spec, name_x="X", name_y="y"):
+    X = as_batch(X, name_x, model.in_features)
+    target, labels = spec.prepare_target(y, X.shape[0], model.out_features)
+    return X, target, labels
+
+
+def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
+        schedule_interval="step", validation_data=None, validation_split=0.0, shuffle=True,
+        metrics=None, callbacks=(), verbose="auto", seed=None, initial_epoch=0):
+    from .optim.base import Optimizer
+
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a fastnet optimizer, got {type(optimizer).__name__}")
+    if optimizer._model is not model:
+        raise ValueError("optimizer was built on the parameters of another model")
+    spec = resolve_loss(loss)
+    epochs = check_int(epochs, "epochs", 0)
+    initial_epoch = check_int(initial_epoch, "initial_epoch", 0)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    validation_split = check_float(validation_split, "validation_split", low=0.0, high=1.0,
+                                   high_open=True)
+    if schedule is not None and not callable(schedule):
+        raise TypeError("schedule must be a callable step -> lr")
+    if schedule_interval not in ("step", "epoch"):
+        raise ValueError("schedule_interval must be 'step' or 'epoch'")
+    metrics = _resolve_metrics(metrics, spec, model.out_features)
+
+    X, target, labels = _prepare_xy(model, X, y, spec)
+    if validation_data is not None and validation_split:
+        raise ValueError("give validation_data or validation_split, not both")
+    val = None
+    if validation_split:
+        # Keras convention: the last fraction of the rows, taken before shuffling.
+        n_val = int(math.floor(X.shape[0] * validation_split))
+        if n_val < 1 or n_val >= X.shape[0]:
+            raise ValueError(f"validation_split={validation_split} leaves an empty part")
+        cut = X.shape[0] - n_val
+        val = (X[cut:], None if target is None else target[cut:], None if labels is None else labels[cut:])
+        X = X[:cut]
+        target = None if target is None else np.ascontiguousarray(target[:cut])
+        labels = None if labels is None else np.ascontiguousarray(labels[:cut])
+    elif validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a tuple (X_val, y_val)")
+        val = _prepare_xy(model, validation_data[0], validation_data[1], spec, "X_val", "y_val")
+
+    n = X.shape[0]
+    steps_per_epoch = -(-n // batch_size)
+    rng = _init.rng_from_seed(seed)
+    history = History()
+    model.history = history
+    model.stop_training = False
+    params = {"epochs": epochs, "steps": steps_per_epoch, "batch_size": batch_size,
+              "samples": n, "metrics": metrics}
+    cbs = CallbackList(callbacks, model, params)
+    interval = cbs.batch_interval() or steps_per_epoch
+    progress = _Progress(verbose, epochs, steps_per_epoch)
+    core = model._core
+    opt_core = optimizer._core
+    stop_on_nonfinite = optimizer.on_nonfinite == "raise"
+    base0 = optimizer._base_lrs[0]
+    slot_base = None
+    if schedule is not None:
+        slot_base = np.array([base for g, base in zip(optimizer.param_groups, optimizer._base_lrs)
+                              for _ in g["params"]], dtype=np.float32)
+
+    cbs.call("on_train_begin", {})
+    for epoch in range(initial_epoch, epochs):
+        cbs.call("on_epoch_begin", epoch, {})
+        progress.epoch_begin(epoch)
+        t0 = time.perf_counter()
+        order = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
+        tot = {"loss_sum": 0.0, "samples": 0, "correct": 0, "gnorm_sum": 0.0, "steps": 0,
+               "nonfinite": 0}
+        batch = 0
+        if schedule is not None and schedule_interval == "epoch":
+            optimizer.lr = float(schedule(epoch))
+        while batch < steps_per_epoch:
+            count = min(interval, steps_per_epoch - batch)
+            factors = None
+            if schedule is not None and schedule_interval == "step":
+                start = optimizer.steps
+                lrs = np.array([schedule(start + k) for k in range(count)], dtype=np.float64)
+                if not np.all(np.isfinite(lrs)) or np.any(lrs < 0):
+                    raise ValueError("schedule returned a negative or non-finite learning rate")
+                factors = (lrs / base0 if base0 else lrs).astype(np.float32)
+            optimizer._sync()
+            st = core.fit_batches(X, target, labels, order, batch_size, batch, count, spec.name,
+                                  spec.delta, spec.from_logits, opt_core,
+                                  slot_base if factors is not None else None, factors,
+                                  stop_on_nonfinite)
+            if factors is not None:
+                optimizer.lr = float(lrs[st["steps"] - 1]) if st["steps"] else optimizer.lr
+            for k in tot:
+                tot[k] += st[k]
+            batch += st["steps"]
+            optimizer.last_grad_norm = st["last_gnorm"]
+            if st["nonfinite"]:
+                optimizer._after_step(float("nan"))  # warns, or raises with on_nonfinite="raise"
+            running = tot["loss_sum"] / max(tot["samples"], 1)
+            progress.advance(st["steps"], running)
+            cbs.call("on_batch_end", epoch * steps_per_epoch + batch - 1,
+                     {"loss": running, "batch": batch})
+            if model.stop_training:
+                break
+        logs = {"loss": tot["loss_sum"] / max(tot["samples"], 1)}
+        if "accuracy" in metrics:
+            logs["accuracy"] = tot["correct"] / max(tot["samples"], 1)
+        if val is not None:
+            vloss, vcorrect = core.evaluate(val[0], val[1], val[2], max(batch_size, 256),
+                                            spec.name, spec.delta, spec.from_logits)
+            logs["val_loss"] = vloss
+            if "accuracy" in metrics:
+                logs["val_accuracy"] = vcorrect / val[0].shape[0]
+        logs["lr"] = optimizer.lr
+        finite_steps = tot["steps"] - tot["nonfinite"]
+        logs["grad_norm"] = tot["gnorm_sum"] / finite_steps if finite_steps else float("nan")
+        history.append(epoch, logs)
+        progress.epoch_end(epoch, logs, time.perf_counter() - t0)
+        cbs.call("on_epoch_end", epoch, logs)
+        if model.stop_training:
+            break
+    cbs.call("on_train_end", {})
+    return history
+
+
+def evaluate(model, X, y, loss, metrics=None, batch_size=256) -> dict:
+    """Mean loss (and accuracy for classification) in inference mode, batched in C++."""
+    spec = resolve_loss(loss)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    metrics = _resolve_metrics(metrics, spec, model.out_features)
+    X, target, labels = _prepare_xy(model, X, y, spec)
+    value, correct = model._core.evaluate(X, target, labels, batch_size, spec.name, spec.delta,
+                                          spec.from_logits)
+    out = {"loss": value}
+    if "accuracy" in metrics:
+        out["accuracy"] = correct / X.shape[0]
+    return out
