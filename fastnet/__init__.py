@@ -9,6 +9,7 @@ from . import _openblas  # noqa: F401  (must precede _core)
 from . import _core
 from ._config import get_num_threads, manual_seed, set_num_threads, show_config
 from . import datasets, init, losses, optim
+from .nn import AlphaDropout, BatchNorm, Dropout, LayerNorm, Residual
 from .nn import (ELU, GELU, SELU, Dense, LeakyReLU, Mish, Parameter, PReLU, ReLU, RReLU,
                  Sequential, Sigmoid, SiLU, Softmax, Swish, Tanh)
 
@@ -16,7 +17,7 @@ from . import _config  # noqa: E402
 
 set_num_threads(_config._default_threads())
 
-__all__ = ["Dense", "ELU", "GELU", "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU",
+__all__ = ["AlphaDropout", "BatchNorm", "Dropout", "LayerNorm", "Residual", "Dense", "ELU", "GELU", "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU",
            "SELU", "Sequential", "SiLU", "Sigmoid", "Softmax", "Swish", "Tanh", "datasets",
            "get_num_threads", "init", "losses", "manual_seed", "optim", "set_num_threads",
            "show_config"]

@@ -2,8 +2,13 @@
 #include <stdexcept>
 
 #include "../dense.h"
+#include "../dropout.h"
+#include "../norm/batchnorm.h"
+#include "../norm/layernorm.h"
+#include "../norm/weightnorm.h"
 #include "../rng.h"
 #include "layer.h"
+#include "residual.h"
 
 namespace fastnet {
 
@@ -114,7 +119,13 @@ class ActivationLayer : public Layer {
 }  // namespace
 
 std::unique_ptr<Layer> make_layer(const LayerConfig& cfg) {
+  if (cfg.kind == "dense" && cfg.get("weight_norm", 0.0) != 0.0)
+    return make_weightnorm_dense_layer(cfg);
   if (cfg.kind == "dense") return std::make_unique<DenseLayer>(cfg);
+  if (cfg.kind == "batchnorm") return make_batchnorm_layer(cfg);
+  if (cfg.kind == "layernorm") return make_layernorm_layer(cfg);
+  if (cfg.kind == "dropout" || cfg.kind == "alphadropout") return make_dropout_layer(cfg);
+  if (cfg.kind == "residual") return make_residual_layer(cfg);
   if (cfg.kind == "activation") return std::make_unique<ActivationLayer>(cfg);
   throw std::invalid_argument("unknown layer kind '" + cfg.kind + "'");
 }

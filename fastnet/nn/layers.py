@@ -36,6 +36,10 @@ class Layer:
     """Base class. Subclasses describe themselves to the C++ core with ``_config``."""
 
     kind = "layer"
+    # Names of the arena tensors that are buffers (state, not learned): see Parameter.is_buffer.
+    _buffer_names = ()
+    # True for layers that need batch statistics in training (a batch of one is an error).
+    _batch_statistics = False
 
     def __init__(self):
         self._model = None        # the Sequential that owns this layer's arena segments
@@ -67,8 +71,9 @@ class Layer:
         """Attach arena views; returns True when the parameters still need initializing."""
         self._model = model
         self._params = params
-        for p in params.values():
-            p._trainable = not self._frozen
+        for name, p in params.items():
+            p.is_buffer = name in self._buffer_names
+            p._trainable = not self._frozen and not p.is_buffer
         if self._pending is not None:
             for name, value in self._pending.items():
                 params[name].data[...] = value
@@ -77,21 +82,26 @@ class Layer:
         return True
 
     def parameters(self):
-        return list(self._params.values())
+        """The learnable parameters (buffers excluded)."""
+        return [p for p in self._params.values() if not p.is_buffer]
 
     def named_parameters(self):
-        return list(self._params.items())
+        return [(n, p) for n, p in self._params.items() if not p.is_buffer]
+
+    def buffers(self):
+        """Tensors the layer updates itself (e.g. BatchNorm running statistics)."""
+        return [p for p in self._params.values() if p.is_buffer]
 
     def freeze(self):
         """Exclude this layer's parameters from optimizer updates (transfer learning)."""
         self._frozen = True
-        for p in self._params.values():
+        for p in self.parameters():
             p.trainable = False
         return self
 
     def unfreeze(self):
         self._frozen = False
-        for p in self._params.values():
+        for p in self.parameters():
             p.trainable = True
         return self
 
@@ -123,7 +133,7 @@ class Dense(Layer):
     kind = "dense"
 
     def __init__(self, in_features: int, out_features: int, init="auto", bias: bool = True,
-                 activation=None, alpha=None):
+                 activation=None, alpha=None, weight_norm: bool = False):
         super().__init__()
         self.in_features = check_int(in_features, "in_features", 1)
         self.out_features = check_int(out_features, "out_features", 1)
@@ -138,6 +148,14 @@ class Dense(Layer):
         if alpha is None:
             alpha = 1.0 if self.activation == "elu" else 0.01
         self.alpha = check_float(alpha, "alpha", low=0.0)
+        # Weight normalization (Salimans & Kingma 2016): W = g·v/‖v‖ per output unit, with
+        # parameters weight_v (in, out) and weight_g (out,) instead of weight.
+        if not isinstance(weight_norm, (bool, np.bool_)):
+            raise TypeError(f"weight_norm must be True or False, got {type(weight_norm).__name__}")
+        self.weight_norm = bool(weight_norm)
+        if self.weight_norm and self.activation == "prelu":
+            raise ValueError("Dense(weight_norm=True) cannot fuse activation='prelu'; "
+                             "add a PReLU layer after it")
 
     def input_features(self):
         return self.in_features
@@ -152,20 +170,23 @@ class Dense(Layer):
     def _config(self, in_features: int) -> dict:
         return {"kind": "dense", "in_features": self.in_features, "out_features": self.out_features,
                 "bias": int(self.bias), "activation": self.activation or "none",
-                "alpha": self.alpha}
+                "alpha": self.alpha, **({"weight_norm": 1} if self.weight_norm else {})}
 
     def _initialize(self, rng, next_activation) -> None:
         act = self.activation if self.activation is not None else next_activation
         name = _init.auto_init_for(act) if self.init == "auto" else self.init
         fn = _init.get(name)
-        w = self._params["weight"].data
+        w = self._params["weight_v" if self.weight_norm else "weight"].data
         w[...] = fn(w.shape, self.in_features, self.out_features, rng)
+        if self.weight_norm:  # g = ‖v‖ per column: W starts equal to v
+            self._params["weight_g"].data[...] = np.linalg.norm(w.astype(np.float64), axis=0)
         if "slope" in self._params:
             self._params["slope"].data[...] = 0.25
 
     def __repr__(self) -> str:
         act = f", activation={self.activation!r}" if self.activation else ""
-        return f"Dense({self.in_features}, {self.out_features}{act})"
+        wn = ", weight_norm=True" if self.weight_norm else ""
+        return f"Dense({self.in_features}, {self.out_features}{act}{wn})"
 
 
 class Activation(Layer):

@@ -9,10 +9,12 @@ class Parameter:
 
     ``data`` and ``grad`` are writable NumPy views into the model's flat parameter and gradient
     arenas: writing ``p.data[...]`` changes the model's output. ``trainable=False`` makes the
-    optimizers skip it.
+    optimizers skip it. A buffer (``is_buffer``, e.g. BatchNorm's running statistics) is state
+    the layer updates itself: never trainable, its gradient stays zero, and ``parameters()``
+    leaves it out (``layer.buffers()`` lists it).
     """
 
-    __slots__ = ("name", "data", "grad", "_trainable", "_offset", "_owner", "layer")
+    __slots__ = ("name", "data", "grad", "_trainable", "_offset", "_owner", "layer", "is_buffer")
 
     def __init__(self, name: str, data: np.ndarray, grad: np.ndarray, offset: int, owner, layer):
         self.name = name
@@ -22,6 +24,7 @@ class Parameter:
         self._owner = owner  # the Sequential whose arena holds this tensor
         self.layer = layer
         self._trainable = True
+        self.is_buffer = False
 
     @property
     def trainable(self) -> bool:
@@ -30,6 +33,8 @@ class Parameter:
     @trainable.setter
     def trainable(self, value: bool) -> None:
         value = bool(value)
+        if value and self.is_buffer:
+            raise ValueError(f"{self.name} is a buffer (updated by its layer), not trainable")
         if value != self._trainable:
             self._trainable = value
             self._owner._trainable_version += 1  # optimizers re-read the flags
@@ -43,5 +48,5 @@ class Parameter:
         return int(self.data.size)
 
     def __repr__(self) -> str:
-        flag = "" if self._trainable else ", frozen"
+        flag = ", buffer" if self.is_buffer else ("" if self._trainable else ", frozen")
         return f"Parameter({self.name}, shape={self.data.shape}{flag})"

@@ -6,11 +6,9 @@ import numpy as np
 from .. import _core
 from .. import init as _init
 from .._validate import as_batch, check_int
-from .layers import Activation, Dense, Layer
+from ._fusion import activation_after, compile_layers, needs_batch_statistics
+from .layers import Layer
 from .parameter import Parameter
-
-# Layers the "auto" initializer looks through when it searches the activation after a Dense.
-_TRANSPARENT_KINDS = ("batchnorm", "layernorm", "dropout", "alphadropout")
 
 
 class Sequential:
@@ -48,20 +46,18 @@ class Sequential:
         if width is None:
             raise ValueError(f"the first layer ({own[0]!r}) does not know its input width; "
                              "start the model with a Dense layer (or PReLU/BatchNorm with features)")
-        self._widths = [width]
-        for i, layer in enumerate(own):
-            need = layer.input_features()
-            if need is not None and need != width:
-                raise ValueError(f"layer {i} ({layer!r}) expects {need} input features but the "
-                                 f"previous layer gives {width}")
-            self._core.add(layer._config(width))
-            width = layer.output_features(width)
-            self._widths.append(width)
+        # BatchNorm→ReLU pairs become one C++ layer (nn/_fusion.py); _core_index maps each
+        # Python layer to its C++ layer (None for a fused ReLU).
+        configs, self._core_index, self._widths = compile_layers(own, width)
+        for cfg in configs:
+            self._core.add(cfg)
         self._core.build()
+        self._batch_statistics = needs_batch_statistics(own)
 
         for i, layer in enumerate(own):
             params = {}
-            for name, shape, offset in self._core.layer_params(i):
+            core = self._core_index[i]
+            for name, shape, offset in (self._core.layer_params(core) if core is not None else []):
                 params[name] = Parameter(f"{i}.{name}", self._core.params_view(offset, shape),
                                          self._core.grads_view(offset, shape), offset, self, layer)
             if layer._bind(self, params):
@@ -70,13 +66,7 @@ class Sequential:
     # ----- structure -----
     def _activation_after(self, i: int):
         """The activation that follows layer i, looking through normalization and dropout."""
-        for layer in self._layers[i + 1:]:
-            if isinstance(layer, Activation):
-                return layer.activation_name
-            if layer.kind in _TRANSPARENT_KINDS:
-                continue
-            break
-        return None
+        return activation_after(self._layers, i)
 
     @property
     def layers(self):
@@ -150,7 +140,14 @@ class Sequential:
     def forward(self, X, training: bool = False) -> np.ndarray:
         """Output (batch, out_features) as a new float32 array."""
         X = as_batch(X, "X", self.in_features)
+        if training:
+            self._check_training_batch(X.shape[0])
         return self._core.forward(X, bool(training))
+
+    def _check_training_batch(self, rows: int) -> None:
+        if self._batch_statistics and rows < 2:
+            raise ValueError(f"X has {rows} row; training a model with BatchNorm needs a batch "
+                             "of at least 2 rows (batch statistics)")
 
     __call__ = forward
 
@@ -202,6 +199,7 @@ class Sequential:
             raise ValueError("optimizer was built on the parameters of another model")
         spec = _resolve_loss(loss)
         X = as_batch(X, "X", self.in_features)
+        self._check_training_batch(X.shape[0])
         target, labels = spec.prepare_target(y, X.shape[0], self.out_features)
         optimizer._sync()
         value, gnorm = self._core.train_step(X, target, labels, spec.name, spec.delta,

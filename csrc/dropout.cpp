@@ -1,0 +1,99 @@
+#include "dropout.h"
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "common.h"
+#include "rng.h"
+
+namespace fastnet {
+
+namespace {
+
+// −λα of SELU (Klambauer et al. 2017): the value SELU saturates to for large negative inputs.
+constexpr double kAlphaPrime = -1.7580993408473766;
+
+struct DropCoef {
+  float keep_scale;  // a, or 1/(1 − p)
+  float keep_shift;  // b, or 0
+  float drop_value;  // a·α' + b, or 0
+};
+
+DropCoef coefficients(float rate, bool alpha) {
+  const double p = rate;
+  if (!alpha) return {static_cast<float>(1.0 / (1.0 - p)), 0.0f, 0.0f};
+  const double a = 1.0 / std::sqrt((1.0 - p) * (1.0 + p * kAlphaPrime * kAlphaPrime));
+  const double b = -a * kAlphaPrime * p;
+  return {static_cast<float>(a), static_cast<float>(b), static_cast<float>(a * kAlphaPrime + b)};
+}
+
+}  // namespace
+
+void dropout_forward(const float* X, float* Y, int64_t n, float rate, bool alpha, uint64_t key) {
+  const DropCoef k = coefficients(rate, alpha);
+#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold / 4)
+  for (int64_t i = 0; i < n; ++i) {
+    const bool keep = rng_uniform(key, static_cast<uint64_t>(i)) >= rate;
+    Y[i] = keep ? X[i] * k.keep_scale + k.keep_shift : k.drop_value;
+  }
+}
+
+void dropout_backward(const float* dY, float* dX, int64_t n, float rate, bool alpha,
+                      uint64_t key) {
+  const DropCoef k = coefficients(rate, alpha);
+#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold / 4)
+  for (int64_t i = 0; i < n; ++i) {
+    const bool keep = rng_uniform(key, static_cast<uint64_t>(i)) >= rate;
+    dX[i] = keep ? dY[i] * k.keep_scale : 0.0f;
+  }
+}
+
+namespace {
+
+// Dropout ("dropout") and AlphaDropout ("alphadropout"): identity at inference.
+class DropoutLayer : public Layer {
+ public:
+  explicit DropoutLayer(const LayerConfig& cfg) {
+    in = out = static_cast<int64_t>(cfg.get("features", 0));
+    if (in <= 0) throw std::invalid_argument("Dropout: features must be positive");
+    rate_ = static_cast<float>(cfg.get("rate", 0.5));
+    if (!(rate_ >= 0.0f && rate_ < 1.0f))
+      throw std::invalid_argument("Dropout: rate must be in [0, 1)");
+    alpha_ = cfg.kind == "alphadropout";
+  }
+  void forward(const float* X, float* Y, float*, int64_t batch, const StepContext& ctx) override {
+    const int64_t n = batch * in;
+    if (!ctx.training || rate_ == 0.0f) {
+      std::memcpy(Y, X, sizeof(float) * n);
+      return;
+    }
+    dropout_forward(X, Y, n, rate_, alpha_, key(ctx));
+  }
+  void backward(const float*, const float*, float* dY, float* dX, float*, int64_t batch,
+                const StepContext& ctx) override {
+    if (!dX) return;
+    const int64_t n = batch * in;
+    if (rate_ == 0.0f) {
+      std::memcpy(dX, dY, sizeof(float) * n);
+      return;
+    }
+    dropout_backward(dY, dX, n, rate_, alpha_, key(ctx));
+  }
+
+ private:
+  // The same stream derivation as the other random layers (layers.cpp): seed, index, step.
+  uint64_t key(const StepContext& ctx) const {
+    return rng_key(ctx.seed ^ (0x9E37ULL * static_cast<uint64_t>(index + 1)), ctx.step);
+  }
+  float rate_ = 0.5f;
+  bool alpha_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Layer> make_dropout_layer(const LayerConfig& cfg) {
+  return std::make_unique<DropoutLayer>(cfg);
+}
+
+}  // namespace fastnet

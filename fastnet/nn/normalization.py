@@ -1,0 +1,93 @@
+"""Normalization layers: BatchNorm and LayerNorm (kernels in csrc/norm/)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import check_float, check_int
+from .layers import Layer
+
+
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return bool(value)
+
+
+class BatchNorm(Layer):
+    """Batch normalization (Ioffe & Szegedy 2015) with torch.nn.BatchNorm1d conventions.
+
+    Training normalizes each feature with the batch mean and the biased batch variance and
+    updates ``running = (1 - momentum)·running + momentum·batch_stat`` with the unbiased
+    variance m/(m-1)·σ²; inference uses the running statistics. Parameters ``weight`` (γ, 1)
+    and ``bias`` (β, 0) when ``affine``; buffers ``running_mean`` (0) and ``running_var`` (1)
+    live in the parameter arena (saved with the model, skipped by optimizers; see
+    ``buffers()``). A ReLU layer right after it is fused into its kernel (nn/_fusion.py).
+    """
+
+    kind = "batchnorm"
+    _buffer_names = ("running_mean", "running_var")
+    _batch_statistics = True
+
+    def __init__(self, features: int, momentum: float = 0.1, eps: float = 1e-5,
+                 affine: bool = True):
+        super().__init__()
+        self.features = check_int(features, "features", 1)
+        self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0)
+        self.eps = check_float(eps, "eps", low=0.0, low_open=True)
+        self.affine = _check_bool(affine, "affine")
+
+    def input_features(self):
+        return self.features
+
+    def _config(self, in_features: int) -> dict:
+        return {"kind": "batchnorm", "features": self.features, "momentum": self.momentum,
+                "eps": self.eps, "affine": int(self.affine)}
+
+    def _initialize(self, rng, next_activation) -> None:
+        if self.affine:
+            self._params["weight"].data[...] = 1.0
+            self._params["bias"].data[...] = 0.0
+        self._params["running_mean"].data[...] = 0.0
+        self._params["running_var"].data[...] = 1.0
+
+    @property
+    def running_mean(self):
+        return self._params["running_mean"].data if self._params else None
+
+    @property
+    def running_var(self):
+        return self._params["running_var"].data if self._params else None
+
+    def __repr__(self) -> str:
+        extra = "" if self.affine else ", affine=False"
+        return f"BatchNorm({self.features}, momentum={self.momentum}, eps={self.eps}{extra})"
+
+
+class LayerNorm(Layer):
+    """Layer normalization (Ba et al. 2016) over the features of each sample, as
+    torch.nn.LayerNorm: y = (x - mean)/sqrt(var + eps)·weight + bias (biased variance),
+    with learned ``weight`` (1) and ``bias`` (0) when ``elementwise_affine``."""
+
+    kind = "layernorm"
+
+    def __init__(self, features: int, eps: float = 1e-5, elementwise_affine: bool = True):
+        super().__init__()
+        self.features = check_int(features, "features", 1)
+        self.eps = check_float(eps, "eps", low=0.0, low_open=True)
+        self.elementwise_affine = _check_bool(elementwise_affine, "elementwise_affine")
+
+    def input_features(self):
+        return self.features
+
+    def _config(self, in_features: int) -> dict:
+        return {"kind": "layernorm", "features": self.features, "eps": self.eps,
+                "affine": int(self.elementwise_affine)}
+
+    def _initialize(self, rng, next_activation) -> None:
+        if self.elementwise_affine:
+            self._params["weight"].data[...] = 1.0
+            self._params["bias"].data[...] = 0.0
+
+    def __repr__(self) -> str:
+        extra = "" if self.elementwise_affine else ", elementwise_affine=False"
+        return f"LayerNorm({self.features}, eps={self.eps}{extra})"
