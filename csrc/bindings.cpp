@@ -213,7 +213,8 @@ PYBIND11_MODULE(_core, m) {
               py::array_t<int64_t, py::array::c_style | py::array::forcecast> order,
               int64_t batch_size, int64_t first_batch, int64_t num_batches,
               const std::string& loss, float delta, bool from_logits, Optimizer* opt,
-              py::object slot_base_lrs, py::object lr_factors, bool stop_on_nonfinite) {
+              py::object slot_base_lrs, py::object lr_factors, bool stop_on_nonfinite,
+              bool absorb_single) {
              check_2d(X, self.in_features(), "X");
              const int64_t n = X.shape(0);
              if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
@@ -246,7 +247,7 @@ PYBIND11_MODULE(_core, m) {
                py::gil_scoped_release nogil;
                self.fit_batches(X.data(), n, t.target, t.labels, order.data(), batch_size,
                                 first_batch, num_batches, kind, lp, opt, base_p, fac_p,
-                                stop_on_nonfinite, st);
+                                stop_on_nonfinite, absorb_single, st);
              }
              py::dict d;
              d["loss_sum"] = st.loss_sum;
@@ -261,7 +262,9 @@ PYBIND11_MODULE(_core, m) {
            py::arg("X"), py::arg("target"), py::arg("labels"), py::arg("order"),
            py::arg("batch_size"), py::arg("first_batch"), py::arg("num_batches"), py::arg("loss"),
            py::arg("delta"), py::arg("from_logits"), py::arg("optimizer").none(true),
-           py::arg("slot_base_lrs"), py::arg("lr_factors"), py::arg("stop_on_nonfinite"))
+           py::arg("slot_base_lrs"), py::arg("lr_factors"), py::arg("stop_on_nonfinite"),
+           py::arg("absorb_single"))
+      .def_static("epoch_batches", &Model::epoch_batches)
       .def("evaluate",
            [](Model& self, FArray X, py::object target, py::object labels, int64_t batch_size,
               const std::string& loss, float delta, bool from_logits) {

@@ -138,7 +138,10 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
         val = _prepare_xy(model, validation_data[0], validation_data[1], spec, "X_val", "y_val")
 
     n = X.shape[0]
-    steps_per_epoch = -(-n // batch_size)
+    absorb = bool(getattr(model, "_batch_statistics", False))
+    if absorb and n < 2:
+        raise ValueError("a model with BatchNorm needs at least 2 training rows")
+    steps_per_epoch = model._core.epoch_batches(n, batch_size, absorb)
     rng = _init.rng_from_seed(seed)
     history = History()
     model.history = history
@@ -181,7 +184,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
             st = core.fit_batches(X, target, labels, order, batch_size, batch, count, spec.name,
                                   spec.delta, spec.from_logits, opt_core,
                                   slot_base if factors is not None else None, factors,
-                                  stop_on_nonfinite)
+                                  stop_on_nonfinite, absorb)
             if factors is not None:
                 optimizer.lr = float(lrs[st["steps"] - 1]) if st["steps"] else optimizer.lr
             for k in tot:

@@ -34,21 +34,32 @@ int64_t count_correct(const float* out, int64_t rows, int64_t cols, const float*
 
 }  // namespace
 
+int64_t Model::epoch_batches(int64_t n, int64_t batch_size, bool absorb_single) {
+  int64_t full = (n + batch_size - 1) / batch_size;
+  // Batch statistics (BatchNorm) need two rows: one leftover row joins the previous batch.
+  if (absorb_single && n > batch_size && n % batch_size == 1) --full;
+  return full;
+}
+
 void Model::fit_batches(const float* X, int64_t n, const float* target, const int32_t* labels,
                         const int64_t* order, int64_t batch_size, int64_t first_batch,
                         int64_t num_batches, LossKind loss, const LossParams& lp,
                         Optimizer* opt, const float* slot_base_lrs, const float* lr_factors,
-                        bool stop_on_nonfinite, FitStats& st) {
+                        bool stop_on_nonfinite, bool absorb_single, FitStats& st) {
   const int64_t in = in_features(), cols = out_features();
   for (int64_t i = 0; i < n; ++i)
     if (order[i] < 0 || order[i] >= n) throw std::out_of_range("row order index out of range");
-  fit_x_.resize(static_cast<size_t>(batch_size * in));
-  if (target) fit_t_.resize(static_cast<size_t>(batch_size * cols));
-  if (labels) fit_l_.resize(static_cast<size_t>(batch_size));
+  const int64_t total = epoch_batches(n, batch_size, absorb_single);
+  const int64_t cap = batch_size + 1;  // the last batch may absorb a single leftover row
+  fit_x_.resize(static_cast<size_t>(cap * in));
+  if (target) fit_t_.resize(static_cast<size_t>(cap * cols));
+  if (labels) fit_l_.resize(static_cast<size_t>(cap));
   for (int64_t b = 0; b < num_batches; ++b) {
-    const int64_t start = (first_batch + b) * batch_size;
-    if (start >= n) break;
-    const int64_t rows = std::min(batch_size, n - start);  // the last partial batch is kept
+    const int64_t gb = first_batch + b;
+    if (gb >= total) break;
+    const int64_t start = gb * batch_size;
+    // The last partial batch is kept, not dropped; it runs to the end of the epoch.
+    const int64_t rows = gb == total - 1 ? n - start : batch_size;
     const int64_t* idx = order + start;
     float* xb = fit_x_.data();
     for (int64_t r = 0; r < rows; ++r)
