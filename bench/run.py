@@ -147,7 +147,16 @@ def machine_info() -> dict:
         "fastnet_openblas": cfg["openblas"],
         "blas_libraries": numpy_blas,
         "unset_env": os.environ.get(_UNSET_MARK, ""),
+        "loadavg_start": load_average(),
     }
+
+
+def load_average():
+    """1-minute load average (other processes on a shared machine skew multi-thread figures)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def fmt(x, spec="{:,.0f}"):
@@ -257,7 +266,8 @@ def main(argv=None):
     print(f"machine: {info['cpu']}, {info['cores']} cores; python {info['python']}, "
           f"numpy {info['numpy']}, torch {info['torch']}, fastnet {info['fastnet']}")
     print(f"removed from this process's environment: {info['unset_env'] or '(none were set)'}")
-    print(f"fastnet OpenBLAS core: {info['fastnet_openblas_corename']}")
+    print(f"fastnet OpenBLAS core: {info['fastnet_openblas_corename']}; "
+          f"load average {info['loadavg_start']}")
     for lib in info["blas_libraries"]:
         print(f"threadpoolctl BLAS: {lib['internal_api']} {lib['version']} "
               f"core {lib['architecture']} ({os.path.basename(lib['filepath'] or '')})")
@@ -302,6 +312,12 @@ def main(argv=None):
                           f"torch {fmt(row['torch_us'])} µs, numpy {fmt(row['numpy_us'])} µs",
                           flush=True)
     elapsed = time.perf_counter() - t_start
+    info["loadavg_end"] = load_average()
+    busy = max(info["loadavg_start"] or 0, info["loadavg_end"] or 0)
+    if busy > info["cores"] - 1:
+        notes.append(f"machine busy: load average {info['loadavg_start']} at start, "
+                     f"{info['loadavg_end']} at end on {info['cores']} cores; other processes "
+                     "compete for the cores, multi-thread figures are unreliable")
 
     date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     print()
