@@ -5,10 +5,39 @@ import numpy as np
 
 from .. import _core
 from .. import init as _init
+from .._loss_spec import resolve as _resolve_loss
 from .._validate import as_batch, check_int
 from ._fusion import activation_after, compile_layers, needs_batch_statistics
 from .layers import Layer
 from .parameter import Parameter
+
+# Loss names already resolved (resolve() is pure for a string, and unknown names raise before
+# they are stored), so a training loop passing the same name every step skips re-parsing it.
+_LOSS_BY_NAME: dict = {}
+_LOSS_CACHE_MAX = 64
+
+
+def _loss_spec(loss):
+    if type(loss) is str:
+        spec = _LOSS_BY_NAME.get(loss)
+        if spec is None:
+            spec = _resolve_loss(loss)
+            if len(_LOSS_BY_NAME) < _LOSS_CACHE_MAX:
+                _LOSS_BY_NAME[loss] = spec
+        return spec
+    return _resolve_loss(loss)
+
+
+def _optimizer_base():
+    """fastnet.optim.base.Optimizer, imported on first use (optim imports nn: a cycle at load)."""
+    global _Optimizer
+    if _Optimizer is None:
+        from ..optim.base import Optimizer
+        _Optimizer = Optimizer
+    return _Optimizer
+
+
+_Optimizer = None
 
 
 class Sequential:
@@ -190,14 +219,11 @@ class Sequential:
 
         Returns the mean loss of the batch; ``optimizer.last_grad_norm`` holds the gradient norm.
         """
-        from .._loss_spec import resolve as _resolve_loss
-        from ..optim.base import Optimizer
-
-        if not isinstance(optimizer, Optimizer):
+        if not isinstance(optimizer, _Optimizer or _optimizer_base()):
             raise TypeError(f"optimizer must be a fastnet optimizer, got {type(optimizer).__name__}")
         if optimizer._model is not self:
             raise ValueError("optimizer was built on the parameters of another model")
-        spec = _resolve_loss(loss)
+        spec = _loss_spec(loss)
         X = as_batch(X, "X", self.in_features)
         self._check_training_batch(X.shape[0])
         target, labels = spec.prepare_target(y, X.shape[0], self.out_features)
@@ -209,9 +235,7 @@ class Sequential:
 
     def evaluate_loss(self, X, y, loss) -> float:
         """Mean loss in inference mode."""
-        from .._loss_spec import resolve as _resolve_loss
-
-        spec = _resolve_loss(loss)
+        spec = _loss_spec(loss)
         X = as_batch(X, "X", self.in_features)
         target, labels = spec.prepare_target(y, X.shape[0], self.out_features)
         return self._core.eval_loss(X, target, labels, spec.name, spec.delta, spec.from_logits)
