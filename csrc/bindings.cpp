@@ -90,7 +90,8 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "fastnet C++ core";
 
   m.def("set_num_threads", [](int n) {
-    if (n < 1) throw py::value_error("n must be >= 1");
+    if (n < 1 || n > kMaxThreads)
+      throw py::value_error("n must be in [1, " + std::to_string(kMaxThreads) + "]");
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
@@ -141,7 +142,8 @@ PYBIND11_MODULE(_core, m) {
              Model& m = py::cast<Model&>(self);
              size_t n = 1;
              for (auto d : shape) n *= static_cast<size_t>(d);
-             if (offset + n > m.arena_floats()) throw py::value_error("view outside the arena");
+             if (offset > m.arena_floats() || n > m.arena_floats() - offset)
+               throw py::value_error("view outside the arena");
              return arena_view(self, m.params(), offset, shape);
            })
       .def("grads_view",
@@ -149,7 +151,8 @@ PYBIND11_MODULE(_core, m) {
              Model& m = py::cast<Model&>(self);
              size_t n = 1;
              for (auto d : shape) n *= static_cast<size_t>(d);
-             if (offset + n > m.arena_floats()) throw py::value_error("view outside the arena");
+             if (offset > m.arena_floats() || n > m.arena_floats() - offset)
+               throw py::value_error("view outside the arena");
              return arena_view(self, m.grads(), offset, shape);
            })
       .def("forward",

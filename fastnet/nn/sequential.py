@@ -13,6 +13,13 @@ from .parameter import Parameter
 _TRANSPARENT_KINDS = ("batchnorm", "layernorm", "dropout", "alphadropout")
 
 
+def _check_training(training) -> bool:
+    # A string such as "no" is truthy: only real booleans are accepted.
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"training must be True or False, got {type(training).__name__}")
+    return bool(training)
+
+
 class Sequential:
     """A feed-forward stack of layers.
 
@@ -42,7 +49,8 @@ class Sequential:
         rng = _init.rng_from_seed(seed)
         self._core = _core.Model()
         # Counter-based dropout / RReLU streams are keyed by this seed.
-        self._core.seed = int(rng.integers(0, 2**63 - 1)) if seed is None else int(seed)
+        drawn = seed is None or isinstance(seed, np.random.Generator)
+        self._core.seed = int(rng.integers(0, 2**63 - 1)) if drawn else int(seed)
 
         width = own[0].input_features()
         if width is None:
@@ -150,7 +158,7 @@ class Sequential:
     def forward(self, X, training: bool = False) -> np.ndarray:
         """Output (batch, out_features) as a new float32 array."""
         X = as_batch(X, "X", self.in_features)
-        return self._core.forward(X, bool(training))
+        return self._core.forward(X, _check_training(training))
 
     __call__ = forward
 
@@ -170,9 +178,10 @@ class Sequential:
     def predict(self, X, batch_size=None) -> np.ndarray:
         """Inference-mode forward, in chunks of batch_size rows (all at once when None)."""
         X = as_batch(X, "X", self.in_features)
+        if batch_size is not None:
+            batch_size = check_int(batch_size, "batch_size", 1)
         if batch_size is None or batch_size >= X.shape[0]:
             return self._core.forward(X, False)
-        batch_size = check_int(batch_size, "batch_size", 1)
         out = np.empty((X.shape[0], self.out_features), dtype=np.float32)
         for start in range(0, X.shape[0], batch_size):
             out[start:start + batch_size] = self._core.forward(X[start:start + batch_size], False)
