@@ -6,6 +6,8 @@
 
 #include <cblas.h>
 
+#include <mutex>
+
 #include "common.h"
 #include "loss.h"
 #include "model/model.h"
@@ -162,6 +164,7 @@ PYBIND11_MODULE(_core, m) {
              py::array_t<float> Y({batch, out});
              {
                py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(self.mutex);
                const float* y = self.forward(X.data(), batch, training, true);
                std::memcpy(Y.mutable_data(), y, sizeof(float) * batch * out);
              }
@@ -185,6 +188,7 @@ PYBIND11_MODULE(_core, m) {
              }
              {
                py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(self.mutex);
                self.backward(dY.data(), dx);
              }
              if (!want_dx) return py::none();
@@ -205,6 +209,7 @@ PYBIND11_MODULE(_core, m) {
              double gnorm = 0.0, value;
              {
                py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(self.mutex);
                value = self.train_step(X.data(), batch, t.target, t.labels, kind, lp, opt, &gnorm);
              }
              return py::make_tuple(value, gnorm);
@@ -221,6 +226,7 @@ PYBIND11_MODULE(_core, m) {
         lp.delta = delta;
         lp.from_logits = from_logits;
         py::gil_scoped_release nogil;
+        std::lock_guard<std::mutex> lock(self.mutex);
         return self.eval_loss(X.data(), batch, t.target, t.labels, kind, lp);
       });
 
@@ -244,6 +250,7 @@ PYBIND11_MODULE(_core, m) {
       .def("step",
            [](Optimizer& self) {
              py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(self.model->mutex);
              return self.step();
            })
       .def("set_slot", [](Optimizer& self, size_t i, float lr, float wd, bool trainable) {

@@ -248,3 +248,28 @@ def test_one_thread_training_is_bit_identical():
         fn.set_num_threads(old)
     for a, b in zip(*finals):
         np.testing.assert_array_equal(a, b)
+
+
+def test_concurrent_predict_from_threads_is_correct():
+    """predict releases the GIL; the model's workspaces are guarded, so service threads sharing
+    one model get correct results (different batch sizes force workspace regrowth)."""
+    import threading
+
+    rng = np.random.default_rng(9)
+    model = fn.Sequential(fn.Dense(64, 128, activation="relu"), fn.Dense(128, 10), seed=0)
+    Xs = [rng.standard_normal((b, 64)).astype(np.float32) for b in (1, 33, 200, 700)]
+    expected = [model.predict(x) for x in Xs]
+    wrong = []
+
+    def work(k):
+        for i in range(40):
+            j = (i + k) % len(Xs)
+            if not np.allclose(model.predict(Xs[j]), expected[j], rtol=1e-5, atol=1e-6):
+                wrong.append(j)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []

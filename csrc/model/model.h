@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <vector>
 
@@ -46,6 +47,9 @@ class Model {
   uint64_t seed = 0;
   uint64_t step = 0;          // training forward passes so far (random streams)
   int64_t last_train_batch = -1;  // batch of the last training forward; -1 when none
+  // Held (with the GIL released) by every binding that uses the workspaces or writes the
+  // arenas: concurrent predict() calls from Python threads would otherwise race on them.
+  std::mutex mutex;
 
  private:
   void ensure_workspace(int64_t batch);
