@@ -6,6 +6,8 @@
 
 #include <cblas.h>
 
+#include <mutex>
+
 #include "common.h"
 #include "loss.h"
 #include "model/model.h"
@@ -90,7 +92,8 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "fastnet C++ core";
 
   m.def("set_num_threads", [](int n) {
-    if (n < 1) throw py::value_error("n must be >= 1");
+    if (n < 1 || n > kMaxThreads)
+      throw py::value_error("n must be in [1, " + std::to_string(kMaxThreads) + "]");
 #ifdef _OPENMP
     omp_set_num_threads(n);
 #endif
@@ -141,7 +144,8 @@ PYBIND11_MODULE(_core, m) {
              Model& m = py::cast<Model&>(self);
              size_t n = 1;
              for (auto d : shape) n *= static_cast<size_t>(d);
-             if (offset + n > m.arena_floats()) throw py::value_error("view outside the arena");
+             if (offset > m.arena_floats() || n > m.arena_floats() - offset)
+               throw py::value_error("view outside the arena");
              return arena_view(self, m.params(), offset, shape);
            })
       .def("grads_view",
@@ -149,7 +153,8 @@ PYBIND11_MODULE(_core, m) {
              Model& m = py::cast<Model&>(self);
              size_t n = 1;
              for (auto d : shape) n *= static_cast<size_t>(d);
-             if (offset + n > m.arena_floats()) throw py::value_error("view outside the arena");
+             if (offset > m.arena_floats() || n > m.arena_floats() - offset)
+               throw py::value_error("view outside the arena");
              return arena_view(self, m.grads(), offset, shape);
            })
       .def("forward",
@@ -159,6 +164,7 @@ PYBIND11_MODULE(_core, m) {
              py::array_t<float> Y({batch, out});
              {
                py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(self.mutex);
                const float* y = self.forward(X.data(), batch, training, true);
                std::memcpy(Y.mutable_data(), y, sizeof(float) * batch * out);
              }
@@ -182,6 +188,7 @@ PYBIND11_MODULE(_core, m) {
              }
              {
                py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(self.mutex);
                self.backward(dY.data(), dx);
              }
              if (!want_dx) return py::none();
@@ -202,6 +209,7 @@ PYBIND11_MODULE(_core, m) {
              double gnorm = 0.0, value;
              {
                py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(self.mutex);
                value = self.train_step(X.data(), batch, t.target, t.labels, kind, lp, opt, &gnorm);
              }
              return py::make_tuple(value, gnorm);
@@ -307,6 +315,7 @@ PYBIND11_MODULE(_core, m) {
         lp.delta = delta;
         lp.from_logits = from_logits;
         py::gil_scoped_release nogil;
+        std::lock_guard<std::mutex> lock(self.mutex);
         return self.eval_loss(X.data(), batch, t.target, t.labels, kind, lp);
       });
 
@@ -330,6 +339,7 @@ PYBIND11_MODULE(_core, m) {
       .def("step",
            [](Optimizer& self) {
              py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(self.model->mutex);
              return self.step();
            })
       .def("set_slot", [](Optimizer& self, size_t i, float lr, float wd, bool trainable) {

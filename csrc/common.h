@@ -16,6 +16,9 @@ namespace fastnet {
 // costs more than the work (a few microseconds) on small batches.
 constexpr int64_t kParallelThreshold = 1 << 15;
 
+// Upper bound accepted by set_num_threads (a typo such as 10**6 must not spawn a million threads).
+constexpr int kMaxThreads = 1024;
+
 // 64-byte aligned float buffer (one cache line, one AVX-512 vector).
 class AlignedBuffer {
  public:

@@ -10,6 +10,9 @@ from . import init as _init
 from ._validate import check_int
 
 
+MAX_THREADS = 1024  # as kMaxThreads in csrc/common.h
+
+
 def available_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -20,7 +23,10 @@ def available_cores() -> int:
 def set_num_threads(n: int) -> None:
     """Set fastnet's OpenMP threads and OpenBLAS's threads together (no oversubscription:
     our elementwise kernels and the GEMMs never run at the same time)."""
-    _core.set_num_threads(check_int(n, "n", 1))
+    n = check_int(n, "n", 1)
+    if n > MAX_THREADS:
+        raise ValueError(f"n must be in [1, {MAX_THREADS}], got {n}")
+    _core.set_num_threads(n)
 
 
 def get_num_threads() -> int:

@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <stdexcept>
 #include <vector>
 
 #include "../common.h"
@@ -21,8 +23,8 @@ class Model {
   void build();
   bool built() const { return built_; }
 
-  int64_t in_features() const { return layers_.front()->in; }
-  int64_t out_features() const { return layers_.back()->out; }
+  int64_t in_features() const { return first_layer().in; }
+  int64_t out_features() const { return last_layer().out; }
   size_t arena_floats() const { return arena_floats_; }
   float* params() { return params_.data(); }
   float* grads() { return grads_.data(); }
@@ -75,9 +77,21 @@ class Model {
   uint64_t seed = 0;
   uint64_t step = 0;          // training forward passes so far (random streams)
   int64_t last_train_batch = -1;  // batch of the last training forward; -1 when none
+  // Held (with the GIL released) by every binding that uses the workspaces or writes the
+  // arenas: concurrent predict() calls from Python threads would otherwise race on them.
+  std::mutex mutex;
 
  private:
   void ensure_workspace(int64_t batch);
+  // The end layers, checked: a model with no layers has no input or output width.
+  const Layer& first_layer() const {
+    if (layers_.empty()) throw std::logic_error("the model has no layers");
+    return *layers_.front();
+  }
+  const Layer& last_layer() const {
+    if (layers_.empty()) throw std::logic_error("the model has no layers");
+    return *layers_.back();
+  }
   StepContext context(bool training) {
     StepContext c;
     c.params = params_.data();

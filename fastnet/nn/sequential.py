@@ -40,6 +40,13 @@ def _optimizer_base():
 _Optimizer = None
 
 
+def _check_training(training) -> bool:
+    # A string such as "no" is truthy: only real booleans are accepted.
+    if not isinstance(training, (bool, np.bool_)):
+        raise TypeError(f"training must be True or False, got {type(training).__name__}")
+    return bool(training)
+
+
 class Sequential:
     """A feed-forward stack of layers.
 
@@ -69,7 +76,8 @@ class Sequential:
         rng = _init.rng_from_seed(seed)
         self._core = _core.Model()
         # Counter-based dropout / RReLU streams are keyed by this seed.
-        self._core.seed = int(rng.integers(0, 2**63 - 1)) if seed is None else int(seed)
+        drawn = seed is None or isinstance(seed, np.random.Generator)
+        self._core.seed = int(rng.integers(0, 2**63 - 1)) if drawn else int(seed)
 
         width = own[0].input_features()
         if width is None:
@@ -169,9 +177,10 @@ class Sequential:
     def forward(self, X, training: bool = False) -> np.ndarray:
         """Output (batch, out_features) as a new float32 array."""
         X = as_batch(X, "X", self.in_features)
+        training = _check_training(training)
         if training:
             self._check_training_batch(X.shape[0])
-        return self._core.forward(X, bool(training))
+        return self._core.forward(X, training)
 
     def _check_training_batch(self, rows: int) -> None:
         if self._batch_statistics and rows < 2:
@@ -196,10 +205,12 @@ class Sequential:
     def predict(self, X, batch_size=None) -> np.ndarray:
         """Inference-mode forward, batched in C++ in chunks of batch_size rows (all at once
         when None)."""
+        if batch_size is not None:
+            batch_size = check_int(batch_size, "batch_size", 1)
         X = as_batch(X, "X", self.in_features)
         if batch_size is None:
             return self._core.forward(X, False)
-        return self._core.predict(X, check_int(batch_size, "batch_size", 1))
+        return self._core.predict(X, batch_size)
 
     def fit(self, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None, **kwargs):
         """Train for ``epochs`` epochs (fastnet/training.py); returns a History."""
