@@ -253,6 +253,7 @@ PYBIND11_MODULE(_core, m) {
              Model::FitStats st;
              {
                py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(self.mutex);
                self.fit_batches(X.data(), n, t.target, t.labels, order.data(), batch_size,
                                 first_batch, num_batches, kind, lp, opt, base_p, fac_p,
                                 stop_on_nonfinite, absorb_single, st);
@@ -288,6 +289,7 @@ PYBIND11_MODULE(_core, m) {
              int64_t correct = 0;
              {
                py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(self.mutex);
                self.evaluate(X.data(), n, t.target, t.labels, batch_size, kind, lp, &loss_sum,
                              &correct);
              }
@@ -301,6 +303,7 @@ PYBIND11_MODULE(_core, m) {
              py::array_t<float> Y({n, out});
              {
                py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(self.mutex);
                self.predict(X.data(), n, batch_size, Y.mutable_data());
              }
              return Y;
