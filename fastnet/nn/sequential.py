@@ -178,10 +178,12 @@ class Sequential:
             out[start:start + batch_size] = self._core.forward(X[start:start + batch_size], False)
         return out
 
-    def train_step(self, X, y, loss, optimizer) -> float:
+    def train_step(self, X, y, loss, optimizer, schedule=None) -> float:
         """Forward, loss, backward and optimizer update in one C++ call (GIL released).
 
-        Returns the mean loss of the batch; ``optimizer.last_grad_norm`` holds the gradient norm.
+        With a ``schedule`` (a ``step -> lr`` callable, see fastnet.schedules) the optimizer's
+        lr is set to ``schedule(optimizer.steps)`` before the step. Returns the mean loss of the
+        batch; ``optimizer.last_grad_norm`` holds the gradient norm.
         """
         from .._loss_spec import resolve as _resolve_loss
         from ..optim.base import Optimizer
@@ -193,6 +195,11 @@ class Sequential:
         spec = _resolve_loss(loss)
         X = as_batch(X, "X", self.in_features)
         target, labels = spec.prepare_target(y, X.shape[0], self.out_features)
+        if schedule is not None:
+            if not callable(schedule):
+                raise TypeError(f"schedule must be a callable step -> lr, got "
+                                f"{type(schedule).__name__}")
+            optimizer.lr = schedule(optimizer.steps)
         optimizer._sync()
         value, gnorm = self._core.train_step(X, target, labels, spec.name, spec.delta,
                                              spec.from_logits, optimizer._core)
