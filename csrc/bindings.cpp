@@ -17,6 +17,7 @@ namespace py = pybind11;
 using namespace fastnet;
 
 void bind_loss(py::module_& m);  // csrc/loss_bind.cpp
+void bind_clip(py::module_& m);  // csrc/optim/clip_bind.cpp
 
 namespace {
 
@@ -121,6 +122,7 @@ PYBIND11_MODULE(_core, m) {
   });
 
   bind_loss(m);
+  bind_clip(m);
 
   py::class_<Model, std::shared_ptr<Model>>(m, "Model")
       .def(py::init<>())
@@ -340,11 +342,12 @@ PYBIND11_MODULE(_core, m) {
                                    static_cast<ClipMode>(clip_mode), clip_value);
            }))
       .def("step",
-           [](Optimizer& self) {
+           [](Optimizer& self, bool reference) {
              py::gil_scoped_release nogil;
              std::lock_guard<std::mutex> lock(self.model->mutex);
-             return self.step();
-           })
+             return self.step(reference);
+           },
+           py::arg("reference") = false)
       .def("set_slot", [](Optimizer& self, size_t i, float lr, float wd, bool trainable) {
         if (i >= self.slots.size()) throw py::index_error("slot index");
         self.slots[i].lr = lr;
@@ -355,6 +358,7 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("skipped_steps", &Optimizer::skipped_steps)
       .def_readwrite("slot_steps", &Optimizer::slot_steps)
       .def_readonly("last_sumsq", &Optimizer::last_sumsq)
+      .def_readwrite("slot_state", &Optimizer::slot_state)
       .def_property_readonly("num_state", [](Optimizer& self) { return self.state.size(); })
       .def("state_view", [](py::object pyself, size_t k) {
         Optimizer& self = py::cast<Optimizer&>(pyself);

@@ -8,7 +8,8 @@ __version__ = "0.1.0"
 from . import _openblas  # noqa: F401  (must precede _core)
 from . import _core
 from ._config import get_num_threads, manual_seed, set_num_threads, show_config
-from . import datasets, init, losses, optim
+from . import datasets, init, losses, optim, schedules
+from .optim.clip import clip_grad_norm, clip_grad_value
 from .nn import AlphaDropout, BatchNorm, Dropout, LayerNorm, Residual
 from .nn import (ELU, GELU, SELU, Dense, LeakyReLU, Mish, Parameter, PReLU, ReLU, RReLU,
                  Sequential, Sigmoid, SiLU, Softmax, Swish, Tanh)
@@ -17,7 +18,8 @@ from . import _config  # noqa: E402
 
 set_num_threads(_config._default_threads())
 
-__all__ = ["AlphaDropout", "BatchNorm", "Dropout", "LayerNorm", "Residual", "Dense", "ELU", "GELU", "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU",
-           "SELU", "Sequential", "SiLU", "Sigmoid", "Softmax", "Swish", "Tanh", "datasets",
-           "get_num_threads", "init", "losses", "manual_seed", "optim", "set_num_threads",
-           "show_config"]
+__all__ = ["AlphaDropout", "BatchNorm", "Dense", "Dropout", "ELU", "GELU", "LayerNorm",
+           "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU", "Residual", "SELU",
+           "Sequential", "SiLU", "Sigmoid", "Softmax", "Swish", "Tanh", "clip_grad_norm",
+           "clip_grad_value", "datasets", "get_num_threads", "init", "losses", "manual_seed",
+           "optim", "schedules", "set_num_threads", "show_config"]

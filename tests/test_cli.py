@@ -26,7 +26,7 @@ def test_csv_classification(tmp_path, capsys):
     lines = ["a,b,c,label"] + [f"{r[0]},{r[1]},{r[2]},{lab}" for r, lab in zip(X, label)]
     path = _csv(tmp_path, "\n".join(lines) + "\n")
     assert main(["train", "--data", path, "--target", "label", "--hidden", "16",
-                 "--epochs", "30", "--verbose", "0"]) == 0
+                 "--epochs", "30", "--lr", "0.01", "--verbose", "0"]) == 0
     out = capsys.readouterr().out
     assert "task classify" in out
     assert float(out.split("test accuracy:")[1].split()[0]) > 0.8

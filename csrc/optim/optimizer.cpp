@@ -17,7 +17,19 @@ Optimizer::Optimizer(std::shared_ptr<Model> m, std::vector<ParamSlot> s, ClipMod
   for (auto& b : state) b.resize(std::max<size_t>(model->arena_floats(), 16));
 }
 
-double Optimizer::step() {
+namespace {
+// Plain sequential Σx² per segment (the reference twin of segment_sumsq).
+void sumsq_reference(const float* x, const std::vector<Segment>& segs, std::vector<double>& out) {
+  out.assign(segs.size(), 0.0);
+  for (size_t k = 0; k < segs.size(); ++k)
+    for (size_t i = 0; i < segs[k].size; ++i) {
+      const double v = x[segs[k].offset + i];
+      out[k] += v * v;
+    }
+}
+}  // namespace
+
+double Optimizer::step(bool reference) {
   float* p = model->params();
   const float* g = model->grads();
   std::vector<Segment> segs;
@@ -28,7 +40,10 @@ double Optimizer::step() {
       idx.push_back(i);
     }
   std::vector<double> sq;
-  segment_sumsq(g, segs, sq);
+  if (reference)
+    sumsq_reference(g, segs, sq);
+  else
+    segment_sumsq(g, segs, sq);
   last_sumsq.assign(slots.size(), 0.0);
   double total = 0.0;
   for (size_t k = 0; k < sq.size(); ++k) {
@@ -50,7 +65,11 @@ double Optimizer::step() {
       gscale = static_cast<float>(std::min(1.0, clip_value / (std::sqrt(sq[k]) + 1e-6)));
     else if (clip_mode == ClipMode::Value)
       clip = clip_value;
-    update_segment(s, p + s.offset, g + s.offset, gscale, clip, ++slot_steps[idx[k]]);
+    const int64_t t = ++slot_steps[idx[k]];
+    if (reference)
+      update_segment_reference(idx[k], s, p + s.offset, g + s.offset, gscale, clip, t);
+    else
+      update_segment(idx[k], s, p + s.offset, g + s.offset, gscale, clip, t);
   }
   ++steps;
   return norm;

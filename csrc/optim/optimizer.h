@@ -32,7 +32,9 @@ class Optimizer {
   // One step over the model's gradients. Returns the global L2 norm of the trainable
   // gradients before clipping. When that norm is not finite nothing is written, the step is
   // counted in skipped_steps and the (non-finite) norm is returned.
-  double step();
+  // reference = true runs the plain scalar loops (update_segment_reference and a sequential
+  // norm) instead of the fused kernels: tests compare the two.
+  double step(bool reference = false);
 
   std::vector<ParamSlot> slots;
   ClipMode clip_mode;
@@ -42,14 +44,18 @@ class Optimizer {
   int64_t skipped_steps = 0;  // non-finite gradients
   std::vector<double> last_sumsq;  // per-slot Σg² of the last step (diagnostics)
   std::vector<AlignedBuffer> state;  // per-parameter state, each in the arena's layout
+  std::vector<double> slot_state;    // per-slot scalar state (Nadam's μ-product); may be empty
   std::shared_ptr<Model> model;
 
  protected:
-  // Update one segment. g is the raw gradient; the effective gradient is
-  // clamp(g · gscale, ±clip) when clip > 0, else g · gscale. t is this slot's
+  // Update one segment (slot k) in one fused pass. g is the raw gradient; the effective
+  // gradient is clamp(g · gscale, ±clip) when clip > 0, else g · gscale. t is this slot's
   // 1-based step count (a parameter frozen so far starts at t = 1 when unfrozen).
-  virtual void update_segment(const ParamSlot& s, float* p, const float* g, float gscale,
-                              float clip, int64_t t) = 0;
+  virtual void update_segment(size_t k, const ParamSlot& s, float* p, const float* g,
+                              float gscale, float clip, int64_t t) = 0;
+  // The same update as a plain scalar loop that follows torch.optim's lines one by one.
+  virtual void update_segment_reference(size_t k, const ParamSlot& s, float* p, const float* g,
+                                        float gscale, float clip, int64_t t) = 0;
 };
 
 // Builds an optimizer by name with its hyper-parameters (csrc/optim/factory.cpp).
@@ -64,6 +70,12 @@ inline float effective_grad(float g, float gscale, float clip) {
   float v = g * gscale;
   if (clip > 0.0f) v = v > clip ? clip : (v < -clip ? -clip : v);
   return v;
+}
+
+// torch.lerp's formula (aten/src/ATen/native/Lerp.h): a + w·(b − a) for |w| < 0.5, else
+// b − (b − a)·(1 − w). w is a per-segment constant, so the branch is loop-invariant.
+inline float lerp_torch(float a, float b, float w) {
+  return (w < 0.5f && w > -0.5f) ? a + w * (b - a) : b - (b - a) * (1.0f - w);
 }
 
 }  // namespace fastnet

@@ -4,27 +4,54 @@
 
 namespace fastnet {
 
-void SGD::update_segment(const ParamSlot& s, float* p, const float* g, float gscale, float clip,
-                         int64_t t) {
+namespace {
+template <bool kNesterov>
+void sgd_momentum_kernel(int64_t n, float* p, const float* g, float* buf, float gscale,
+                         float clip, float lr, float wd, float mu, float damp, bool first) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
+    const float b = first ? gi : mu * buf[i] + damp * gi;
+    buf[i] = b;
+    p[i] -= lr * (kNesterov ? gi + mu * b : b);
+  }
+}
+}  // namespace
+
+void SGD::update_segment(size_t, const ParamSlot& s, float* p, const float* g, float gscale,
+                         float clip, int64_t t) {
   const int64_t n = static_cast<int64_t>(s.size);
   const float lr = s.lr, wd = s.weight_decay;
   if (momentum == 0.0f) {
 #pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
     for (int64_t i = 0; i < n; ++i) {
-      float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
+      const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
       p[i] -= lr * gi;
     }
     return;
   }
   float* buf = state[0].data() + s.offset;
   const bool first = t == 1;
-  const float mu = momentum, damp = 1.0f - dampening;
-#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) {
-    float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
-    float b = first ? gi : mu * buf[i] + damp * gi;
-    buf[i] = b;
-    p[i] -= lr * (nesterov ? gi + mu * b : b);
+  if (nesterov)
+    sgd_momentum_kernel<true>(n, p, g, buf, gscale, clip, lr, wd, momentum, 1.0f - dampening, first);
+  else
+    sgd_momentum_kernel<false>(n, p, g, buf, gscale, clip, lr, wd, momentum, 1.0f - dampening, first);
+}
+
+void SGD::update_segment_reference(size_t, const ParamSlot& s, float* p, const float* g,
+                                   float gscale, float clip, int64_t t) {
+  float* buf = momentum != 0.0f ? state[0].data() + s.offset : nullptr;
+  for (size_t i = 0; i < s.size; ++i) {
+    float grad = effective_grad(g[i], gscale, clip);
+    if (s.weight_decay != 0.0f) grad = grad + s.weight_decay * p[i];
+    if (momentum != 0.0f) {
+      if (t == 1)
+        buf[i] = grad;
+      else
+        buf[i] = buf[i] * momentum + (1.0f - dampening) * grad;
+      grad = nesterov ? grad + momentum * buf[i] : buf[i];
+    }
+    p[i] = p[i] - s.lr * grad;
   }
 }
 

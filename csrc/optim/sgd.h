@@ -1,3 +1,4 @@
+// SGD with momentum, dampening, Nesterov momentum and L2 weight decay (torch.optim.SGD).
 #pragma once
 #include "optimizer.h"
 
@@ -13,8 +14,10 @@ class SGD : public Optimizer {
   bool nesterov;
 
  protected:
-  void update_segment(const ParamSlot& s, float* p, const float* g, float gscale, float clip,
-                      int64_t t) override;
+  void update_segment(size_t k, const ParamSlot& s, float* p, const float* g, float gscale,
+                      float clip, int64_t t) override;
+  void update_segment_reference(size_t k, const ParamSlot& s, float* p, const float* g,
+                                float gscale, float clip, int64_t t) override;
 };
 
 }  // namespace fastnet

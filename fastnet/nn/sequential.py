@@ -225,10 +225,12 @@ class Sequential:
 
         return _evaluate(self, X, y, loss, metrics=metrics, batch_size=batch_size)
 
-    def train_step(self, X, y, loss, optimizer) -> float:
+    def train_step(self, X, y, loss, optimizer, schedule=None) -> float:
         """Forward, loss, backward and optimizer update in one C++ call (GIL released).
 
-        Returns the mean loss of the batch; ``optimizer.last_grad_norm`` holds the gradient norm.
+        With a ``schedule`` (a ``step -> lr`` callable, see fastnet.schedules) the optimizer's
+        lr is set to ``schedule(optimizer.steps)`` before the step. Returns the mean loss of the
+        batch; ``optimizer.last_grad_norm`` holds the gradient norm.
         """
         if not isinstance(optimizer, _Optimizer or _optimizer_base()):
             raise TypeError(f"optimizer must be a fastnet optimizer, got {type(optimizer).__name__}")
@@ -238,6 +240,11 @@ class Sequential:
         X = as_batch(X, "X", self.in_features)
         self._check_training_batch(X.shape[0])
         target, labels = spec.prepare_target(y, X.shape[0], self.out_features)
+        if schedule is not None:
+            if not callable(schedule):
+                raise TypeError(f"schedule must be a callable step -> lr, got "
+                                f"{type(schedule).__name__}")
+            optimizer.lr = schedule(optimizer.steps)
         optimizer._sync()
         value, gnorm = self._core.train_step(X, target, labels, spec.name, spec.delta,
                                              spec.from_logits, optimizer._core)

@@ -18,6 +18,14 @@ from ..nn.parameter import Parameter
 _CLIP_MODES = {"clip_norm": 1, "clip_layer_norm": 2, "clip_value": 3}
 
 
+def check_betas(betas) -> tuple:
+    """A pair (beta1, beta2), each in [0, 1), as torch.optim.Adam checks them."""
+    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    return tuple(check_float(b, f"betas[{i}]", low=0.0, high=1.0, high_open=True)
+                 for i, b in enumerate(betas))
+
+
 class Optimizer:
     """Base class; subclasses set ``kind``, ``_group_keys`` defaults and ``_hparams()``."""
 
@@ -145,6 +153,14 @@ class Optimizer:
         self._after_step(gnorm)
         return gnorm
 
+    def step_reference(self) -> float:
+        """The same step through the plain scalar reference loops (no SIMD, no threads): the
+        twin of the fused kernels that tests compare against."""
+        self._sync()
+        gnorm = self._core.step(True)
+        self._after_step(gnorm)
+        return gnorm
+
     def zero_grad(self) -> None:
         """Zero the gradients (backward overwrites them anyway; kept for PyTorch habits)."""
         for g in self.param_groups:
@@ -171,30 +187,39 @@ class Optimizer:
             "steps": self._core.steps,
             "skipped_steps": self._core.skipped_steps,
             "slot_steps": list(self._core.slot_steps),
+            "slot_state": list(self._core.slot_state),
             "state": [self._core.state_view(k).copy() for k in range(self._core.num_state)],
         }
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a state_dict() of an optimizer of the same kind over the same parameters;
+        everything is validated before anything is written."""
         if not isinstance(state, dict) or state.get("kind") != self.kind:
             raise ValueError(f"state_dict is not from a {type(self).__name__} optimizer")
         groups = state["param_groups"]
         if [gr["sizes"] for gr in groups] != [[p.size for p in g["params"]] for g in self.param_groups]:
             raise ValueError("state_dict does not match this optimizer's parameters")
-        arrays = state["state"]
+        arrays = [np.asarray(a, dtype=np.float32) for a in state["state"]]
         if len(arrays) != self._core.num_state:
             raise ValueError("state_dict has a different number of state buffers")
-        for k, arr in enumerate(arrays):
-            view = self._core.state_view(k)
-            arr = np.asarray(arr, dtype=np.float32)
-            if arr.shape != view.shape:
-                raise ValueError("state_dict buffers do not match this model's arena")
+        views = [self._core.state_view(k) for k in range(self._core.num_state)]
+        if any(a.shape != v.shape for a, v in zip(arrays, views)):
+            raise ValueError("state_dict buffers do not match this model's arena")
+        slot_steps = [int(s) for s in state["slot_steps"]]
+        slot_state = [float(v) for v in state.get("slot_state", [])]
+        if len(slot_steps) != len(self._core.slot_steps):
+            raise ValueError("state_dict has a different number of parameter step counts")
+        if len(slot_state) != len(self._core.slot_state):
+            raise ValueError("state_dict has a different per-parameter scalar state")
+        for view, arr in zip(views, arrays):
             view[...] = arr
         for g, gr in zip(self.param_groups, groups):
             g["lr"], g["weight_decay"] = gr["lr"], gr["weight_decay"]
         self._base_lrs = list(state.get("base_lrs", self._base_lrs))
         self._core.steps = int(state["steps"])
         self._core.skipped_steps = int(state["skipped_steps"])
-        self._core.slot_steps = [int(s) for s in state["slot_steps"]]
+        self._core.slot_steps = slot_steps
+        self._core.slot_state = slot_state
         self._dirty = True
         self._sync()
 

@@ -1,0 +1,43 @@
+// Adadelta as torch.optim.Adadelta (_single_tensor_adadelta):
+//   g ← g + wd·p;  s ← ρ·s + (1 − ρ)·g²;  Δ = √(a + ε) / √(s + ε) · g
+//   a ← ρ·a + (1 − ρ)·Δ²;  p ← p − lr·Δ
+#include "adadelta.h"
+
+#include <cmath>
+
+namespace fastnet {
+
+void Adadelta::update_segment(size_t, const ParamSlot& s, float* p, const float* g, float gscale,
+                              float clip, int64_t) {
+  const int64_t n = static_cast<int64_t>(s.size);
+  float* sq = state[0].data() + s.offset;
+  float* acc = state[1].data() + s.offset;
+  const float lr = s.lr, wd = s.weight_decay, r = rho, omr = 1.0f - rho, e = eps;
+#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
+    const float si = r * sq[i] + omr * gi * gi;
+    sq[i] = si;
+    const float delta = std::sqrt(acc[i] + e) / std::sqrt(si + e) * gi;
+    acc[i] = r * acc[i] + omr * delta * delta;
+    p[i] -= lr * delta;
+  }
+}
+
+void Adadelta::update_segment_reference(size_t, const ParamSlot& s, float* p, const float* g,
+                                        float gscale, float clip, int64_t) {
+  float* square_avg = state[0].data() + s.offset;
+  float* acc_delta = state[1].data() + s.offset;
+  for (size_t i = 0; i < s.size; ++i) {
+    float grad = effective_grad(g[i], gscale, clip);
+    if (s.weight_decay != 0.0f) grad = grad + s.weight_decay * p[i];
+    square_avg[i] = square_avg[i] * rho + (1.0f - rho) * grad * grad;
+    const float std_ = std::sqrt(square_avg[i] + eps);
+    float delta = std::sqrt(acc_delta[i] + eps);
+    delta = delta / std_ * grad;
+    acc_delta[i] = acc_delta[i] * rho + (1.0f - rho) * delta * delta;
+    p[i] = p[i] - s.lr * delta;
+  }
+}
+
+}  // namespace fastnet

@@ -1,0 +1,90 @@
+// Adam / AdamW as torch.optim.Adam (_single_tensor_adam), Kingma & Ba 2015, Loshchilov &
+// Hutter 2019 for the decoupled decay:
+//   g ← g + wd·p (Adam) | p ← p·(1 − lr·wd) (AdamW)
+//   m ← lerp(m, g, 1 − β1);  v ← β2·v + (1 − β2)·g²;  v̂max ← max(v̂max, v) (amsgrad)
+//   p ← p − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + ε)
+#include "adam.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace fastnet {
+
+namespace {
+// Per-segment scalars: the bias corrections are computed once per step, never per element.
+struct AdamScalars {
+  float b1w, b2, omb2, eps, l2, decay, step_size, inv_bc2_sqrt;
+};
+
+template <bool kAmsgrad>
+void adam_kernel(int64_t n, float* p, const float* g, float* m, float* v, float* vmax,
+                 float gscale, float clip, const AdamScalars c) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = effective_grad(g[i], gscale, clip) + c.l2 * p[i];
+    const float mi = lerp_torch(m[i], gi, c.b1w);
+    float vi = c.b2 * v[i] + c.omb2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    if (kAmsgrad) {
+      vi = vmax[i] > vi ? vmax[i] : vi;
+      vmax[i] = vi;
+    }
+    p[i] = p[i] * c.decay - c.step_size * mi / (std::sqrt(vi) * c.inv_bc2_sqrt + c.eps);
+  }
+}
+}  // namespace
+
+void Adam::update_segment(size_t, const ParamSlot& s, float* p, const float* g, float gscale,
+                          float clip, int64_t t) {
+  const int64_t n = static_cast<int64_t>(s.size);
+  const double bc1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t));
+  const double bc2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t));
+  AdamScalars c;
+  c.b1w = 1.0f - beta1;
+  c.b2 = beta2;
+  c.omb2 = 1.0f - beta2;
+  c.eps = eps;
+  c.l2 = decoupled ? 0.0f : s.weight_decay;
+  c.decay = decoupled ? 1.0f - s.lr * s.weight_decay : 1.0f;
+  c.step_size = static_cast<float>(s.lr / bc1);
+  c.inv_bc2_sqrt = static_cast<float>(1.0 / std::sqrt(bc2));
+  float* m = state[0].data() + s.offset;
+  float* v = state[1].data() + s.offset;
+  if (amsgrad)
+    adam_kernel<true>(n, p, g, m, v, state[2].data() + s.offset, gscale, clip, c);
+  else
+    adam_kernel<false>(n, p, g, m, v, nullptr, gscale, clip, c);
+}
+
+void Adam::update_segment_reference(size_t, const ParamSlot& s, float* p, const float* g,
+                                    float gscale, float clip, int64_t t) {
+  float* exp_avg = state[0].data() + s.offset;
+  float* exp_avg_sq = state[1].data() + s.offset;
+  float* max_exp_avg_sq = amsgrad ? state[2].data() + s.offset : nullptr;
+  const double bias_correction1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t));
+  const double bias_correction2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t));
+  const float step_size = static_cast<float>(s.lr / bias_correction1);
+  const float bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
+  for (size_t i = 0; i < s.size; ++i) {
+    float grad = effective_grad(g[i], gscale, clip);
+    if (s.weight_decay != 0.0f) {
+      if (decoupled)
+        p[i] = p[i] * (1.0f - s.lr * s.weight_decay);
+      else
+        grad = grad + s.weight_decay * p[i];
+    }
+    exp_avg[i] = lerp_torch(exp_avg[i], grad, 1.0f - beta1);
+    exp_avg_sq[i] = exp_avg_sq[i] * beta2 + (1.0f - beta2) * grad * grad;
+    float denom;
+    if (amsgrad) {
+      max_exp_avg_sq[i] = std::max(max_exp_avg_sq[i], exp_avg_sq[i]);
+      denom = std::sqrt(max_exp_avg_sq[i]) / bias_correction2_sqrt + eps;
+    } else {
+      denom = std::sqrt(exp_avg_sq[i]) / bias_correction2_sqrt + eps;
+    }
+    p[i] = p[i] - step_size * (exp_avg[i] / denom);
+  }
+}
+
+}  // namespace fastnet

@@ -1,0 +1,37 @@
+// Python bindings of the gradient-clipping functions (csrc/optim/clip.h), registered from
+// bindings.cpp. Segments arrive as (offset, size) pairs already validated by fastnet/optim/clip.py.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "../model/model.h"
+#include "clip.h"
+
+namespace py = pybind11;
+
+namespace {
+std::vector<fastnet::Segment> checked_segments(fastnet::Model& model,
+                                               const std::vector<std::pair<size_t, size_t>>& s) {
+  std::vector<fastnet::Segment> segs;
+  for (auto& [offset, size] : s) {
+    if (offset + size > model.arena_floats())
+      throw py::value_error("gradient segment outside the model's arena");
+    segs.push_back({offset, size});
+  }
+  return segs;
+}
+}  // namespace
+
+void bind_clip(py::module_& m) {
+  m.def("clip_grad_norm", [](fastnet::Model& model, std::vector<std::pair<size_t, size_t>> s,
+                             double max_norm) {
+    auto segs = checked_segments(model, s);
+    py::gil_scoped_release nogil;
+    return fastnet::clip_grad_norm(model.grads(), segs, max_norm);
+  });
+  m.def("clip_grad_value", [](fastnet::Model& model, std::vector<std::pair<size_t, size_t>> s,
+                              float clip) {
+    auto segs = checked_segments(model, s);
+    py::gil_scoped_release nogil;
+    fastnet::clip_grad_value(model.grads(), segs, clip);
+  });
+}

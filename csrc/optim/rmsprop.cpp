@@ -1,0 +1,84 @@
+// RMSprop as torch.optim.RMSprop (_single_tensor_rmsprop):
+//   g ← g + wd·p;  s ← α·s + (1 − α)·g²
+//   centered: ḡ ← lerp(ḡ, g, 1 − α), avg = √(s − ḡ²) + ε;  else avg = √s + ε
+//   momentum: b ← μ·b + g/avg, p ← p − lr·b;  else p ← p − lr·g/avg
+#include "rmsprop.h"
+
+#include <cmath>
+
+namespace fastnet {
+
+namespace {
+template <bool kCentered, bool kMomentum>
+void rmsprop_kernel(int64_t n, float* p, const float* g, float* sq, float* gavg, float* buf,
+                    float gscale, float clip, float lr, float wd, float alpha, float eps,
+                    float mu) {
+  const float oma = 1.0f - alpha;
+#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) {
+    const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
+    const float si = alpha * sq[i] + oma * gi * gi;
+    sq[i] = si;
+    float avg;
+    if (kCentered) {
+      const float ga = lerp_torch(gavg[i], gi, oma);
+      gavg[i] = ga;
+      avg = std::sqrt(si - ga * ga) + eps;
+    } else {
+      avg = std::sqrt(si) + eps;
+    }
+    if (kMomentum) {
+      const float b = mu * buf[i] + gi / avg;
+      buf[i] = b;
+      p[i] -= lr * b;
+    } else {
+      p[i] -= lr * gi / avg;
+    }
+  }
+}
+}  // namespace
+
+void RMSprop::update_segment(size_t, const ParamSlot& s, float* p, const float* g, float gscale,
+                             float clip, int64_t) {
+  const int64_t n = static_cast<int64_t>(s.size);
+  float* sq = state[0].data() + s.offset;
+  float* ga = grad_avg(s);
+  float* buf = momentum_buf(s);
+  const float lr = s.lr, wd = s.weight_decay;
+  if (centered && buf)
+    rmsprop_kernel<true, true>(n, p, g, sq, ga, buf, gscale, clip, lr, wd, alpha, eps, momentum);
+  else if (centered)
+    rmsprop_kernel<true, false>(n, p, g, sq, ga, buf, gscale, clip, lr, wd, alpha, eps, momentum);
+  else if (buf)
+    rmsprop_kernel<false, true>(n, p, g, sq, ga, buf, gscale, clip, lr, wd, alpha, eps, momentum);
+  else
+    rmsprop_kernel<false, false>(n, p, g, sq, ga, buf, gscale, clip, lr, wd, alpha, eps, momentum);
+}
+
+void RMSprop::update_segment_reference(size_t, const ParamSlot& s, float* p, const float* g,
+                                       float gscale, float clip, int64_t) {
+  float* square_avg = state[0].data() + s.offset;
+  float* gavg = grad_avg(s);
+  float* buf = momentum_buf(s);
+  for (size_t i = 0; i < s.size; ++i) {
+    float grad = effective_grad(g[i], gscale, clip);
+    if (s.weight_decay != 0.0f) grad = grad + s.weight_decay * p[i];
+    square_avg[i] = square_avg[i] * alpha + (1.0f - alpha) * grad * grad;
+    float avg;
+    if (centered) {
+      gavg[i] = lerp_torch(gavg[i], grad, 1.0f - alpha);
+      avg = std::sqrt(square_avg[i] - gavg[i] * gavg[i]);
+    } else {
+      avg = std::sqrt(square_avg[i]);
+    }
+    avg = avg + eps;
+    if (momentum > 0.0f) {
+      buf[i] = buf[i] * momentum + grad / avg;
+      p[i] = p[i] - s.lr * buf[i];
+    } else {
+      p[i] = p[i] - s.lr * (grad / avg);
+    }
+  }
+}
+
+}  // namespace fastnet

@@ -1,0 +1,31 @@
+// RMSprop (Hinton, Lecture 6e; centered variant Graves 2013) as torch.optim.RMSprop.
+#pragma once
+#include "optimizer.h"
+
+namespace fastnet {
+
+class RMSprop : public Optimizer {
+ public:
+  // State arenas: square_avg, then grad_avg (centered), then the momentum buffer (momentum > 0).
+  RMSprop(std::shared_ptr<Model> m, std::vector<ParamSlot> s, ClipMode mode, float clip,
+          float alpha_, float eps_, float momentum_, bool centered_)
+      : Optimizer(std::move(m), std::move(s), mode, clip,
+                  1 + (centered_ ? 1 : 0) + (momentum_ > 0.0f ? 1 : 0)),
+        alpha(alpha_), eps(eps_), momentum(momentum_), centered(centered_) {}
+  float alpha, eps, momentum;
+  bool centered;
+
+ protected:
+  void update_segment(size_t k, const ParamSlot& s, float* p, const float* g, float gscale,
+                      float clip, int64_t t) override;
+  void update_segment_reference(size_t k, const ParamSlot& s, float* p, const float* g,
+                                float gscale, float clip, int64_t t) override;
+
+ private:
+  float* grad_avg(const ParamSlot& s) { return centered ? state[1].data() + s.offset : nullptr; }
+  float* momentum_buf(const ParamSlot& s) {
+    return momentum > 0.0f ? state[centered ? 2 : 1].data() + s.offset : nullptr;
+  }
+};
+
+}  // namespace fastnet

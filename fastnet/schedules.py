@@ -1,0 +1,152 @@
+"""Learning-rate schedules: pure ``schedule(step) -> lr`` callables.
+
+``step`` is the number of optimizer updates applied so far (``optimizer.steps``), starting at
+0. Pass a schedule to ``Sequential.train_step(..., schedule=...)`` (or ``fit``), or set
+``optimizer.lr = schedule(optimizer.steps)`` yourself. A schedule holds no state: calling it
+twice with the same step gives the same lr, so resuming a run needs nothing but the step.
+
+Closed forms (t = step):
+  ExponentialDecay  lr0 · γ^⌊t/every⌋                        (Keras ExponentialDecay, staircase)
+  PowerDecay        lr0 / (1 + t/s)^c                         (power scheduling, Géron ch. 11)
+  StepDecay         lr0 · γ^⌊t/step_size⌋                      (torch StepLR)
+  CosineDecay       min_lr + (lr0 − min_lr)·(1 + cos(π·t/T))/2, then min_lr  (torch CosineAnnealingLR)
+  OneCycle          torch OneCycleLR(anneal_strategy="cos", three_phase=False), then its final lr
+  Warmup            schedule(t) · (f0 + (1 − f0)·min(t, W)/W)  (torch LinearLR(f0, 1.0, W) chained)
+"""
+from __future__ import annotations
+
+import math
+
+from ._validate import check_float, check_int
+
+__all__ = ["Schedule", "ExponentialDecay", "PowerDecay", "StepDecay", "CosineDecay", "OneCycle",
+           "Warmup"]
+
+
+class Schedule:
+    """Base class: validates the step and delegates to ``_lr(step)``."""
+
+    def __call__(self, step) -> float:
+        return float(self._lr(check_int(step, "step", 0)))
+
+    def _lr(self, step: int) -> float:
+        raise NotImplementedError  # each schedule gives its closed form
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+def _lr0(value, name="lr0") -> float:
+    return check_float(value, name, low=0.0)
+
+
+class ExponentialDecay(Schedule):
+    """lr0 · gamma^(step // every): every=steps-per-epoch with gamma=0.98 is "×0.98 per epoch"."""
+
+    def __init__(self, lr0, gamma, every=1):
+        self.lr0 = _lr0(lr0)
+        self.gamma = check_float(gamma, "gamma", low=0.0, low_open=True)
+        self.every = check_int(every, "every", 1)
+
+    def _lr(self, step):
+        return self.lr0 * self.gamma ** (step // self.every)
+
+
+class PowerDecay(Schedule):
+    """lr0 / (1 + step/decay_steps)^power."""
+
+    def __init__(self, lr0, decay_steps, power=1.0):
+        self.lr0 = _lr0(lr0)
+        self.decay_steps = check_float(decay_steps, "decay_steps", low=0.0, low_open=True)
+        self.power = check_float(power, "power", low=0.0)
+
+    def _lr(self, step):
+        return self.lr0 / (1.0 + step / self.decay_steps) ** self.power
+
+
+class StepDecay(Schedule):
+    """lr0 · gamma^(step // step_size), as torch.optim.lr_scheduler.StepLR."""
+
+    def __init__(self, lr0, step_size, gamma=0.1):
+        self.lr0 = _lr0(lr0)
+        self.step_size = check_int(step_size, "step_size", 1)
+        self.gamma = check_float(gamma, "gamma", low=0.0, low_open=True)
+
+    def _lr(self, step):
+        return self.lr0 * self.gamma ** (step // self.step_size)
+
+
+class CosineDecay(Schedule):
+    """Half a cosine from lr0 down to min_lr over total_steps (torch CosineAnnealingLR's closed
+    form with T_max=total_steps, eta_min=min_lr); min_lr from then on (no restart)."""
+
+    def __init__(self, lr0, total_steps, min_lr=0.0):
+        self.lr0 = _lr0(lr0)
+        self.total_steps = check_int(total_steps, "total_steps", 1)
+        self.min_lr = check_float(min_lr, "min_lr", low=0.0)
+        if self.min_lr > self.lr0:
+            raise ValueError(f"min_lr ({self.min_lr}) must not exceed lr0 ({self.lr0})")
+
+    def _lr(self, step):
+        t = min(step, self.total_steps)
+        return self.min_lr + (self.lr0 - self.min_lr) * (1.0 + math.cos(math.pi * t / self.total_steps)) / 2.0
+
+
+def _annealing_cos(start, end, pct):
+    """torch.optim.lr_scheduler.OneCycleLR._annealing_cos."""
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1.0)
+
+
+class OneCycle(Schedule):
+    """The 1cycle policy (Smith & Topin 2018) with exactly torch OneCycleLR's values
+    (anneal_strategy="cos", three_phase=False): cosine from max_lr/div_factor up to max_lr over
+    the first pct_start of total_steps, then cosine down to max_lr/(div_factor·final_div_factor)
+    at step total_steps − 1. Later steps keep that final lr (torch raises past total_steps)."""
+
+    def __init__(self, max_lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
+        self.max_lr = check_float(max_lr, "max_lr", low=0.0, low_open=True)
+        self.total_steps = check_int(total_steps, "total_steps", 2)
+        self.pct_start = check_float(pct_start, "pct_start", low=0.0, high=1.0)
+        self.div_factor = check_float(div_factor, "div_factor", low=0.0, low_open=True)
+        self.final_div_factor = check_float(final_div_factor, "final_div_factor", low=0.0,
+                                            low_open=True)
+        self.initial_lr = self.max_lr / self.div_factor
+        self.min_lr = self.initial_lr / self.final_div_factor
+        # torch: phase ends at float(pct_start·total_steps) − 1 and total_steps − 1.
+        self._warm_end = float(self.pct_start * self.total_steps) - 1.0
+        self._end = float(self.total_steps - 1)
+        if not 0.0 < self._warm_end < self._end:
+            raise ValueError(f"pct_start·total_steps must lie in (1, total_steps) so both phases "
+                             f"have at least one step; got pct_start={self.pct_start}, "
+                             f"total_steps={self.total_steps}")
+
+    def _lr(self, step):
+        if step <= self._warm_end:
+            return _annealing_cos(self.initial_lr, self.max_lr, step / self._warm_end)
+        if step <= self._end:
+            pct = (step - self._warm_end) / (self._end - self._warm_end)
+            return _annealing_cos(self.max_lr, self.min_lr, pct)
+        return self.min_lr
+
+
+class Warmup(Schedule):
+    """Linear warm-up in front of a schedule (or a constant lr): for step < warmup_steps the lr is
+    schedule(step) · (start_factor + (1 − start_factor)·step/warmup_steps), afterwards
+    schedule(step) unchanged. This is torch's LinearLR(start_factor, end_factor=1.0,
+    total_iters=warmup_steps) chained multiplicatively with the wrapped schedule; the wrapped
+    schedule is not delayed. start_factor=0 starts from lr 0 (torch's LinearLR needs > 0)."""
+
+    def __init__(self, schedule, warmup_steps, start_factor=0.0):
+        if isinstance(schedule, bool) or not (callable(schedule) or isinstance(schedule, (int, float))):
+            raise TypeError(f"schedule must be a step -> lr callable or a constant lr, got "
+                            f"{type(schedule).__name__}")
+        self.schedule = schedule if callable(schedule) else _lr0(schedule, "schedule")
+        self.warmup_steps = check_int(warmup_steps, "warmup_steps", 1)
+        self.start_factor = check_float(start_factor, "start_factor", low=0.0, high=1.0)
+
+    def _lr(self, step):
+        base = self.schedule(step) if callable(self.schedule) else self.schedule
+        if step >= self.warmup_steps:
+            return base
+        return base * (self.start_factor + (1.0 - self.start_factor) * step / self.warmup_steps)
