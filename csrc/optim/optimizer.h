@@ -1,6 +1,8 @@
 // Optimizer base: one reduction for the gradient norms, clipping folded into the update pass.
 #pragma once
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,10 +68,11 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& kind,
                                           float clip_value);
 
 // Effective gradient (clip folded in): shared by every update kernel.
+// Branch-free (min/max against +inf when there is no clip) so the update loops vectorize.
 inline float effective_grad(float g, float gscale, float clip) {
-  float v = g * gscale;
-  if (clip > 0.0f) v = v > clip ? clip : (v < -clip ? -clip : v);
-  return v;
+  const float c = clip > 0.0f ? clip : std::numeric_limits<float>::infinity();
+  const float v = g * gscale;
+  return std::min(std::max(v, -c), c);
 }
 
 // torch.lerp's formula (aten/src/ATen/native/Lerp.h): a + w·(b − a) for |w| < 0.5, else
