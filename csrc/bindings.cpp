@@ -12,6 +12,7 @@
 #include "loss.h"
 #include "model/model.h"
 #include "optim/optimizer.h"
+#include "threads.h"
 
 namespace py = pybind11;
 using namespace fastnet;
@@ -95,11 +96,11 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", [](int n) {
     if (n < 1 || n > kMaxThreads)
       throw py::value_error("n must be in [1, " + std::to_string(kMaxThreads) + "]");
-#ifdef _OPENMP
-    omp_set_num_threads(n);
-#endif
-    scipy_openblas_set_num_threads(n);
+    fastnet::set_num_threads(n);
   });
+  m.def("set_blas_uses_openmp", &set_blas_uses_openmp, py::arg("on"),
+        "Run OpenBLAS's parallel jobs on fastnet's OpenMP team (one pool) or on its own.");
+  m.def("blas_uses_openmp", &blas_uses_openmp);
   m.def("get_num_threads", []() { return max_threads(); });
   m.def("openblas_num_threads", []() { return scipy_openblas_get_num_threads(); });
   m.def("openblas_corename", []() { return std::string(scipy_openblas_get_corename()); });

@@ -16,7 +16,7 @@ from .nn import (ELU, GELU, SELU, Dense, LeakyReLU, Mish, Parameter, PReLU, ReLU
 
 from . import _config  # noqa: E402
 
-set_num_threads(_config._default_threads())
+_config._init_thread_pool()
 
 __all__ = ["AlphaDropout", "BatchNorm", "Dense", "Dropout", "ELU", "GELU", "LayerNorm",
            "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU", "Residual", "SELU",

@@ -38,6 +38,14 @@ def manual_seed(seed: int) -> None:
     _init.manual_seed(seed)
 
 
+def _init_thread_pool() -> None:
+    """One pool: OpenBLAS runs its GEMM jobs on our OpenMP team unless
+    FASTNET_BLAS_POOL=openblas asks for OpenBLAS's own threads (two pools that spin against
+    each other cost 2-40x on a 2-core machine, see bench/README.md)."""
+    _core.set_blas_uses_openmp(os.environ.get("FASTNET_BLAS_POOL", "openmp") != "openblas")
+    set_num_threads(_default_threads())
+
+
 def _default_threads() -> int:
     for var in ("FASTNET_NUM_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(var, "")
@@ -63,6 +71,8 @@ def show_config(print_fn=print) -> dict:
         "openblas_corename": _core.openblas_corename(),
         "threads": _core.get_num_threads(),
         "openblas_threads": _core.openblas_num_threads(),
+        "thread_pool": "one OpenMP pool (OpenBLAS jobs on it)" if _core.blas_uses_openmp()
+                       else "OpenMP + OpenBLAS's own pool",
         "available_cores": available_cores(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
     }
