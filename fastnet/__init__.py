@@ -8,7 +8,8 @@ __version__ = "0.1.0"
 from . import _openblas  # noqa: F401  (must precede _core)
 from . import _core
 from ._config import get_num_threads, manual_seed, set_num_threads, show_config
-from . import datasets, init, losses, optim
+from . import callbacks, datasets, init, losses, optim
+from .io import load, load_checkpoint, save, save_checkpoint
 from .nn import (ELU, GELU, SELU, Dense, LeakyReLU, Mish, Parameter, PReLU, ReLU, RReLU,
                  Sequential, Sigmoid, SiLU, Softmax, Swish, Tanh)
 
@@ -17,6 +18,6 @@ from . import _config  # noqa: E402
 set_num_threads(_config._default_threads())
 
 __all__ = ["Dense", "ELU", "GELU", "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU",
-           "SELU", "Sequential", "SiLU", "Sigmoid", "Softmax", "Swish", "Tanh", "datasets",
-           "get_num_threads", "init", "losses", "manual_seed", "optim", "set_num_threads",
-           "show_config"]
+           "SELU", "Sequential", "SiLU", "Sigmoid", "Softmax", "Swish", "Tanh", "callbacks", "datasets",
+           "get_num_threads", "init", "load", "load_checkpoint", "losses", "manual_seed", "optim",
+           "save", "save_checkpoint", "set_num_threads", "show_config"]
