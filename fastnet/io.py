@@ -160,10 +160,9 @@ def _build(arch: dict, where: str):
         raise ValueError(f"{where}: the architecture metadata is not a fastnet Sequential")
     layers = [layer_from_config(entry) for entry in arch["layers"]]
     seed = arch.get("seed")
-    # A throwaway generator for the initial weights (overwritten by the file's): loading
-    # must not draw from the global generator.
-    model = Sequential(*layers, seed=np.random.Generator(np.random.PCG64(0)) if seed is None
-                       else int(seed))
+    # Seed 0 when none was given: the initial weights are overwritten by the file's, and
+    # loading must not draw from the global generator.
+    model = Sequential(*layers, seed=0 if seed is None else int(seed))
     model._seed = seed
     model._core.seed = int(arch.get("core_seed", model._core.seed))
     return model

@@ -121,6 +121,15 @@ def test_round_trip_residual_and_batchnorm_buffers(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))  # running stats too
 
 
+def test_load_leaves_the_global_generator_alone(tmp_path):
+    fn.save(fn.Sequential(fn.Dense(6, 32), fn.Dense(32, 3)), tmp_path / "m.safetensors")
+    fn.manual_seed(11)
+    expected = fn.init.rng_from_seed(None).random(3)
+    fn.manual_seed(11)
+    fn.load(tmp_path / "m.safetensors")
+    np.testing.assert_array_equal(fn.init.rng_from_seed(None).random(3), expected)
+
+
 def test_save_is_atomic(tmp_path, monkeypatch):
     X, _ = data()
     path = tmp_path / "m.safetensors"
@@ -245,6 +254,9 @@ def test_checkpoint_resume_is_bit_identical(tmp_path, one_thread):
     for key in ("loss", "val_loss", "lr"):
         assert hist_resumed.history[key] == hist_straight.history[key][2:]
     assert opt2.steps == opt.steps and fresh._core.step == straight._core.step
+
+    # fn.load reads a checkpoint as a plain model file too.
+    np.testing.assert_array_equal(fn.load(path).predict(X), first.predict(X))
 
     # Rebuilt from the file alone, with an optimizer given the saved state afterwards.
     ckpt2 = fn.load_checkpoint(path)
