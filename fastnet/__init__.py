@@ -8,7 +8,8 @@ __version__ = "0.1.0"
 from . import _openblas  # noqa: F401  (must precede _core)
 from . import _core
 from ._config import get_num_threads, manual_seed, set_num_threads, show_config
-from . import datasets, init, losses, optim, schedules
+from . import callbacks, datasets, init, losses, optim, schedules
+from .io import load, load_checkpoint, save, save_checkpoint
 from .optim.clip import clip_grad_norm, clip_grad_value
 from .nn import AlphaDropout, BatchNorm, Dropout, LayerNorm, Residual
 from .nn import (ELU, GELU, SELU, Dense, LeakyReLU, Mish, Parameter, PReLU, ReLU, RReLU,
@@ -20,6 +21,7 @@ _config._init_thread_pool()
 
 __all__ = ["AlphaDropout", "BatchNorm", "Dense", "Dropout", "ELU", "GELU", "LayerNorm",
            "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU", "Residual", "SELU",
-           "Sequential", "SiLU", "Sigmoid", "Softmax", "Swish", "Tanh", "clip_grad_norm",
-           "clip_grad_value", "datasets", "get_num_threads", "init", "losses", "manual_seed",
-           "optim", "schedules", "set_num_threads", "show_config"]
+           "Sequential", "SiLU", "Sigmoid", "Softmax", "Swish", "Tanh", "callbacks",
+           "clip_grad_norm", "clip_grad_value", "datasets", "get_num_threads", "init", "load",
+           "load_checkpoint", "losses", "manual_seed", "optim", "save", "save_checkpoint",
+           "schedules", "set_num_threads", "show_config"]

@@ -100,6 +100,12 @@ def _prepare_xy(model, X, y, spec, name_x="X", name_y="y"):
 def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
         schedule_interval="step", validation_data=None, validation_split=0.0, shuffle=True,
         metrics=None, callbacks=(), verbose="auto", seed=None, initial_epoch=0):
+    """Train epochs ``initial_epoch .. epochs-1``; returns a History.
+
+    Resuming: with ``initial_epoch > 0`` the shuffle generator kept on the model
+    (``model._fit_rng``, restored by ``fn.load_checkpoint``) is continued and ``seed`` is not
+    used, so 2 epochs + checkpoint + 2 epochs equals 4 epochs straight.
+    """
     from .optim.base import Optimizer
 
     if not isinstance(optimizer, Optimizer):
@@ -142,7 +148,16 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
     if absorb and n < 2:
         raise ValueError("a model with BatchNorm needs at least 2 training rows")
     steps_per_epoch = model._core.epoch_batches(n, batch_size, absorb)
-    rng = _init.rng_from_seed(seed)
+    # The shuffle generator lives on the model so a checkpoint can save it
+    # (fn.save_checkpoint) and fit(..., initial_epoch=k) can continue it: a resumed run then
+    # sees the same epoch orders as an uninterrupted one. A fresh run starts from ``seed``.
+    stored = getattr(model, "_fit_rng", None)
+    if initial_epoch > 0 and isinstance(stored, np.random.Generator):
+        rng = stored
+    else:
+        rng = _init.rng_from_seed(seed)
+    model._fit_rng = rng
+    model.optimizer = optimizer  # callbacks reach the optimizer here (ReduceLROnPlateau)
     history = History()
     model.history = history
     model.stop_training = False

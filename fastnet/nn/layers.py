@@ -7,6 +7,8 @@ put into a new one, so two models never share memory.
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 
 import numpy as np
 
@@ -40,6 +42,67 @@ class Layer:
     _buffer_names = ()
     # True for layers that need batch statistics in training (a batch of one is an error).
     _batch_statistics = False
+
+    # Class name -> class for every Layer subclass, so a saved architecture can be rebuilt
+    # (fastnet/io.py) without per-class code. Filled by __init_subclass__.
+    _registry: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        """Register the class and wrap its __init__ so the constructor arguments of the
+        outermost call are recorded (``get_config``), as Keras layers' get_config do by hand."""
+        super().__init_subclass__(**kwargs)
+        # Short name for the first class of that name (fastnet's own), full name for all.
+        Layer._registry.setdefault(cls.__name__, cls)
+        Layer._registry[f"{cls.__module__}.{cls.__qualname__}"] = cls
+        if "__init__" not in cls.__dict__:
+            return
+        original = cls.__dict__["__init__"]
+        signature = inspect.signature(original)
+
+        @functools.wraps(original)
+        def __init__(self, *args, **kw):
+            if "_init_arguments" not in self.__dict__:  # only the most derived call records
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                arguments = dict(bound.arguments)
+                arguments.pop(next(iter(signature.parameters)))  # self
+                self.__dict__["_init_arguments"] = (signature, arguments)
+            original(self, *args, **kw)
+
+        cls.__init__ = __init__
+
+    def get_config(self) -> dict:
+        """The constructor arguments this layer was built with (defaults filled in), by name.
+
+        Values are as given (child layers, callables included); fastnet/io.py turns them into
+        JSON. A layer class without its own __init__ has an empty config."""
+        recorded = self.__dict__.get("_init_arguments")
+        return {} if recorded is None else dict(recorded[1])
+
+    @classmethod
+    def from_config(cls, config: dict):
+        """Rebuild a layer from ``get_config()`` output (positional parameters, *args and
+        keyword-only parameters are passed the way the signature needs them)."""
+        signature = inspect.signature(cls.__init__)
+        args, kwargs = [], {}
+        for name, param in list(signature.parameters.items())[1:]:
+            if name in config:
+                value = config[name]
+            elif param.default is not inspect.Parameter.empty:
+                value = param.default
+            elif param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                continue
+            else:
+                raise ValueError(f"{cls.__name__} config lacks the required argument {name!r}")
+            if param.kind is inspect.Parameter.VAR_POSITIONAL:
+                args.extend(value)
+            elif param.kind is inspect.Parameter.VAR_KEYWORD:
+                kwargs.update(value)
+            elif param.kind is inspect.Parameter.KEYWORD_ONLY:
+                kwargs[name] = value
+            else:
+                args.append(value)
+        return cls(*args, **kwargs)
 
     def __init__(self):
         self._model = None        # the Sequential that owns this layer's arena segments

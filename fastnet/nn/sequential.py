@@ -147,6 +147,44 @@ class Sequential:
             layer.unfreeze()
         return self
 
+    # ----- whole-model state (checkpoints, EarlyStopping, save/load) -----
+    def state_arrays(self) -> dict:
+        """Every tensor the layers declared in the arena, by name "<layer>.<param>", as live
+        views: trainable weights, frozen ones and non-trainable buffers (running statistics)
+        alike, in arena order."""
+        out = {}
+        for i, core in enumerate(self._core_index):
+            if core is None:  # an activation fused into the C++ layer before it
+                continue
+            for name, shape, offset in self._core.layer_params(core):
+                out[f"{i}.{name}"] = self._core.params_view(offset, shape)
+        return out
+
+    def get_weights(self) -> list:
+        """Copies of every arena tensor (see ``state_arrays``), in arena order."""
+        return [v.copy() for v in self.state_arrays().values()]
+
+    def set_weights(self, weights) -> None:
+        """Copy a list from ``get_weights()`` (same architecture) back into the arena."""
+        views = list(self.state_arrays().items())
+        try:
+            weights = list(weights)
+        except TypeError:
+            raise TypeError("weights must be a list of arrays (from get_weights())") from None
+        if len(weights) != len(views):
+            raise ValueError(f"weights has {len(weights)} arrays but the model has {len(views)} "
+                             "tensors")
+        arrays = []
+        for (name, view), w in zip(views, weights):
+            w = np.asarray(w)
+            if w.shape != view.shape:
+                raise ValueError(f"weights for {name}: expected shape {view.shape}, got {w.shape}")
+            if not np.issubdtype(w.dtype, np.floating) and not np.issubdtype(w.dtype, np.integer):
+                raise TypeError(f"weights for {name} must be numeric, got dtype {w.dtype}")
+            arrays.append(w)
+        for (_, view), w in zip(views, arrays):  # all checked before anything is written
+            view[...] = w
+
     def summary(self, print_fn=print) -> str:
         """Layers, output shapes and parameter counts, as a table (also returned)."""
         rows = [("#", "layer", "output", "params")]
