@@ -13,15 +13,21 @@ void Adadelta::update_segment(size_t, const ParamSlot& s, float* p, const float*
   float* sq = state[0].data() + s.offset;
   float* acc = state[1].data() + s.offset;
   const float lr = s.lr, wd = s.weight_decay, r = rho, omr = 1.0f - rho, e = eps;
-#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) {
-    const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
-    const float si = r * sq[i] + omr * gi * gi;
-    sq[i] = si;
-    const float delta = std::sqrt(acc[i] + e) / std::sqrt(si + e) * gi;
-    acc[i] = r * acc[i] + omr * delta * delta;
-    p[i] -= lr * delta;
-  }
+  parallel_for(
+      n, kParallelThreshold,
+      [=](int64_t begin, int64_t end, float* __restrict__ p, const float* __restrict__ g,
+          float* __restrict__ sq, float* __restrict__ acc) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) {
+          const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
+          const float si = r * sq[i] + omr * gi * gi;
+          sq[i] = si;
+          const float delta = std::sqrt(acc[i] + e) / std::sqrt(si + e) * gi;
+          acc[i] = r * acc[i] + omr * delta * delta;
+          p[i] -= lr * delta;
+        }
+      },
+      p, g, sq, acc);
 }
 
 void Adadelta::update_segment_reference(size_t, const ParamSlot& s, float* p, const float* g,

@@ -12,13 +12,19 @@ void Adagrad::update_segment(size_t, const ParamSlot& s, float* p, const float* 
   const float clr = static_cast<float>(s.lr / (1.0 + static_cast<double>(t - 1) * lr_decay));
   const float wd = s.weight_decay, e = eps;
   float* sum = state[0].data() + s.offset;
-#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) {
-    const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
-    const float si = sum[i] + gi * gi;
-    sum[i] = si;
-    p[i] -= clr * gi / (std::sqrt(si) + e);
-  }
+  parallel_for(
+      n, kParallelThreshold,
+      [=](int64_t begin, int64_t end, float* __restrict__ p, const float* __restrict__ g,
+          float* __restrict__ sum) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) {
+          const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
+          const float si = sum[i] + gi * gi;
+          sum[i] = si;
+          p[i] -= clr * gi / (std::sqrt(si) + e);
+        }
+      },
+      p, g, sum);
 }
 
 void Adagrad::update_segment_reference(size_t, const ParamSlot& s, float* p, const float* g,

@@ -17,21 +17,31 @@ struct AdamScalars {
 };
 
 template <bool kAmsgrad>
-void adam_kernel(int64_t n, float* p, const float* g, float* m, float* v, float* vmax,
+void adam_kernel(int64_t n, float* p_, const float* g_, float* m_, float* v_, float* vmax_,
                  float gscale, float clip, const AdamScalars c) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) {
-    const float gi = effective_grad(g[i], gscale, clip) + c.l2 * p[i];
-    const float mi = lerp_torch(m[i], gi, c.b1w);
-    float vi = c.b2 * v[i] + c.omb2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    if (kAmsgrad) {
-      vi = vmax[i] > vi ? vmax[i] : vi;
-      vmax[i] = vi;
+  parallel_for(n, kParallelThreshold, [=](int64_t begin, int64_t end) {
+    // restrict-qualified locals and scalar copies: nothing in the loop can alias, so it
+    // vectorizes (AVX-512: 16 parameters per iteration).
+    float* __restrict__ p = p_;
+    const float* __restrict__ g = g_;
+    float* __restrict__ m = m_;
+    float* __restrict__ v = v_;
+    float* __restrict__ vmax = vmax_;
+    const AdamScalars k = c;
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      const float gi = effective_grad(g[i], gscale, clip) + k.l2 * p[i];
+      const float mi = lerp_torch(m[i], gi, k.b1w);
+      float vi = k.b2 * v[i] + k.omb2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      if (kAmsgrad) {
+        vi = vmax[i] > vi ? vmax[i] : vi;
+        vmax[i] = vi;
+      }
+      p[i] = p[i] * k.decay - k.step_size * mi / (std::sqrt(vi) * k.inv_bc2_sqrt + k.eps);
     }
-    p[i] = p[i] * c.decay - c.step_size * mi / (std::sqrt(vi) * c.inv_bc2_sqrt + c.eps);
-  }
+  });
 }
 }  // namespace
 

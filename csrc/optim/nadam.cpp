@@ -37,16 +37,22 @@ void Nadam::update_segment(size_t k, const ParamSlot& s, float* p, const float* 
   float* m = state[0].data() + s.offset;
   float* v = state[1].data() + s.offset;
   const float wd = s.weight_decay, b1w = 1.0f - beta1, b2 = beta2, omb2 = 1.0f - beta2, e = eps;
-#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) {
-    const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
-    const float mi = lerp_torch(m[i], gi, b1w);
-    const float vi = b2 * v[i] + omb2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    const float denom = std::sqrt(vi * c.inv_bc2) + e;
-    p[i] += (c.coef_grad * gi + c.coef_avg * mi) / denom;
-  }
+  parallel_for(
+      n, kParallelThreshold,
+      [=](int64_t begin, int64_t end, float* __restrict__ p, const float* __restrict__ g,
+          float* __restrict__ m, float* __restrict__ v) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) {
+          const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
+          const float mi = lerp_torch(m[i], gi, b1w);
+          const float vi = b2 * v[i] + omb2 * gi * gi;
+          m[i] = mi;
+          v[i] = vi;
+          const float denom = std::sqrt(vi * c.inv_bc2) + e;
+          p[i] += (c.coef_grad * gi + c.coef_avg * mi) / denom;
+        }
+      },
+      p, g, m, v);
 }
 
 void Nadam::update_segment_reference(size_t k, const ParamSlot& s, float* p, const float* g,

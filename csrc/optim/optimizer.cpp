@@ -30,6 +30,7 @@ void sumsq_reference(const float* x, const std::vector<Segment>& segs, std::vect
 }  // namespace
 
 double Optimizer::step(bool reference) {
+  FlushDenormals ftz;  // main thread; large segments also set it per worker (kernels)
   float* p = model->params();
   const float* g = model->grads();
   std::vector<Segment> segs;

@@ -14,27 +14,33 @@ void rmsprop_kernel(int64_t n, float* p, const float* g, float* sq, float* gavg,
                     float gscale, float clip, float lr, float wd, float alpha, float eps,
                     float mu) {
   const float oma = 1.0f - alpha;
-#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) {
-    const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
-    const float si = alpha * sq[i] + oma * gi * gi;
-    sq[i] = si;
-    float avg;
-    if (kCentered) {
-      const float ga = lerp_torch(gavg[i], gi, oma);
-      gavg[i] = ga;
-      avg = std::sqrt(si - ga * ga) + eps;
-    } else {
-      avg = std::sqrt(si) + eps;
-    }
-    if (kMomentum) {
-      const float b = mu * buf[i] + gi / avg;
-      buf[i] = b;
-      p[i] -= lr * b;
-    } else {
-      p[i] -= lr * gi / avg;
-    }
-  }
+  parallel_for(
+      n, kParallelThreshold,
+      [=](int64_t begin, int64_t end, float* __restrict__ p, const float* __restrict__ g,
+          float* __restrict__ sq, float* __restrict__ gavg, float* __restrict__ buf) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) {
+          const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
+          const float si = alpha * sq[i] + oma * gi * gi;
+          sq[i] = si;
+          float avg;
+          if (kCentered) {
+            const float ga = lerp_torch(gavg[i], gi, oma);
+            gavg[i] = ga;
+            avg = std::sqrt(si - ga * ga) + eps;
+          } else {
+            avg = std::sqrt(si) + eps;
+          }
+          if (kMomentum) {
+            const float b = mu * buf[i] + gi / avg;
+            buf[i] = b;
+            p[i] -= lr * b;
+          } else {
+            p[i] -= lr * gi / avg;
+          }
+        }
+      },
+      p, g, sq, gavg, buf);
 }
 }  // namespace
 

@@ -6,15 +6,21 @@ namespace fastnet {
 
 namespace {
 template <bool kNesterov>
-void sgd_momentum_kernel(int64_t n, float* p, const float* g, float* buf, float gscale,
-                         float clip, float lr, float wd, float mu, float damp, bool first) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) {
-    const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
-    const float b = first ? gi : mu * buf[i] + damp * gi;
-    buf[i] = b;
-    p[i] -= lr * (kNesterov ? gi + mu * b : b);
-  }
+void sgd_momentum_kernel(int64_t n, float* p, const float* g, float* buf, float gscale, float clip,
+                         float lr, float wd, float mu, float damp, bool first) {
+  parallel_for(
+      n, kParallelThreshold,
+      [=](int64_t begin, int64_t end, float* __restrict__ p, const float* __restrict__ g,
+          float* __restrict__ buf) {
+#pragma omp simd
+        for (int64_t i = begin; i < end; ++i) {
+          const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
+          const float b = first ? gi : mu * buf[i] + damp * gi;
+          buf[i] = b;
+          p[i] -= lr * (kNesterov ? gi + mu * b : b);
+        }
+      },
+      p, g, buf);
 }
 }  // namespace
 
@@ -23,19 +29,26 @@ void SGD::update_segment(size_t, const ParamSlot& s, float* p, const float* g, f
   const int64_t n = static_cast<int64_t>(s.size);
   const float lr = s.lr, wd = s.weight_decay;
   if (momentum == 0.0f) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) {
-      const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
-      p[i] -= lr * gi;
-    }
+    parallel_for(
+        n, kParallelThreshold,
+        [=](int64_t begin, int64_t end, float* __restrict__ p, const float* __restrict__ g) {
+#pragma omp simd
+          for (int64_t i = begin; i < end; ++i) {
+            const float gi = effective_grad(g[i], gscale, clip) + wd * p[i];
+            p[i] -= lr * gi;
+          }
+        },
+        p, g);
     return;
   }
   float* buf = state[0].data() + s.offset;
   const bool first = t == 1;
   if (nesterov)
-    sgd_momentum_kernel<true>(n, p, g, buf, gscale, clip, lr, wd, momentum, 1.0f - dampening, first);
+    sgd_momentum_kernel<true>(n, p, g, buf, gscale, clip, lr, wd, momentum, 1.0f - dampening,
+                              first);
   else
-    sgd_momentum_kernel<false>(n, p, g, buf, gscale, clip, lr, wd, momentum, 1.0f - dampening, first);
+    sgd_momentum_kernel<false>(n, p, g, buf, gscale, clip, lr, wd, momentum, 1.0f - dampening,
+                               first);
 }
 
 void SGD::update_segment_reference(size_t, const ParamSlot& s, float* p, const float* g,
