@@ -12,11 +12,14 @@ from . import datasets, init, losses, optim
 from .nn import (ELU, GELU, SELU, Dense, LeakyReLU, Mish, Parameter, PReLU, ReLU, RReLU,
                  Sequential, Sigmoid, SiLU, Softmax, Swish, Tanh)
 
+from . import diagnostics  # noqa: E402
+from .ensemble import Ensemble  # noqa: E402
+from .lr_finder import lr_find  # noqa: E402
 from . import _config  # noqa: E402
 
 set_num_threads(_config._default_threads())
 
-__all__ = ["Dense", "ELU", "GELU", "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU",
+__all__ = ["Dense", "ELU", "Ensemble", "diagnostics", "lr_find", "GELU", "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU",
            "SELU", "Sequential", "SiLU", "Sigmoid", "Softmax", "Swish", "Tanh", "datasets",
            "get_num_threads", "init", "losses", "manual_seed", "optim", "set_num_threads",
            "show_config"]
