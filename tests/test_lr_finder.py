@@ -36,7 +36,7 @@ def test_lrs_follow_exponential_ramp_and_raw_losses_match_numpy_sgd():
         b = b - lr * 2.0 * r.sum(axis=0) / len(Xd)
     raw = np.array(raw)
     ok = raw < 5 * raw[0]  # compare until the blow-up amplifies float32 rounding
-    np.testing.assert_allclose(res.raw_losses[ok], raw[ok], rtol=1e-4)
+    np.testing.assert_allclose(res.raw_losses[ok], raw[ok], rtol=1e-3)
     np.testing.assert_allclose(res.losses, smooth_losses(res.raw_losses, 0.98), rtol=1e-12)
 
 
