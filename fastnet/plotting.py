@@ -118,6 +118,11 @@ def plot_history(history, path, keys=None) -> str:
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best")
     axes[-1].set_xlabel("epoch")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -184,7 +189,9 @@ def plot_diagnostics(report, path) -> str:
     for ax in axes:
         ax.grid(True, alpha=0.3)
         ax.set_xticks(idx)
-        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
+        ax.set_xticklabels([])
+    axes[-1].set_xticklabels(names, rotation=60, ha="right", fontsize=7)
+    fig.tight_layout()
     return _save(fig, path)
 
 
