@@ -114,8 +114,6 @@ def test_inspect_has_no_side_effects_and_update_ratio_is_exact():
     for li in (0, 1):
         d_sq = w_sq = 0.0
         for name, p in model[li].named_parameters():
-            g_ref = p.grad  # restored; recompute the batch gradient the report saw:
-            del g_ref
             info = rep.layers[li]["params"][name]
             buf = buf_arena[p._offset:p._offset + p.size].reshape(p.shape).astype(np.float64)
             g = _batch_grad(model, Xtr[:100], ytr[:100], li, name)
