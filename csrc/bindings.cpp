@@ -311,6 +311,17 @@ PYBIND11_MODULE(_core, m) {
              }
              return Y;
            })
+      .def("activation",
+           [](Model& self, size_t i) {
+             if (i >= self.num_layers()) throw py::index_error("layer index out of range");
+             const float* src = self.layer_output(i);
+             if (!src) throw py::value_error("activation() needs a forward pass first");
+             const int64_t batch = self.last_batch(), width = self.layer(i).out;
+             py::array_t<float> A({batch, width});
+             std::memcpy(A.mutable_data(), src, sizeof(float) * batch * width);
+             return A;
+           },
+           "Copy of layer i's output (batch, width) from the last forward pass.")
       .def("eval_loss", [](Model& self, FArray X, py::object target, py::object labels,
                            const std::string& loss, float delta, bool from_logits) {
         check_2d(X, self.in_features(), "X");

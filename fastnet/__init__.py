@@ -15,13 +15,16 @@ from .nn import AlphaDropout, BatchNorm, Dropout, LayerNorm, Residual
 from .nn import (ELU, GELU, SELU, Dense, LeakyReLU, Mish, Parameter, PReLU, ReLU, RReLU,
                  Sequential, Sigmoid, SiLU, Softmax, Swish, Tanh)
 
+from . import diagnostics  # noqa: E402
+from .ensemble import Ensemble  # noqa: E402
+from .lr_finder import lr_find  # noqa: E402
 from . import _config  # noqa: E402
 
 _config._init_thread_pool()
 
-__all__ = ["AlphaDropout", "BatchNorm", "Dense", "Dropout", "ELU", "GELU", "LayerNorm",
-           "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU", "Residual", "SELU",
-           "Sequential", "SiLU", "Sigmoid", "Softmax", "Swish", "Tanh", "callbacks",
-           "clip_grad_norm", "clip_grad_value", "datasets", "get_num_threads", "init", "load",
-           "load_checkpoint", "losses", "manual_seed", "optim", "save", "save_checkpoint",
-           "schedules", "set_num_threads", "show_config"]
+__all__ = ["AlphaDropout", "BatchNorm", "Dense", "Dropout", "ELU", "Ensemble", "GELU",
+           "LayerNorm", "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU", "Residual",
+           "SELU", "Sequential", "SiLU", "Sigmoid", "Softmax", "Swish", "Tanh", "callbacks",
+           "clip_grad_norm", "clip_grad_value", "datasets", "diagnostics", "get_num_threads",
+           "init", "load", "load_checkpoint", "losses", "lr_find", "manual_seed", "optim",
+           "save", "save_checkpoint", "schedules", "set_num_threads", "show_config"]

@@ -161,6 +161,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
     history = History()
     model.history = history
     model.stop_training = False
+    model.optimizer = optimizer  # callbacks that read optimizer state (GradientMonitor) find it here
     params = {"epochs": epochs, "steps": steps_per_epoch, "batch_size": batch_size,
               "samples": n, "metrics": metrics}
     cbs = CallbackList(callbacks, model, params)

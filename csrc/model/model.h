@@ -73,6 +73,12 @@ class Model {
   void predict(const float* X, int64_t n, int64_t batch_size, float* out);
   // Output of the last forward pass (batch rows of out_features).
   const float* last_output() const { return acts_.back().data(); }
+  // Output of layer i from the last forward pass (last_batch() rows of layer(i).out); null
+  // before any forward. Diagnostics read activations here.
+  const float* layer_output(size_t i) const {
+    return input_batch_ > 0 ? acts_.at(i + 1).data() : nullptr;
+  }
+  int64_t last_batch() const { return input_batch_; }
 
   uint64_t seed = 0;
   uint64_t step = 0;          // training forward passes so far (random streams)

@@ -1,0 +1,338 @@
+"""Gradient-health diagnostics: one inspected step (:func:`inspect`) and a training-time
+monitor of per-layer gradient norms (:class:`GradientMonitor`).
+
+Default verdict rule (DESIGN.md, "Tools"), on the layers that hold parameters:
+
+- **exploding** when any activation, gradient norm or the loss is not finite, when the
+  first parametrized layer's gradient norm exceeds ``exploding_ratio`` (1e3) × the last one's,
+  or — the same test on the forward pass — when a hidden layer's output std exceeds
+  ``exploding_ratio`` × the input's std (activations growing layer after layer, as with a too
+  large init: the gradients of every layer then grow together and their ratio stays near 1);
+- **vanishing** when that ratio is below ``vanishing_ratio`` (1e-3), when every gradient is
+  zero, or when more than ``inactive_fraction`` (50%) of the hidden units are saturated or dead
+  (width-weighted over the hidden ReLU-family, sigmoid and tanh outputs; the output layer is
+  excluded, since a confident sigmoid/softmax output is expected to saturate);
+- **healthy** otherwise.
+
+Glorot & Bengio (AISTATS 2010) show the saturated-sigmoid failure; He et al. (ICCV 2015) the
+variance argument behind the ratio test.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _core
+from ._loss_spec import resolve as resolve_loss
+from ._validate import as_batch, check_float, check_int
+from .callbacks import Callback
+
+# Outputs whose never-positive units are "dead" (no or almost no gradient flows through them).
+RELU_FAMILY = ("relu", "leaky_relu", "prelu", "rrelu")
+SATURATING = ("sigmoid", "tanh")
+SIGMOID_BAND = (0.01, 0.99)  # sigmoid outputs outside it are saturated (σ' < 0.0099)
+TANH_LIMIT = 0.99            # |tanh| above it is saturated (1 - tanh² < 0.0199)
+
+
+def _layer_name(layer) -> str:
+    act = layer.activation_name
+    base = type(layer).__name__
+    if layer.kind == "dense" and act:
+        return f"{base}+{act}"
+    return base
+
+
+def _dead_fraction(act: np.ndarray) -> float:
+    """Fraction of units (columns) never positive over the batch."""
+    return float(np.mean(~(act > 0).any(axis=0)))
+
+
+def _saturated_fraction(act: np.ndarray, kind: str) -> float:
+    """Fraction of all elements in the flat regions of sigmoid/tanh."""
+    if kind == "tanh":
+        return float(np.mean(np.abs(act) > TANH_LIMIT))
+    lo, hi = SIGMOID_BAND
+    return float(np.mean((act < lo) | (act > hi)))
+
+
+def _norm(a: np.ndarray) -> float:
+    return float(np.sqrt(np.sum(np.square(a, dtype=np.float64))))
+
+
+class DiagnosticsReport:
+    """What :func:`inspect` found.
+
+    ``layers``: one dict per layer with index, name, width, act_mean, act_std, dead_fraction
+    (None unless ReLU-family), saturated_fraction (None unless sigmoid/tanh), params
+    ({name: {"grad_norm", "weight_norm", "update_ratio"}}), grad_norm (None without
+    parameters) and update_ratio (‖Δ‖/‖w‖ over all of the layer's tensors together; None
+    without an optimizer).
+    ``loss``: the batch loss; ``verdict`` in {"vanishing", "exploding", "healthy"};
+    ``reason``: why.
+    """
+
+    def __init__(self, layers, loss, verdict, reason):
+        self.layers = layers
+        self.loss = loss
+        self.verdict = verdict
+        self.reason = reason
+
+    def __str__(self) -> str:
+        def fmt(v, spec=".3g"):
+            if v is None:
+                return "-"
+            return format(v, spec)
+
+        head = ("#", "layer", "width", "act mean", "act std", "dead", "saturated", "grad norm",
+                "update/weight")
+        rows = [head]
+        for r in self.layers:
+            rows.append((str(r["index"]), r["name"], str(r["width"]), fmt(r["act_mean"]),
+                         fmt(r["act_std"]), fmt(r["dead_fraction"], ".1%"),
+                         fmt(r["saturated_fraction"], ".1%"), fmt(r["grad_norm"], ".3e"),
+                         fmt(r["update_ratio"], ".2e")))
+        widths = [max(len(row[c]) for row in rows) for c in range(len(head))]
+        lines = ["  ".join(cell.rjust(w) if c != 1 else cell.ljust(w)
+                           for c, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+        rule = "-" * len(lines[0])
+        return "\n".join([rule, lines[0], rule, *lines[1:], rule,
+                          f"loss {self.loss:.4g}; verdict: {self.verdict} ({self.reason})"])
+
+    def __repr__(self) -> str:
+        return f"DiagnosticsReport(verdict={self.verdict!r}, reason={self.reason!r})"
+
+    def plot(self, path):
+        """Gradient norms, activation statistics and dead/saturated fractions per layer."""
+        from .plotting import plot_diagnostics
+
+        return plot_diagnostics(self, path)
+
+
+def _verdict(rows, loss, input_std, vanishing_ratio, exploding_ratio, inactive_fraction):
+    for r in rows:
+        if not (math.isfinite(r["act_mean"]) and math.isfinite(r["act_std"])):
+            return "exploding", f"layer {r['index']} ({r['name']}) has non-finite activations"
+    for r in rows:
+        if r["grad_norm"] is not None and not math.isfinite(r["grad_norm"]):
+            return "exploding", f"layer {r['index']} ({r['name']}) has a non-finite gradient norm"
+    if not math.isfinite(loss):
+        return "exploding", f"the loss is not finite ({loss})"
+    with_params = [r for r in rows if r["grad_norm"] is not None]
+    if with_params:
+        first, last = with_params[0], with_params[-1]
+        g0, g1 = first["grad_norm"], last["grad_norm"]
+        if g0 == 0.0 and g1 == 0.0:
+            return "vanishing", "every gradient is zero"
+        ratio = math.inf if g1 == 0.0 else g0 / g1
+        if ratio > exploding_ratio:
+            return "exploding", (f"first layer's gradient norm is {ratio:.3g} x the last layer's "
+                                 f"(> {exploding_ratio:g})")
+        if ratio < vanishing_ratio:
+            return "vanishing", (f"first layer's gradient norm is {ratio:.3g} x the last layer's "
+                                 f"(< {vanishing_ratio:g})")
+    if input_std > 0:
+        for r in rows[:-1]:
+            if r["act_std"] > exploding_ratio * input_std:
+                return "exploding", (f"layer {r['index']} ({r['name']}) output std is "
+                                     f"{r['act_std'] / input_std:.3g} x the input's "
+                                     f"(> {exploding_ratio:g})")
+    # Hidden outputs only: the model's own output is allowed to saturate.
+    inactive = total = 0.0
+    for r in rows[:-1]:
+        frac = r["dead_fraction"] if r["dead_fraction"] is not None else r["saturated_fraction"]
+        if frac is not None:
+            inactive += frac * r["width"]
+            total += r["width"]
+    if total and inactive / total > inactive_fraction:
+        return "vanishing", (f"{inactive / total:.0%} of hidden units are saturated or dead "
+                             f"(> {inactive_fraction:.0%})")
+    ratio_text = ""
+    if with_params and with_params[-1]["grad_norm"]:
+        ratio_text = (f"first/last gradient-norm ratio "
+                      f"{with_params[0]['grad_norm'] / with_params[-1]['grad_norm']:.3g}, ")
+    frac_text = f"{inactive / total:.0%} of hidden units inactive" if total else "no saturating units"
+    return "healthy", ratio_text + frac_text
+
+
+def inspect(model, X, y, loss, optimizer=None, *, vanishing_ratio=1e-3, exploding_ratio=1e3,
+            inactive_fraction=0.5) -> DiagnosticsReport:
+    """One training-mode forward and backward on (X, y), without changing the model.
+
+    Reports per layer the output mean/std, dead-ReLU and saturation fractions and the
+    gradient norms of its parameters. With ``optimizer``, each tensor's would-be update ratio
+    ‖Δw‖/‖w‖ is measured by really taking one optimizer step from these gradients and undoing it
+    (exact for every optimizer, momentum, Adam moments and clipping included; for plain SGD it
+    equals lr·‖g‖/‖w‖). Weights, gradients, the optimizer's state and the model's random-stream
+    counter are all restored, so a later step is unaffected.
+    """
+    from .nn.sequential import Sequential
+    from .optim.base import Optimizer
+
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a fastnet Sequential, got {type(model).__name__}")
+    if optimizer is not None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a fastnet optimizer or None, got "
+                            f"{type(optimizer).__name__}")
+        if optimizer._model is not model:
+            raise ValueError("optimizer was built on the parameters of another model")
+    vanishing_ratio = check_float(vanishing_ratio, "vanishing_ratio", low=0.0, low_open=True)
+    exploding_ratio = check_float(exploding_ratio, "exploding_ratio", low=1.0)
+    inactive_fraction = check_float(inactive_fraction, "inactive_fraction", low=0.0, high=1.0)
+    spec = resolve_loss(loss)
+    X = as_batch(X, "X", model.in_features)
+    target, labels = spec.prepare_target(y, X.shape[0], model.out_features)
+
+    core = model._core
+    arena = core.arena_floats
+    params = core.params_view(0, [arena]) if arena else None
+    grads = core.grads_view(0, [arena]) if arena else None
+    saved_params = None if params is None else params.copy()
+    saved_grads = None if grads is None else grads.copy()
+    saved_step = core.step
+    try:
+        with np.errstate(all="ignore"):
+            out = core.forward(X, True)
+            activations = _layer_outputs(model)
+            value, dout = _core.loss_forward_backward(spec.name, out, target, labels, spec.delta,
+                                                      spec.from_logits, True)
+            core.backward(np.ascontiguousarray(dout, dtype=np.float32), False)
+            rows = []
+            for i, (layer, act) in enumerate(zip(model.layers, activations)):
+                kind = layer.activation_name
+                row = {"index": i, "name": _layer_name(layer), "width": int(act.shape[1]),
+                       "act_mean": float(np.mean(act, dtype=np.float64)),
+                       "act_std": float(np.std(act, dtype=np.float64)),
+                       "dead_fraction": _dead_fraction(act) if kind in RELU_FAMILY else None,
+                       "saturated_fraction": (_saturated_fraction(act, kind)
+                                              if kind in SATURATING else None),
+                       "params": {}, "grad_norm": None, "update_ratio": None}
+                sq = 0.0
+                for name, p in layer.named_parameters():
+                    gn = _norm(p.grad)
+                    row["params"][name] = {"grad_norm": gn, "weight_norm": _norm(p.data),
+                                           "update_ratio": None}
+                    sq += gn * gn
+                if row["params"]:
+                    row["grad_norm"] = math.sqrt(sq)
+                rows.append(row)
+            if optimizer is not None:
+                _would_be_updates(model, optimizer, rows, params, saved_params)
+    finally:
+        if params is not None:
+            params[...] = saved_params
+            grads[...] = saved_grads
+        core.step = saved_step
+    verdict, reason = _verdict(rows, float(value), float(np.std(X, dtype=np.float64)),
+                               vanishing_ratio, exploding_ratio, inactive_fraction)
+    return DiagnosticsReport(rows, float(value), verdict, reason)
+
+
+def _layer_outputs(model):
+    """Each Python layer's output from the last forward. A ReLU fused into the BatchNorm
+    before it (nn/_fusion.py) has no C++ layer of its own: both report the fused output."""
+    outputs, last = [], None
+    for core_index in model._core_index:
+        if core_index is not None:
+            last = model._core.activation(core_index)
+        outputs.append(last)
+    return outputs
+
+
+def _would_be_updates(model, optimizer, rows, params, saved_params) -> None:
+    """Take one real optimizer step from the current gradients, record ‖Δw‖/‖w‖ per tensor,
+    then restore the optimizer (the caller restores the weights)."""
+    state = optimizer.state_dict()
+    try:
+        optimizer._sync()
+        gnorm = optimizer._core.step()
+        if not math.isfinite(gnorm):
+            return  # skipped step: no update to measure
+        for row, layer in zip(rows, model.layers):
+            d_sq = w_sq = 0.0
+            for name, p in layer.named_parameters():
+                before = saved_params[p._offset:p._offset + p.size].reshape(p.shape)
+                wn = row["params"][name]["weight_norm"]
+                dn = _norm(p.data - before)
+                # Undefined for an all-zero tensor (a fresh bias): None.
+                row["params"][name]["update_ratio"] = dn / wn if wn > 0 else None
+                d_sq += dn * dn
+                w_sq += wn * wn
+            if row["params"] and w_sq > 0:
+                row["update_ratio"] = math.sqrt(d_sq / w_sq)
+    finally:
+        optimizer.load_state_dict(state)
+
+
+class GradientMonitor(Callback):
+    """Records per-layer gradient norms during ``fit`` every ``every`` steps.
+
+    The norms come from the optimizer's own reduction of the step just taken (per-tensor Σg²
+    in C++, ``optimizer._core.last_sumsq``), so recording costs a Python call and a short
+    list per record, no extra pass over the gradients. A record is taken when the within-epoch
+    step count is a multiple of ``every`` (a shorter last chunk of an epoch is not recorded).
+
+    After training: ``steps`` (global 0-based step index of each record), ``norms`` (records ×
+    layers-with-parameters array; NaN for a layer whose parameters are all frozen),
+    ``layer_names`` and ``layer_indices``; ``plot(path)`` draws them on a log axis.
+    """
+
+    def __init__(self, every: int = 10):
+        super().__init__()
+        self.every = check_int(every, "every", 1)
+        self.batch_interval = self.every
+        self.steps = []
+        self._rows = []
+        self.layer_names = []
+        self.layer_indices = []
+        self._groups = []
+
+    @property
+    def norms(self) -> np.ndarray:
+        if not self._rows:
+            return np.zeros((0, len(self.layer_names)))
+        return np.asarray(self._rows, dtype=np.float64)
+
+    def on_train_begin(self, logs=None):
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None:
+            raise RuntimeError("GradientMonitor needs the optimizer that fit uses "
+                               "(model.optimizer); use it as a callback of model.fit")
+        self._optimizer = optimizer
+        slots = [p for g in optimizer.param_groups for p in g["params"]]
+        layer_pos = {id(layer): i for i, layer in enumerate(self.model.layers)}
+        by_layer = {}
+        for k, p in enumerate(slots):
+            by_layer.setdefault(layer_pos[id(p.layer)], []).append(k)
+        order = sorted(by_layer)
+        names = [f"{i}:{_layer_name(self.model.layers[i])}" for i in order]
+        if self._rows and names != self.layer_names:
+            raise RuntimeError("GradientMonitor reused on a model with different layers")
+        self.layer_indices = order
+        self.layer_names = names
+        self._groups = [by_layer[i] for i in order]
+        self._slots = slots
+
+    def on_batch_end(self, step, logs=None):
+        batch = (logs or {}).get("batch", step + 1)
+        if batch % self.every:
+            return
+        sumsq = self._optimizer._core.last_sumsq
+        row = []
+        for group in self._groups:
+            if not any(self._slots[k].trainable for k in group):
+                row.append(math.nan)
+            else:
+                row.append(math.sqrt(sum(sumsq[k] for k in group)))
+        self.steps.append(int(step))
+        self._rows.append(row)
+
+    def plot(self, path):
+        """Per-layer gradient norm against the training step (log scale)."""
+        from .plotting import plot_gradient_norms
+
+        return plot_gradient_norms(self, path)
+
+    def __repr__(self) -> str:
+        return f"GradientMonitor(every={self.every}, records={len(self.steps)})"
