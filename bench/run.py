@@ -73,13 +73,22 @@ def time_block(step, steps: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def interleaved(peers: dict, reps: int, block_s: float, warm_s: float) -> dict:
+# Idle time before each timed block. Thread pools spin-wait after their work before they
+# sleep (OpenBLAS's pthreads for 2^28 cycles, about 0.1 s; libgomp for a shorter while): a
+# block started right after another peer's would share the cores with that peer's spinning
+# threads. Only multi-threaded runs need it.
+SETTLE_S = 0.25
+
+
+def interleaved(peers: dict, reps: int, block_s: float, warm_s: float, settle_s: float = 0.0) -> dict:
     """Median µs/step per peer, the peers timed in turn (A B C A B C ...)."""
     live = {name: step for name, step in peers.items() if step is not None}
     sizes = {name: warm_and_size(step, block_s, warm_s) for name, step in live.items()}
     samples = {name: [] for name in live}
     for _ in range(reps):
         for name, step in live.items():
+            if settle_s:
+                time.sleep(settle_s)
             samples[name].append(time_block(step, sizes[name]))
     return {name: (statistics.median(samples[name]) * 1e6 if name in samples else None)
             for name in peers}
@@ -295,7 +304,7 @@ def main(argv=None):
                         peers["torch_foreach"] = torch_peer.make_step(wl.spec, "adam", X, y)
                     peers["numpy"] = numpy_baseline.make_step(wl.spec, opt, X, y)
                     r = 5 if w == "wide" and not args.reps else reps
-                    us = interleaved(peers, r, block_s, warm_s)
+                    us = interleaved(peers, r, block_s, warm_s, SETTLE_S if n > 1 else 0.0)
                     gflops = None if us["fastnet"] is None else wl.flops_per_step() / (us["fastnet"] * 1e3)
                     row = {"workload": w, "threads": n, "optimizer": opt,
                            "model": describe(wl.spec), "batch": wl.batch,
