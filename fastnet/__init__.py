@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 from . import _openblas  # noqa: F401  (must precede _core)
 from . import _core
 from ._config import get_num_threads, manual_seed, set_num_threads, show_config
-from . import callbacks, datasets, init, losses, optim, schedules
+from . import callbacks, datasets, init, losses, metrics, optim, schedules
 from .io import load, load_checkpoint, save, save_checkpoint
 from .optim.clip import clip_grad_norm, clip_grad_value
 from .nn import AlphaDropout, BatchNorm, Dropout, LayerNorm, Residual
@@ -26,5 +26,5 @@ __all__ = ["AlphaDropout", "BatchNorm", "Dense", "Dropout", "ELU", "Ensemble", "
            "LayerNorm", "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU", "Residual",
            "SELU", "Sequential", "SiLU", "Sigmoid", "Softmax", "Swish", "Tanh", "callbacks",
            "clip_grad_norm", "clip_grad_value", "datasets", "diagnostics", "get_num_threads",
-           "init", "load", "load_checkpoint", "losses", "lr_find", "manual_seed", "optim",
+           "init", "load", "load_checkpoint", "losses", "lr_find", "manual_seed", "metrics", "optim",
            "save", "save_checkpoint", "schedules", "set_num_threads", "show_config"]

@@ -169,7 +169,12 @@ def _train(args) -> int:
         print(f"test mse: {result['loss']:.6g}")
     print(f"training time: {seconds:.2f} s for {args.epochs} epochs")
     if args.out:
-        fn.save(model, args.out)
+        try:
+            fn.save(model, args.out)
+        except ImportError as exc:  # the io extra (safetensors) is optional
+            raise CLIError(str(exc)) from None
+        except OSError as exc:
+            raise CLIError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
         print(f"saved: {args.out}")
     return 0
 
