@@ -88,6 +88,20 @@ py::array_t<float> arena_view(py::object self, float* base, size_t offset,
   return py::array_t<float>(shp, strides, base + offset, self);
 }
 
+// A view of [offset, offset + prod(shape)) of an arena of `floats` floats, refusing negative
+// dimensions, a product that overflows, and anything past the end.
+py::array_t<float> checked_arena_view(py::object self, float* base, size_t floats, size_t offset,
+                                      const std::vector<int64_t>& shape) {
+  size_t n = 1;
+  for (auto d : shape) {
+    if (d < 0) throw py::value_error("negative dimension in view shape");
+    if (d != 0 && n > floats / static_cast<size_t>(d)) throw py::value_error("view outside the arena");
+    n *= static_cast<size_t>(d);
+  }
+  if (offset > floats || n > floats - offset) throw py::value_error("view outside the arena");
+  return arena_view(self, base, offset, shape);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -145,20 +159,12 @@ PYBIND11_MODULE(_core, m) {
       .def("params_view",
            [](py::object self, size_t offset, std::vector<int64_t> shape) {
              Model& m = py::cast<Model&>(self);
-             size_t n = 1;
-             for (auto d : shape) n *= static_cast<size_t>(d);
-             if (offset > m.arena_floats() || n > m.arena_floats() - offset)
-               throw py::value_error("view outside the arena");
-             return arena_view(self, m.params(), offset, shape);
+             return checked_arena_view(self, m.params(), m.arena_floats(), offset, shape);
            })
       .def("grads_view",
            [](py::object self, size_t offset, std::vector<int64_t> shape) {
              Model& m = py::cast<Model&>(self);
-             size_t n = 1;
-             for (auto d : shape) n *= static_cast<size_t>(d);
-             if (offset > m.arena_floats() || n > m.arena_floats() - offset)
-               throw py::value_error("view outside the arena");
-             return arena_view(self, m.grads(), offset, shape);
+             return checked_arena_view(self, m.grads(), m.arena_floats(), offset, shape);
            })
       .def("forward",
            [](Model& self, FArray X, bool training) {

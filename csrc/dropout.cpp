@@ -84,7 +84,7 @@ class DropoutLayer : public Layer {
  private:
   // The same stream derivation as the other random layers (layers.cpp): seed, index, step.
   uint64_t key(const StepContext& ctx) const {
-    return rng_key(ctx.seed ^ (0x9E37ULL * static_cast<uint64_t>(index + 1)), ctx.step);
+    return layer_rng_key(ctx.seed, index, ctx.step);
   }
   float rate_ = 0.5f;
   bool alpha_ = false;

@@ -19,6 +19,11 @@ inline uint64_t rng_key(uint64_t seed, uint64_t stream) {
   return splitmix64(seed ^ splitmix64(stream + 0x632BE59BD9B4E019ULL));
 }
 
+// The stream of one layer (its index in the model) at one training step.
+inline uint64_t layer_rng_key(uint64_t seed, int layer_index, uint64_t step) {
+  return rng_key(seed ^ (0x9E37ULL * static_cast<uint64_t>(layer_index + 1)), step);
+}
+
 // Uniform in [0, 1) with 24 random bits (exactly representable in float32).
 inline float rng_uniform(uint64_t key, uint64_t i) {
   return static_cast<float>(splitmix64(key + i) >> 40) * (1.0f / 16777216.0f);

@@ -18,12 +18,12 @@ a failed write leaves any existing file untouched.
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ._files import atomic_write_bytes, check_path as _check_path
 
 from ._validate import check_int
 
@@ -39,38 +39,6 @@ def _safetensors_numpy():
         raise ImportError("fastnet.save/load need the 'safetensors' package: "
                           "pip install 'fastnet[io]' (or pip install safetensors)") from None
     return st
-
-
-def _check_path(path, name="path") -> str:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a str or os.PathLike, got {type(path).__name__}")
-    path = os.fspath(path)
-    if isinstance(path, bytes):
-        path = os.fsdecode(path)
-    if not path:
-        raise ValueError(f"{name} must not be empty")
-    return path
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write data to path through a temporary file in the same directory and os.replace, so
-    readers see the old file or the new one, never a partial one."""
-    path = _check_path(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # --------------------------------------------------------------------------- architecture

@@ -9,11 +9,13 @@ reader never sees a half-written image.
 """
 from __future__ import annotations
 
+import io
 import math
 import os
-import tempfile
 
 import numpy as np
+
+from ._files import atomic_write_bytes, check_path
 
 
 def _new_figure(rows: int = 1, cols: int = 1, size=(7.0, 4.5)):
@@ -31,9 +33,7 @@ def _new_figure(rows: int = 1, cols: int = 1, size=(7.0, 4.5)):
 
 
 def _check_path(path) -> str:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
-    path = os.fspath(path)
+    path = check_path(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ValueError(f"path: directory {folder!r} does not exist")
@@ -46,18 +46,9 @@ def _save(fig, path) -> str:
     The format follows the extension (png when there is none)."""
     path = _check_path(path)
     ext = os.path.splitext(path)[1].lstrip(".").lower() or "png"
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastnet-plot-", suffix="." + ext, dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=ext, dpi=100, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=ext, dpi=100, bbox_inches="tight")
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -22,6 +22,16 @@ ActParams act_params_from(const LayerConfig& cfg) {
   return p;
 }
 
+// The per-call activation parameters: PReLU's slope in the arena, RReLU's random stream for
+// this layer and step.
+ActParams bind_act_params(const ActParams& base, ActKind act, const ParamDecl& slope, int index,
+                          const StepContext& ctx) {
+  ActParams ap = base;
+  if (act == ActKind::PReLU) ap.slope = ctx.params + slope.offset;
+  ap.rng_key = layer_rng_key(ctx.seed, index, ctx.step);
+  return ap;
+}
+
 // Dense: Y = act(X·W + b), with an optional fused activation (PReLU adds a slope vector).
 class DenseLayer : public Layer {
  public:
@@ -64,10 +74,7 @@ class DenseLayer : public Layer {
 
  private:
   ActParams bind(const StepContext& ctx) const {
-    ActParams ap = ap_;
-    if (act_ == ActKind::PReLU) ap.slope = ctx.params + slope_.offset;
-    ap.rng_key = rng_key(ctx.seed ^ (0x9E37ULL * static_cast<uint64_t>(index + 1)), ctx.step);
-    return ap;
+    return bind_act_params(ap_, act_, slope_, index, ctx);
   }
   bool has_bias_ = true;
   ActKind act_ = ActKind::None;
@@ -106,10 +113,7 @@ class ActivationLayer : public Layer {
 
  private:
   ActParams bind(const StepContext& ctx) const {
-    ActParams ap = ap_;
-    if (act_ == ActKind::PReLU) ap.slope = ctx.params + slope_.offset;
-    ap.rng_key = rng_key(ctx.seed ^ (0x9E37ULL * static_cast<uint64_t>(index + 1)), ctx.step);
-    return ap;
+    return bind_act_params(ap_, act_, slope_, index, ctx);
   }
   ActKind act_ = ActKind::None;
   ActParams ap_;

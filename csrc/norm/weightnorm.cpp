@@ -118,7 +118,7 @@ class WeightNormDenseLayer : public Layer {
   float* z_ptr(float* ws) const { return norm_ptr(ws) + (out + 15) / 16 * 16; }
   ActParams bind(const StepContext& ctx) const {
     ActParams ap = ap_;
-    ap.rng_key = rng_key(ctx.seed ^ (0x9E37ULL * static_cast<uint64_t>(index + 1)), ctx.step);
+    ap.rng_key = layer_rng_key(ctx.seed, index, ctx.step);
     return ap;
   }
   bool has_bias_ = true;
