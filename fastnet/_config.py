@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import sys
 
 from . import _core
@@ -56,6 +55,8 @@ def _default_threads() -> int:
 
 def show_config(print_fn=print) -> dict:
     """Versions, compiler, OpenBLAS core type and thread counts."""
+    import platform
+
     import numpy as np
 
     from . import __version__

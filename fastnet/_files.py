@@ -3,7 +3,6 @@ temporary file in the same directory, flushed to disk, then os.replace'd over th
 from __future__ import annotations
 
 import os
-import tempfile
 
 
 def check_path(path, name="path") -> str:
@@ -20,6 +19,8 @@ def check_path(path, name="path") -> str:
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write data to path through a temporary file in the same directory and os.replace, so
     readers see the old file or the new one, never a partial one."""
+    import tempfile  # lazily: it pulls in random and hashlib (import time)
+
     path = check_path(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
