@@ -2,9 +2,7 @@
 scipy-openblas32 wheel) and the Cython data path."""
 import glob
 import os
-import sys
 
-import numpy  # noqa: F401  (build requirement; Cython modules use typed memoryviews only)
 import pybind11
 import scipy_openblas32
 from Cython.Build import cythonize

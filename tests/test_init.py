@@ -45,7 +45,6 @@ def test_dtype_shape_contiguous(name):
 def test_variance_matches_formula(name):
     var, limit = EXPECTED[name]
     w = init.get(name)(SHAPE, FAN_IN, FAN_OUT, np.random.default_rng(1)).astype(np.float64)
-    n = w.size
     std = math.sqrt(var)
     # mean: standard error is std/sqrt(n) ~ 0.003 std; allow ~7 SE.
     assert abs(w.mean()) < 0.02 * std
