@@ -15,6 +15,8 @@ Closed forms (t = step):
 """
 from __future__ import annotations
 
+import abc
+
 import math
 
 from ._validate import check_float, check_int
@@ -23,14 +25,15 @@ __all__ = ["Schedule", "ExponentialDecay", "PowerDecay", "StepDecay", "CosineDec
            "Warmup"]
 
 
-class Schedule:
+class Schedule(abc.ABC):
     """Base class: validates the step and delegates to ``_lr(step)``."""
 
     def __call__(self, step) -> float:
         return float(self._lr(check_int(step, "step", 0)))
 
+    @abc.abstractmethod
     def _lr(self, step: int) -> float:
-        raise NotImplementedError  # each schedule gives its closed form
+        """The closed form of this schedule at a validated step."""
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())

@@ -159,9 +159,8 @@ def test_deep_relu_with_he_init_is_healthy(seed):
     X, y = _data(seed=seed)
     rep = inspect(_deep(fn.ReLU, "he_normal", seed=seed), X, y, CE)
     assert rep.verdict == "healthy", rep.reason
-    if hasattr(fn, "BatchNorm"):
-        rep = inspect(_deep(fn.ReLU, "he_normal", seed=seed, batchnorm=True), X, y, CE)
-        assert rep.verdict == "healthy", rep.reason
+    rep = inspect(_deep(fn.ReLU, "he_normal", seed=seed, batchnorm=True), X, y, CE)
+    assert rep.verdict == "healthy", rep.reason
 
 
 @pytest.mark.parametrize("act", [None, fn.ReLU])

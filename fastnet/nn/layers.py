@@ -6,6 +6,8 @@ put into a new one, so two models never share memory.
 """
 from __future__ import annotations
 
+import abc
+
 import copy
 import functools
 import inspect
@@ -34,7 +36,7 @@ def canonical_activation(name):
     return key
 
 
-class Layer:
+class Layer(abc.ABC):
     """Base class. Subclasses describe themselves to the C++ core with ``_config``."""
 
     kind = "layer"
@@ -118,8 +120,9 @@ class Layer:
         """Width this layer needs, or None when it adapts to its input."""
         return None
 
+    @abc.abstractmethod
     def _config(self, in_features: int) -> dict:
-        raise NotImplementedError  # every concrete layer overrides this
+        """The C++ layer configuration (csrc/model/layer.h LayerConfig) for this input width."""
 
     # Activation applied by this layer (for the "auto" initializer rule), or None.
     @property

@@ -6,6 +6,8 @@ with the clip scale folded into that pass (csrc/optim/).
 """
 from __future__ import annotations
 
+import abc
+
 import math
 import warnings
 
@@ -26,7 +28,7 @@ def check_betas(betas) -> tuple:
                  for i, b in enumerate(betas))
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base class; subclasses set ``kind``, ``_group_keys`` defaults and ``_hparams()``."""
 
     kind = ""
@@ -105,8 +107,9 @@ class Optimizer:
         return [(p._offset, p.size, g["lr"], g["weight_decay"], p.trainable)
                 for g in self.param_groups for p in g["params"]]
 
+    @abc.abstractmethod
     def _hparams(self):
-        raise NotImplementedError  # each optimizer lists its own
+        """The positional hyper-parameters csrc/optim/factory.cpp expects for ``kind``."""
 
     # ----- learning rate -----
     @property
