@@ -24,10 +24,6 @@ except ImportError:  # numpy's BLAS then keeps its own thread count (reported)
 SETTLE_S = 0.25
 
 
-def settle_for(threads: int) -> float:
-    return SETTLE_S if threads > 1 else 0.0
-
-
 def warm_and_size(step, block_s: float, warm_s: float) -> int:
     """Run warm-up calls; return how many calls make a block of about block_s seconds."""
     step()

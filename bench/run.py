@@ -2,7 +2,9 @@
 """fastnet benchmark driver (BENCHMARKS.md): every workload, fastnet vs its peers, one run.
 
     python bench/run.py                    # every workload, 1 and 2 threads (about 6 minutes)
-    python bench/run.py --quick            # a subset with fewer repetitions (under a minute)
+    python bench/run.py --quick            # a subset with fewer repetitions (under a minute):
+                                           # tiny and mnist steps at 1 and 2 threads; optim,
+                                           # digits, predict at the first count; import
     python bench/run.py --threads 1 --workloads tiny,optim,predict
 
 Workloads: the training steps tiny, tiny-bn, mnist, wide (fastnet vs PyTorch SGD / fused Adam /
@@ -46,7 +48,7 @@ import process_costs  # noqa: E402
 import realdata  # noqa: E402
 import scaling  # noqa: E402
 import torch_peer  # noqa: E402
-from measure import Threads, interleaved, interleaved_runs, settle_for  # noqa: E402
+from measure import SETTLE_S, Threads, interleaved, interleaved_runs  # noqa: E402
 from report import Table, Target, fmt, plot, ratio, targets_table  # noqa: E402
 from workloads import describe, make_workloads  # noqa: E402
 
@@ -68,6 +70,12 @@ class Settings:
         self.mnist10k_reps = 1
         self.import_reps = 3 if quick else 5
         self.scaling_reps = 3 if quick else 5
+        # Idle time before each timed block when threads > 1 (measure.SETTLE_S); --quick
+        # trims it to just above OpenBLAS's spin time.
+        self.settle_s = 0.15 if quick else SETTLE_S
+
+    def settle(self, threads: int) -> float:
+        return self.settle_s if threads > 1 else 0.0
 
 
 # ----- sections; each appends its records to `res` and prints a progress line -----
@@ -84,7 +92,7 @@ def train_rows(res, loads, names, n, peak, st, optimizers):
                 peers["torch_foreach"] = torch_peer.make_step(wl.spec, "adam", X, y)
             peers["numpy"] = numpy_baseline.make_step(wl.spec, opt, X, y)
             r = st.wide_reps if w == "wide" else st.reps
-            us = interleaved(peers, r, st.block_s, st.warm_s, settle_for(n))
+            us = interleaved(peers, r, st.block_s, st.warm_s, st.settle(n))
             gflops = None if us["fastnet"] is None else wl.flops_per_step() / (us["fastnet"] * 1e3)
             row = {"workload": w, "threads": n, "optimizer": opt, "model": describe(wl.spec),
                    "batch": wl.batch, "flops_per_step": wl.flops_per_step(),
@@ -103,7 +111,7 @@ def optim_row(res, loads, n, st):
     bw = machine.stream_bandwidth(n)
     res["stream"][str(n)] = {k: v / 1e9 for k, v in bw.items()}
     n_params, peers = optim_update.make_peers(loads["wide"].spec)
-    us = interleaved(peers, st.reps, st.block_s, st.warm_s, settle_for(n))
+    us = interleaved(peers, st.reps, st.block_s, st.warm_s, st.settle(n))
     row = optim_update.row(n_params, us, bw, n)
     res["optim"].append(row)
     print(f"  optim    {n} thr: fastnet {fmt(row['fastnet_us'])} µs, torch fused "
@@ -117,7 +125,7 @@ def digits_rows(res, n, st):
     peers = {"fastnet": realdata.fastnet_train(spec, data, E, B),
              "sklearn": realdata.sklearn_train(data, E),
              "torch": realdata.torch_train(spec, data, E, B)}
-    runs = interleaved_runs(peers, st.digits_reps, settle_for(n))
+    runs = interleaved_runs(peers, st.digits_reps, st.settle(n))
     to = {"fastnet": lambda: realdata.fastnet_time_to(spec, data, realdata.DIGITS_TARGET, E, B),
           "sklearn": (lambda: realdata.sklearn_time_to(data, realdata.DIGITS_TARGET, E))
           if peers["sklearn"] else None,
@@ -126,6 +134,8 @@ def digits_rows(res, n, st):
     ours = runs["fastnet"][0]
     for name in peers:
         secs, acc_fn = runs[name]
+        if to[name]:
+            time.sleep(st.settle(n))
         reached = to[name]() if to[name] else None
         row = {"threads": n, "peer": name, "epochs": E, "seconds": secs,
                "accuracy": acc_fn() if acc_fn else None,
@@ -151,7 +161,7 @@ def mnist10k_rows(res, loads, n, st, notes):
     E, B = realdata.MNIST10K_EPOCHS, realdata.MNIST10K_BATCH
     peers = {"fastnet": realdata.fastnet_train(spec, data, E, B),
              "torch": realdata.torch_train(spec, data, E, B)}
-    runs = interleaved_runs(peers, st.mnist10k_reps, settle_for(n))
+    runs = interleaved_runs(peers, st.mnist10k_reps, st.settle(n))
     for name in peers:
         secs, acc_fn = runs[name]
         res["mnist10k"].append({"threads": n, "peer": name, "epochs": E, "seconds": secs,
@@ -413,6 +423,8 @@ def main(argv=None):
             print(f"sgemm 2048³ float32, {n} thread(s): numpy {p_np:.0f} GFLOP/s, fastnet's "
                   f"OpenBLAS {p_fn:.0f} GFLOP/s", flush=True)
             train_rows(res, loads, train_names, n, peaks[n]["peak"], st, optimizers)
+            if st.quick and n != threads[0]:
+                continue                # --quick: the other sections at the first count only
             if "optim" in names:
                 optim_row(res, loads, n, st)
             if "digits" in names:
