@@ -102,6 +102,7 @@ def plot(train_rows, targets, path, title: str) -> bool:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return False
     scored = [t for t in targets if t.attainment() is not None]
@@ -129,6 +130,9 @@ def plot(train_rows, targets, path, title: str) -> bool:
         ax2.set_yticklabels([f"{t.workload}: {t.what}" for t in scored], fontsize=7)
         ax2.invert_yaxis()
         ax2.set_xscale("log")
+        ax2.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax2.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax2.tick_params(axis="x", which="minor", labelsize=6)
         ax2.set_xlabel("measured ÷ target (≥ 1: met; log)")
         ax2.set_title("targets")
     fig.suptitle(title, fontsize=9)
