@@ -4,7 +4,8 @@
   fn.show_config, numpy's from threadpoolctl), the load average.
 - sgemm_gflops_numpy / sgemm_gflops_fastnet: single-precision GEMM rate, row-major 2048³, of
   numpy's BLAS and of fastnet's own OpenBLAS (scipy_cblas_sgemm called through ctypes on
-  fn._openblas.LIBRARY_PATH). "% of sgemm" uses the higher one.
+  fn._openblas.LIBRARY_PATH). "% of sgemm" uses the higher one. sgemm_gflops_torch: torch.mm,
+  for reference (the rate the PyTorch peer's Linear layers can reach).
 - stream_bandwidth: a STREAM-like memory bandwidth (McCalpin's copy and add kernels) in NumPy.
 """
 from __future__ import annotations
@@ -24,14 +25,24 @@ from measure import threadpool_info
 
 
 def cpu_model() -> str:
+    """The model name with the x86 family/model numbers (a VM often reports a bare
+    "AMD EPYC": family 25 model 17 is Zen 4, whose AVX-512 runs on 256-bit units)."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key in ("model name", "cpu family", "model") and key not in fields:
+                    fields[key] = value.strip()
+                if not line.strip():
+                    break
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    name = fields.get("model name") or platform.processor() or "unknown"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']} model {fields['model']})"
+    return name
 
 
 class CpuShare:
@@ -121,6 +132,15 @@ def sgemm_gflops_numpy(n: int = 2048, reps: int = 5) -> float:
     """numpy's float32 n×n matmul, GFLOP/s (median of reps), at the current thread count."""
     A, B, C = _square_operands(n)
     return _rate(lambda: np.matmul(A, B, out=C), n, reps)
+
+
+def sgemm_gflops_torch(n: int = 2048, reps: int = 5):
+    """torch.mm of float32 n×n tensors, GFLOP/s (median of reps), None without torch."""
+    if not torch_peer.available():
+        return None
+    torch = torch_peer._torch
+    A, B, C = (torch.from_numpy(x) for x in _square_operands(n))
+    return _rate(lambda: torch.mm(A, B, out=C), n, reps)
 
 
 _CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS = 101, 111

@@ -280,13 +280,14 @@ def make_tables(res, peaks) -> list:
                   f"{r['us_per_sample']:.2f}", f"{r['fastnet_gflops']:.1f}",
                   f"{r['pct_sgemm']:.0f}%")
         tables.append(t)
-    t = Table("peak rates measured in this run", ["thr", "sgemm numpy GFLOP/s",
-                                                  "sgemm fastnet OpenBLAS GFLOP/s", "peak used",
-                                                  "stream copy GB/s", "stream add GB/s"])
+    t = Table("peak rates measured in this run (sgemm: float32 2048³, GFLOP/s)",
+              ["thr", "sgemm numpy", "sgemm fastnet OpenBLAS", "peak used", "torch.mm",
+               "stream copy GB/s", "stream add GB/s"])
     for n, p in peaks.items():
         s = res["stream"].get(str(n))
         t.add(n, f"{p['numpy']:.0f}", f"{p['fastnet']:.0f}", f"{p['peak']:.0f}",
-              fmt(s and s["copy"], "{:.1f}"), fmt(s and s["add"], "{:.1f}"))
+              fmt(p["torch"], "{:.0f}"), fmt(s and s["copy"], "{:.1f}"),
+              fmt(s and s["add"], "{:.1f}"))
     tables.append(t)
     return tables
 
@@ -419,9 +420,10 @@ def main(argv=None):
     for n in threads:
         with Threads(n):
             p_np, p_fn = machine.sgemm_gflops_numpy(), machine.sgemm_gflops_fastnet()
-            peaks[n] = {"numpy": p_np, "fastnet": p_fn, "peak": max(p_np, p_fn)}
+            p_t = machine.sgemm_gflops_torch()
+            peaks[n] = {"numpy": p_np, "fastnet": p_fn, "peak": max(p_np, p_fn), "torch": p_t}
             print(f"sgemm 2048³ float32, {n} thread(s): numpy {p_np:.0f} GFLOP/s, fastnet's "
-                  f"OpenBLAS {p_fn:.0f} GFLOP/s", flush=True)
+                  f"OpenBLAS {p_fn:.0f} GFLOP/s, torch.mm {fmt(p_t, '{:.0f}')} GFLOP/s", flush=True)
             train_rows(res, loads, train_names, n, peaks[n]["peak"], st, optimizers)
             if st.quick and n != threads[0]:
                 continue                # --quick: the other sections at the first count only
