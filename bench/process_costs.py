@@ -1,4 +1,5 @@
-"""Costs a user pays per process: the `import` and `memory` sections of bench/run.py.
+"""Sections of bench/run.py measured in fresh child processes: `import`, `memory`, and the
+`predict` latencies (bench/latency.py; see there why).
 
 import  wall time of a fresh `python -c 'import X'` for fastnet, torch and numpy (and of
         `python -c pass`, the interpreter alone), the runs interleaved, median of reps.
@@ -39,6 +40,16 @@ def import_times(reps: int = 5) -> dict:
             samples[name].append(_run(code))
     return {k: (None if any(t is None for t in v) else statistics.median(v))
             for k, v in samples.items()}
+
+
+def predict_latency(threads: int, calls: int, batches) -> dict:
+    """bench/latency.py in a fresh process: {batch: {peer: {median_us, p99_us, calls}}}."""
+    done = subprocess.run([sys.executable, os.path.join(HERE, "latency.py"), str(threads),
+                           str(calls), *map(str, batches)], cwd=ROOT, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise RuntimeError("bench/latency.py failed:\n" + done.stderr[-2000:])
+    return {int(k): v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
 
 
 def peak_memory(peer: str, steps: int) -> dict:

@@ -46,7 +46,7 @@ def load_mnist10k():
 
 def sklearn_available() -> bool:
     try:
-        import sklearn.neural_network  # noqa: F401
+        import sklearn.neural_network  # noqa: F401  (the import is the check)
         return True
     except ImportError:
         return False

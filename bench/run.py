@@ -40,7 +40,6 @@ sys.path.insert(0, os.path.dirname(HERE))     # the repository root: fastnet as 
 sys.path.insert(1, HERE)
 
 import fastnet_runner  # noqa: E402
-import latency  # noqa: E402
 import machine  # noqa: E402
 import numpy_baseline  # noqa: E402
 import optim_update  # noqa: E402
@@ -174,10 +173,11 @@ def mnist10k_rows(res, loads, n, st, notes):
           flush=True)
 
 
-def predict_rows(res, loads, n, st):
+def predict_rows(res, n, st):
     calls = PREDICT_CALLS // (4 if st.quick else 1)
-    for batch in (1, 32):
-        out = latency.run(loads["mnist"].spec, batch, calls)
+    time.sleep(st.settle(n))
+    outs = process_costs.predict_latency(n, calls, (1, 32))   # a fresh process: see latency.py
+    for batch, out in outs.items():
         f, t = out["fastnet"], out["torch"]
         row = {"threads": n, "batch": batch, "calls": f["calls"],
                "fastnet_median_us": f["median_us"], "fastnet_p99_us": f["p99_us"],
@@ -242,7 +242,7 @@ def make_tables(res, peaks) -> list:
         tables.append(t)
     if res["predict"]:
         t = Table("predict: the mnist model in inference mode, one call NumPy -> NumPy "
-                  f"(torch: inference_mode, from_numpy, .numpy())",
+                  "(torch: inference_mode, from_numpy, .numpy()); a fresh process per thread count",
                   ["thr", "batch", "calls", "fastnet median µs", "fastnet p99 µs",
                    "torch median µs", "torch p99 µs", "median torch/fn", "p99 torch/fn"])
         for r in res["predict"]:
@@ -434,7 +434,7 @@ def main(argv=None):
             if "mnist10k" in names:
                 mnist10k_rows(res, loads, n, st, notes)
             if "predict" in names:
-                predict_rows(res, loads, n, st)
+                predict_rows(res, n, st)
             if "scaling" in names:
                 res["scaling"] += scaling.run(n, peaks[n]["peak"], st.scaling_reps, st.block_s,
                                               st.warm_s)
