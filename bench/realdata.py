@@ -16,6 +16,7 @@ is called after the timing.
 """
 from __future__ import annotations
 
+import importlib.util
 import time
 
 import numpy as np
@@ -45,11 +46,7 @@ def load_mnist10k():
 
 
 def sklearn_available() -> bool:
-    try:
-        import sklearn.neural_network  # noqa: F401  (the import is the check)
-        return True
-    except ImportError:
-        return False
+    return importlib.util.find_spec("sklearn") is not None
 
 
 # ----- fastnet -----
