@@ -1,13 +1,19 @@
 #!/usr/bin/env python
-"""fastnet benchmark driver (BENCHMARKS.md): fastnet vs PyTorch eager vs a NumPy baseline.
+"""fastnet benchmark driver (BENCHMARKS.md): every workload, fastnet vs its peers, one run.
 
-    python bench/run.py                    # every workload fastnet supports, 1 and 2 threads
-    python bench/run.py --quick            # tiny and mnist, fewer repetitions (< 1 minute)
-    python bench/run.py --threads 1 --workloads tiny,mnist
+    python bench/run.py                    # every workload, 1 and 2 threads (about 6 minutes)
+    python bench/run.py --quick            # a subset with fewer repetitions (under a minute):
+                                           # tiny and mnist steps at 1 and 2 threads; optim,
+                                           # digits, predict at the first count; import
+    python bench/run.py --threads 1 --workloads tiny,optim,predict
 
-Peers run interleaved in one process (A B C A B C ...); each figure is the median over
-repetitions of the mean time per step of a block of steps, after a warm-up. Prints one table,
-writes bench/results/latest.json and, when matplotlib is installed, bench/results/latest.png.
+Workloads: the training steps tiny, tiny-bn, mnist, wide (fastnet vs PyTorch SGD / fused Adam /
+foreach Adam vs the NumPy baseline), optim (clip + Adam update only), digits and mnist10k (real
+data, whole trainings with accuracy), predict (inference latency), import (fresh process),
+memory (peak RSS while training), scaling (the cost curve of the mnist step). Peers run
+interleaved in one process (A B C A B C ...); a figure is the median over repetitions after a
+warm-up. Prints the tables and the targets, writes bench/results/latest.json, latest.png (with
+matplotlib) and, after a full default run, bench/results/README_TABLE.md.
 """
 import os
 import sys
@@ -27,222 +33,339 @@ if __name__ == "__main__" and any(k in os.environ for k in _FORCED_BLAS_ENV):
 import argparse  # noqa: E402
 import datetime  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
 import time  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))     # the repository root: fastnet as built in place
 sys.path.insert(1, HERE)
 
-import numpy as np  # noqa: E402
-
-import fastnet as fn  # noqa: E402
 import fastnet_runner  # noqa: E402
+import machine  # noqa: E402
 import numpy_baseline  # noqa: E402
+import optim_update  # noqa: E402
+import process_costs  # noqa: E402
+import realdata  # noqa: E402
+import scaling  # noqa: E402
 import torch_peer  # noqa: E402
+from measure import SETTLE_S, Threads, interleaved, interleaved_runs  # noqa: E402
+from report import Table, Target, fmt, plot, ratio, targets_table  # noqa: E402
 from workloads import describe, make_workloads  # noqa: E402
 
-try:
-    from threadpoolctl import threadpool_info, threadpool_limits
-except ImportError:  # numpy's BLAS then keeps its own thread count (reported)
-    threadpool_info = threadpool_limits = None
-
-# Targets (BENCHMARKS.md, "Targets"): (workload, peer column, factor).
-TARGETS = [("tiny", "torch", 10.0), ("tiny-bn", "torch", 10.0), ("mnist", "torch", 3.0),
-           ("mnist", "numpy", 5.0), ("wide", "torch", 2.0)]
+SECTIONS = ("optim", "digits", "mnist10k", "predict", "import", "memory", "scaling")
+QUICK = ("tiny", "mnist", "optim", "digits", "predict", "import")
+MEMORY_STEPS = 200
+PREDICT_CALLS = 2000
 
 
-# ----- measurement -----
-def warm_and_size(step, block_s: float, warm_s: float) -> int:
-    """Run warm-up steps; return how many steps make a block of about block_s seconds."""
-    step()
-    n, t0 = 0, time.perf_counter()
-    while n < 3 or time.perf_counter() - t0 < warm_s:
-        step()
-        n += 1
-    per_step = (time.perf_counter() - t0) / n
-    return max(1, round(block_s / per_step))
+class Settings:
+    """Repetitions and block lengths of a run (--quick shortens them)."""
+
+    def __init__(self, quick: bool, reps):
+        self.quick = quick
+        self.reps = reps or (5 if quick else 9)
+        self.wide_reps = reps or 5
+        self.block_s, self.warm_s = (0.02, 0.05) if quick else (0.05, 0.2)
+        self.digits_reps = 1 if quick else 3
+        self.mnist10k_reps = 1
+        self.import_reps = 3 if quick else 5
+        self.scaling_reps = 3 if quick else 5
+        # Idle time before each timed block when threads > 1 (measure.SETTLE_S); --quick
+        # trims it to just above OpenBLAS's spin time.
+        self.settle_s = 0.15 if quick else SETTLE_S
+
+    def settle(self, threads: int) -> float:
+        return self.settle_s if threads > 1 else 0.0
 
 
-def time_block(step, steps: int) -> float:
-    """Mean seconds per step over one block."""
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - t0) / steps
+# ----- sections; each appends its records to `res` and prints a progress line -----
+def train_rows(res, loads, names, n, peak, st, optimizers):
+    for w in names:
+        wl = loads[w]
+        X, y = wl.data(seed=0)
+        for opt in optimizers:
+            peers = {"fastnet": fastnet_runner.make_step(wl.spec, opt, X, y)}
+            if opt == "sgd":
+                peers["torch"] = torch_peer.make_step(wl.spec, "sgd", X, y)
+            else:
+                peers["torch"] = torch_peer.make_step(wl.spec, "adam-fused", X, y)
+                peers["torch_foreach"] = torch_peer.make_step(wl.spec, "adam", X, y)
+            peers["numpy"] = numpy_baseline.make_step(wl.spec, opt, X, y)
+            r = st.wide_reps if w == "wide" else st.reps
+            us = interleaved(peers, r, st.block_s, st.warm_s, st.settle(n))
+            gflops = None if us["fastnet"] is None else wl.flops_per_step() / (us["fastnet"] * 1e3)
+            row = {"workload": w, "threads": n, "optimizer": opt, "model": describe(wl.spec),
+                   "batch": wl.batch, "flops_per_step": wl.flops_per_step(),
+                   "fastnet_us": us["fastnet"], "torch_us": us["torch"],
+                   "torch_foreach_us": us.get("torch_foreach"), "numpy_us": us["numpy"],
+                   "torch_over_fastnet": ratio(us["torch"], us["fastnet"]),
+                   "numpy_over_fastnet": ratio(us["numpy"], us["fastnet"]),
+                   "fastnet_gflops": gflops,
+                   "pct_sgemm": None if gflops is None else 100.0 * gflops / peak, "reps": r}
+            res["train"].append(row)
+            print(f"  {w:8s} {n} thr {opt:4s}: fastnet {fmt(row['fastnet_us'])} µs, "
+                  f"torch {fmt(row['torch_us'])} µs, numpy {fmt(row['numpy_us'])} µs", flush=True)
 
 
-# Idle time before each timed block. Thread pools spin-wait after their work before they
-# sleep (OpenBLAS's pthreads for 2^28 cycles, about 0.1 s; libgomp for a shorter while): a
-# block started right after another peer's would share the cores with that peer's spinning
-# threads. Only multi-threaded runs need it.
-SETTLE_S = 0.25
+def optim_row(res, loads, n, st):
+    bw = machine.stream_bandwidth(n)
+    res["stream"][str(n)] = {k: v / 1e9 for k, v in bw.items()}
+    n_params, peers = optim_update.make_peers(loads["wide"].spec)
+    us = interleaved(peers, st.reps, st.block_s, st.warm_s, st.settle(n))
+    row = optim_update.row(n_params, us, bw, n)
+    res["optim"].append(row)
+    print(f"  optim    {n} thr: fastnet {fmt(row['fastnet_us'])} µs, torch fused "
+          f"{fmt(row['torch_us'])} µs, bound {fmt(row['bound_us'])} µs "
+          f"(stream {bw['best'] / 1e9:.1f} GB/s)", flush=True)
 
 
-def interleaved(peers: dict, reps: int, block_s: float, warm_s: float, settle_s: float = 0.0) -> dict:
-    """Median µs/step per peer, the peers timed in turn (A B C A B C ...)."""
-    live = {name: step for name, step in peers.items() if step is not None}
-    sizes = {name: warm_and_size(step, block_s, warm_s) for name, step in live.items()}
-    samples = {name: [] for name in live}
-    for _ in range(reps):
-        for name, step in live.items():
-            if settle_s:
-                time.sleep(settle_s)
-            samples[name].append(time_block(step, sizes[name]))
-    return {name: (statistics.median(samples[name]) * 1e6 if name in samples else None)
-            for name in peers}
+def digits_rows(res, n, st):
+    data = realdata.load_digits()
+    spec, E, B = realdata.DIGITS_SPEC, realdata.DIGITS_EPOCHS, realdata.DIGITS_BATCH
+    peers = {"fastnet": realdata.fastnet_train(spec, data, E, B),
+             "sklearn": realdata.sklearn_train(data, E),
+             "torch": realdata.torch_train(spec, data, E, B)}
+    runs = interleaved_runs(peers, st.digits_reps, st.settle(n))
+    to = {"fastnet": lambda: realdata.fastnet_time_to(spec, data, realdata.DIGITS_TARGET, E, B),
+          "sklearn": (lambda: realdata.sklearn_time_to(data, realdata.DIGITS_TARGET, E))
+          if peers["sklearn"] else None,
+          "torch": (lambda: realdata.torch_time_to(spec, data, realdata.DIGITS_TARGET, E, B))
+          if peers["torch"] else None}
+    ours = runs["fastnet"][0]
+    for name in peers:
+        secs, acc_fn = runs[name]
+        if to[name]:
+            time.sleep(st.settle(n))
+        reached = to[name]() if to[name] else None
+        row = {"threads": n, "peer": name, "epochs": E, "seconds": secs,
+               "accuracy": acc_fn() if acc_fn else None,
+               "over_fastnet": ratio(secs, ours),
+               "to_target_s": reached[0] if reached else None,
+               "to_target_epochs": reached[1] if reached else None,
+               "available": peers[name] is not None, "reps": st.digits_reps}
+        res["digits"].append(row)
+    print(f"  digits   {n} thr: " + ", ".join(f"{r['peer']} {fmt(r['seconds'], '{:.3f}')} s "
+                                              f"acc {fmt(r['accuracy'], '{:.4f}')}"
+                                              for r in res["digits"] if r["threads"] == n),
+          flush=True)
 
 
-def sgemm_gflops(threads: int, n: int = 2048, reps: int = 5) -> float:
-    """Single-precision GEMM rate of numpy's BLAS (n×n float32 matmul) at this thread count."""
-    rng = np.random.default_rng(1)
-    A = rng.standard_normal((n, n), dtype=np.float32)
-    B = rng.standard_normal((n, n), dtype=np.float32)
-    C = np.empty((n, n), np.float32)
-    np.matmul(A, B, out=C)
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        np.matmul(A, B, out=C)
-        times.append(time.perf_counter() - t0)
-    return 2.0 * n ** 3 / statistics.median(times) / 1e9
+def mnist10k_rows(res, loads, n, st, notes):
+    data = realdata.load_mnist10k()
+    if data is None:
+        if not any("mnist10k" in x for x in notes):
+            notes.append("mnist10k skipped: the MNIST t10k files are absent "
+                         "($FASTNET_DATA or ../shared/data/mnist10k)")
+        return
+    spec = loads["mnist"].spec
+    E, B = realdata.MNIST10K_EPOCHS, realdata.MNIST10K_BATCH
+    peers = {"fastnet": realdata.fastnet_train(spec, data, E, B),
+             "torch": realdata.torch_train(spec, data, E, B)}
+    runs = interleaved_runs(peers, st.mnist10k_reps, st.settle(n))
+    for name in peers:
+        secs, acc_fn = runs[name]
+        res["mnist10k"].append({"threads": n, "peer": name, "epochs": E, "seconds": secs,
+                                "accuracy": acc_fn() if acc_fn else None,
+                                "over_fastnet": ratio(secs, runs["fastnet"][0]),
+                                "reps": st.mnist10k_reps})
+    print(f"  mnist10k {n} thr: " + ", ".join(f"{r['peer']} {fmt(r['seconds'], '{:.2f}')} s "
+                                              f"acc {fmt(r['accuracy'], '{:.4f}')}"
+                                              for r in res["mnist10k"] if r["threads"] == n),
+          flush=True)
 
 
-class Threads:
-    """Sets fastnet's, torch's and numpy's BLAS threads together for a with-block."""
-
-    def __init__(self, n: int):
-        self.n = n
-        self._limits = None
-
-    def __enter__(self):
-        if threadpool_limits is not None:
-            self._limits = threadpool_limits(limits=self.n, user_api="blas")
-        fastnet_runner.set_threads(self.n)   # after threadpoolctl: sets ours and our OpenBLAS
-        torch_peer.set_threads(self.n)
-        return self
-
-    def __exit__(self, *exc):
-        if self._limits is not None:
-            self._limits.restore_original_limits()
+def predict_rows(res, n, st):
+    calls = PREDICT_CALLS // (4 if st.quick else 1)
+    time.sleep(st.settle(n))
+    outs = process_costs.predict_latency(n, calls, (1, 32))   # a fresh process: see latency.py
+    for batch, out in outs.items():
+        f, t = out["fastnet"], out["torch"]
+        row = {"threads": n, "batch": batch, "calls": f["calls"],
+               "fastnet_median_us": f["median_us"], "fastnet_p99_us": f["p99_us"],
+               "torch_median_us": t and t["median_us"], "torch_p99_us": t and t["p99_us"],
+               "median_ratio": ratio(t and t["median_us"], f["median_us"]),
+               "p99_ratio": ratio(t and t["p99_us"], f["p99_us"])}
+        res["predict"].append(row)
+        print(f"  predict  {n} thr batch {batch}: fastnet {f['median_us']:.1f}/{f['p99_us']:.1f} µs "
+              f"(median/p99), torch {fmt(row['torch_median_us'], '{:.1f}')}/"
+              f"{fmt(row['torch_p99_us'], '{:.1f}')} µs", flush=True)
 
 
-# ----- reporting -----
-def machine_info() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    cfg = fn.show_config(print_fn=None)
-    numpy_blas = []
-    if threadpool_info is not None:
-        numpy_blas = [{k: d.get(k) for k in ("internal_api", "prefix", "version", "architecture",
-                                               "num_threads", "filepath")}
-                      for d in threadpool_info() if d.get("user_api") == "blas"]
-    return {
-        "cpu": cpu,
-        "cores": cfg["available_cores"],
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "torch": torch_peer.version(),
-        "fastnet": fn.__version__,
-        "fastnet_openblas_corename": cfg["openblas_corename"],
-        "fastnet_openblas": cfg["openblas"],
-        "blas_libraries": numpy_blas,
-        "unset_env": os.environ.get(_UNSET_MARK, ""),
-        "loadavg_start": load_average(),
-    }
+# ----- tables and targets -----
+def make_tables(res, peaks) -> list:
+    tables = []
+    if res["train"]:
+        t = Table("training step (torch: SGD on sgd rows, Adam(fused=True) on adam rows; "
+                  "all clip_grad_norm 1.0)",
+                  ["workload", "thr", "opt", "fastnet µs", "torch µs", "torch/fn", "numpy µs",
+                   "numpy/fn", "torch-foreach µs", "GFLOP/s", "% sgemm"], n_left=3)
+        for r in res["train"]:
+            t.add(r["workload"], r["threads"], r["optimizer"], fmt(r["fastnet_us"]),
+                  fmt(r["torch_us"]), fmt(r["torch_over_fastnet"], "{:.2f}x"), fmt(r["numpy_us"]),
+                  fmt(r["numpy_over_fastnet"], "{:.2f}x"),
+                  fmt(r["torch_foreach_us"]) if r["optimizer"] == "adam" else "-",
+                  fmt(r["fastnet_gflops"], "{:.1f}"), fmt(r["pct_sgemm"], "{:.0f}%"))
+        tables.append(t)
+    if res["optim"]:
+        t = Table("optim: clip_norm 1.0 + Adam update of the wide model's parameters "
+                  "(bound: 32 B/param at the best stream bandwidth)",
+                  ["thr", "params", "fastnet ms", "torch fused ms", "torch/fn", "foreach ms",
+                   "foreach/fn", "stream copy/add GB/s", "bound ms", "% bound", "fastnet GB/s"])
+        for r in res["optim"]:
+            t.add(r["threads"], f"{r['params']:,}", fmt(r["fastnet_us"] / 1e3, "{:.2f}"),
+                  fmt(r["torch_us"] and r["torch_us"] / 1e3, "{:.2f}"),
+                  fmt(r["torch_over_fastnet"], "{:.2f}x"),
+                  fmt(r["torch_foreach_us"] and r["torch_foreach_us"] / 1e3, "{:.2f}"),
+                  fmt(r["torch_foreach_over_fastnet"], "{:.2f}x"),
+                  f"{r['stream_copy_gbs']:.1f}/{r['stream_add_gbs']:.1f}",
+                  f"{r['bound_us'] / 1e3:.2f}", f"{r['pct_bound']:.0f}%",
+                  f"{r['fastnet_gbs']:.1f}")
+        tables.append(t)
+    if res["digits"]:
+        t = Table(f"digits: 64-256r-256r-10, Adam 1e-3, batch 32, {realdata.DIGITS_EPOCHS} "
+                  "epochs (torch: manual loop, fused Adam; sklearn: MLPClassifier adam)",
+                  ["thr", "peer", "30 epochs s", "peer/fn", "test acc", "to 97% s",
+                   "to 97% epochs"], n_left=2)
+        for r in res["digits"]:
+            t.add(r["threads"], r["peer"], fmt(r["seconds"], "{:.3f}"),
+                  fmt(r["over_fastnet"], "{:.2f}x"), fmt(r["accuracy"], "{:.4f}"),
+                  fmt(r["to_target_s"], "{:.3f}") if r["available"] else "n/a",
+                  (str(r["to_target_epochs"]) if r["to_target_epochs"] else "not reached")
+                  if r["available"] else "n/a")
+        tables.append(t)
+    if res["mnist10k"]:
+        t = Table("mnist10k: the mnist model on 8,000/2,000 real MNIST images, Adam 1e-3, "
+                  "batch 128, 10 epochs (torch: manual loop, fused Adam)",
+                  ["thr", "peer", "10 epochs s", "peer/fn", "test acc"], n_left=2)
+        for r in res["mnist10k"]:
+            t.add(r["threads"], r["peer"], fmt(r["seconds"], "{:.2f}"),
+                  fmt(r["over_fastnet"], "{:.2f}x"), fmt(r["accuracy"], "{:.4f}"))
+        tables.append(t)
+    if res["predict"]:
+        t = Table("predict: the mnist model in inference mode, one call NumPy -> NumPy "
+                  "(torch: inference_mode, from_numpy, .numpy()); a fresh process per thread count",
+                  ["thr", "batch", "calls", "fastnet median µs", "fastnet p99 µs",
+                   "torch median µs", "torch p99 µs", "median torch/fn", "p99 torch/fn"])
+        for r in res["predict"]:
+            t.add(r["threads"], r["batch"], r["calls"], f"{r['fastnet_median_us']:.1f}",
+                  f"{r['fastnet_p99_us']:.1f}", fmt(r["torch_median_us"], "{:.1f}"),
+                  fmt(r["torch_p99_us"], "{:.1f}"), fmt(r["median_ratio"], "{:.2f}x"),
+                  fmt(r["p99_ratio"], "{:.2f}x"))
+        tables.append(t)
+    if res["import"]:
+        imp = res["import"]
+        t = Table("import: wall time of a fresh `python -c 'import X'` (median); "
+                  "python = `python -c pass`", ["module", "seconds", "minus bare python"])
+        for k, v in imp.items():
+            t.add(k, fmt(v, "{:.3f}"),
+                  "-" if k == "python" or v is None or imp["python"] is None
+                  else f"{v - imp['python']:.3f}")
+        tables.append(t)
+    if res["memory"]:
+        t = Table(f"memory: peak RSS training the mnist workload, {MEMORY_STEPS} steps, "
+                  "1 thread, one process per peer (VmHWM)",
+                  ["peer", "after imports+data MiB", "peak MiB", "training MiB"])
+        for r in res["memory"]:
+            if "error" in r:
+                t.add(r["peer"], "n/a", "n/a", "n/a")
+            else:
+                t.add(r["peer"], f"{r['baseline_mib']:.1f}", f"{r['peak_mib']:.1f}",
+                      f"{r['training_mib']:.1f}")
+        tables.append(t)
+    if res["scaling"]:
+        t = Table("scaling: fastnet mnist step (Adam, clip 1.0) vs batch (hidden 512) and vs "
+                  "hidden width (batch 128)",
+                  ["thr", "sweep", "value", "µs/step", "µs/sample", "GFLOP/s", "% sgemm"], n_left=2)
+        for r in res["scaling"]:
+            t.add(r["threads"], r["sweep"], r["value"], fmt(r["fastnet_us"]),
+                  f"{r['us_per_sample']:.2f}", f"{r['fastnet_gflops']:.1f}",
+                  f"{r['pct_sgemm']:.0f}%")
+        tables.append(t)
+    t = Table("peak rates measured in this run (sgemm: float32 2048³, GFLOP/s)",
+              ["thr", "sgemm numpy", "sgemm fastnet OpenBLAS", "peak used", "torch.mm",
+               "stream copy GB/s", "stream add GB/s"])
+    for n, p in peaks.items():
+        s = res["stream"].get(str(n))
+        t.add(n, f"{p['numpy']:.0f}", f"{p['fastnet']:.0f}", f"{p['peak']:.0f}",
+              fmt(p["torch"], "{:.0f}"), fmt(s and s["copy"], "{:.1f}"),
+              fmt(s and s["add"], "{:.1f}"))
+    tables.append(t)
+    return tables
 
 
-def load_average():
-    """1-minute load average (other processes on a shared machine skew multi-thread figures)."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
-
-
-def fmt(x, spec="{:,.0f}"):
-    return "n/a" if x is None else spec.format(x)
-
-
-def ratio(a, b):
-    return None if a is None or b is None or b == 0 else a / b
-
-
-def render_table(rows) -> str:
-    head = ["workload", "thr", "opt", "fastnet µs", "torch µs", "torch/fn", "numpy µs", "numpy/fn",
-            "torch-foreach µs", "GFLOP/s", "% sgemm"]
-    body = []
-    for r in rows:
-        body.append([r["workload"], str(r["threads"]), r["optimizer"], fmt(r["fastnet_us"]),
-                     fmt(r["torch_us"]), fmt(r["torch_over_fastnet"], "{:.2f}x"),
-                     fmt(r["numpy_us"]), fmt(r["numpy_over_fastnet"], "{:.2f}x"),
-                     fmt(r.get("torch_foreach_us")) if r["optimizer"] == "adam" else "-",
-                     fmt(r["fastnet_gflops"], "{:.1f}"), fmt(r["pct_sgemm"], "{:.0f}%")])
-    widths = [max(len(x[c]) for x in [head] + body) for c in range(len(head))]
-    lines = ["  ".join(h.rjust(w) if c > 2 else h.ljust(w) for c, (h, w) in enumerate(zip(head, widths)))]
-    lines.append("-" * len(lines[0]))
-    for b in body:
-        lines.append("  ".join(x.rjust(w) if c > 2 else x.ljust(w)
-                               for c, (x, w) in enumerate(zip(b, widths))))
-    return "\n".join(lines)
-
-
-def target_lines(rows) -> list:
+def make_targets(res, has_adam: bool) -> list:
+    opt = "adam" if has_adam else "sgd"
     out = []
-    for wl, peer, factor in TARGETS:
-        for r in rows:
-            if r["workload"] != wl or r["optimizer"] != ("adam" if any(
-                    x["workload"] == wl and x["optimizer"] == "adam" for x in rows) else "sgd"):
-                continue
-            got = r[f"{peer}_over_fastnet"]
-            verdict = "n/a" if got is None else ("met" if got >= factor else "missed")
-            out.append(f"{wl} {r['threads']} thr ({r['optimizer']}): fastnet vs {peer} "
-                       f"{fmt(got, '{:.2f}x')} (target >= {factor:g}x): {verdict}")
+    train = {(r["workload"], r["threads"]): r for r in res["train"] if r["optimizer"] == opt}
+    for (wl, n), r in train.items():
+        if wl in ("tiny", "tiny-bn", "mnist", "wide"):
+            f = {"tiny": 10.0, "tiny-bn": 10.0, "mnist": 3.0, "wide": 2.0}[wl]
+            out.append(Target(wl, f"{n} thr, fastnet vs torch ({'fused Adam' if has_adam else 'SGD'})",
+                              r["torch_over_fastnet"], f))
+        if wl == "mnist":
+            out.append(Target(wl, f"{n} thr, fastnet vs NumPy", r["numpy_over_fastnet"], 5.0))
+        if wl == "wide":
+            out.append(Target(wl, f"{n} thr, whole step % of sgemm peak", r["pct_sgemm"], 80.0,
+                              unit="%"))
+    if ("wide", 1) in train and ("wide", 2) in train:
+        out.append(Target("threads", "wide, 2 threads vs 1 thread (fastnet step)",
+                          ratio(train[("wide", 1)]["fastnet_us"], train[("wide", 2)]["fastnet_us"]),
+                          1.8))
+    for r in res["optim"]:
+        out.append(Target("optim", f"{r['threads']} thr, vs torch clip + fused Adam",
+                          r["torch_over_fastnet"], 1.4))
+        out.append(Target("optim", f"{r['threads']} thr, % of bandwidth bound", r["pct_bound"],
+                          85.0, unit="%"))
+    for n in sorted({r["threads"] for r in res["digits"]}):
+        rows = {r["peer"]: r for r in res["digits"] if r["threads"] == n}
+        ours = rows["fastnet"]
+        for peer in ("sklearn", "torch"):
+            p = rows[peer]
+            same = (None if p["accuracy"] is None or ours["accuracy"] is None
+                    else ours["accuracy"] >= p["accuracy"] - 0.01)
+            detail = ("" if same is None else
+                      f"accuracy {ours['accuracy']:.4f} vs {p['accuracy']:.4f}: "
+                      + ("same within 1 point" if same else "LOWER by more than 1 point"))
+            out.append(Target("digits", f"{n} thr, 30 epochs vs {peer}", p["over_fastnet"], 8.0,
+                              detail=detail))
+    for n in sorted({r["threads"] for r in res["mnist10k"]}):
+        rows = {r["peer"]: r for r in res["mnist10k"] if r["threads"] == n}
+        ours, p = rows["fastnet"], rows["torch"]
+        out.append(Target("mnist10k", f"{n} thr, 10 epochs vs torch", p["over_fastnet"], 3.0))
+        if p["accuracy"] is not None:
+            out.append(Target("mnist10k", f"{n} thr, test accuracy points below torch "
+                              f"({ours['accuracy']:.4f} vs {p['accuracy']:.4f})",
+                              max(0.0, 100 * (p["accuracy"] - ours["accuracy"])), 0.5,
+                              kind="<=", unit="points"))
+    for r in res["predict"]:
+        if r["batch"] == 1:
+            out.append(Target("predict", f"{r['threads']} thr, batch 1 median vs torch",
+                              r["median_ratio"], 4.0))
+            out.append(Target("predict", f"{r['threads']} thr, batch 1 p99 vs torch",
+                              r["p99_ratio"], 4.0))
+    if res["memory"]:
+        mem = {r["peer"]: r for r in res["memory"] if "error" not in r}
+        if "fastnet" in mem:
+            t = mem.get("torch")
+            detail = (f"absolute peak {mem['fastnet']['peak_mib']:.0f} MiB vs "
+                      f"{t['peak_mib']:.0f} MiB" if t else "")
+            out.append(Target("memory", "training peak RSS, fastnet ÷ torch (MiB over the "
+                              "post-import baseline)",
+                              ratio(mem["fastnet"]["training_mib"], t and t["training_mib"]),
+                              1.0, kind="<=", detail=detail))
+    if res["import"]:
+        out.append(Target("import", "`python -c 'import fastnet'`", res["import"]["fastnet"], 0.2,
+                          kind="<=", unit="s"))
     return out
-
-
-def plot(rows, path) -> bool:
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    labels = [f"{r['workload']}\n{r['threads']}t {r['optimizer']}" for r in rows]
-    series = [("fastnet", "fastnet_us"), ("torch", "torch_us"), ("numpy", "numpy_us")]
-    x = np.arange(len(rows))
-    width = 0.27
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows)), 4.5))
-    for k, (name, key) in enumerate(series):
-        vals = [r[key] or 0 for r in rows]
-        ax.bar(x + (k - 1) * width, vals, width, label=name)
-    ax.set_xticks(x)
-    ax.set_xticklabels(labels, fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("µs per training step (log scale, lower is better)")
-    ax.set_title("fastnet vs PyTorch eager vs NumPy (torch: SGD / fused Adam)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
 
 
 # ----- driver -----
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="tiny and mnist only, fewer repetitions")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"{', '.join(QUICK)}, fewer repetitions (under a minute)")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     ap.add_argument("--workloads", default=None, help="comma-separated workload ids")
-    ap.add_argument("--reps", type=int, default=None, help="repetitions per figure")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions per step figure")
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results folder")
     args = ap.parse_args(argv)
 
@@ -250,109 +373,135 @@ def main(argv=None):
     if not threads or min(threads) < 1:
         ap.error("--threads needs positive integers")
     loads = make_workloads(fastnet_runner.has_batchnorm(), fastnet_runner.has_dropout())
+    available = list(loads) + list(SECTIONS)
     if args.workloads:
         names = [w.strip() for w in args.workloads.split(",") if w.strip()]
-        unknown = [w for w in names if w not in loads]
+        unknown = [w for w in names if w not in available]
         if unknown:
             ap.error(f"unknown or unavailable workload(s) {', '.join(unknown)}; "
-                     f"available: {', '.join(loads)}")
+                     f"available: {', '.join(available)}")
     else:
-        names = ["tiny", "mnist"] if args.quick else list(loads)
-    reps = args.reps or (5 if args.quick else 9)
-    block_s, warm_s = (0.02, 0.05) if args.quick else (0.05, 0.2)
+        names = [w for w in available if w in QUICK] if args.quick else available
+    if not fastnet_runner.has_adam() or "wide" not in loads:
+        names = [w for w in names if w not in SECTIONS[:4] + ("memory", "scaling")]
+    st = Settings(args.quick, args.reps)
     optimizers = ["sgd"] + (["adam"] if fastnet_runner.has_adam() else [])
+    train_names = [w for w in names if w in loads]
 
     notes = []
     if not fastnet_runner.has_adam():
-        notes.append("fn.optim.Adam missing: SGD(momentum 0.9, clip_norm 1.0) rows only")
-    if not fastnet_runner.has_batchnorm():
-        notes.append("fn.BatchNorm missing: tiny-bn and wide skipped")
+        notes.append("fn.optim.Adam missing: SGD rows only; the other sections are skipped")
     notes += [f"{w.name}: {w.note}" for w in loads.values() if w.note and w.name in names]
     if not torch_peer.available():
         notes.append("torch not installed: the torch columns read n/a")
+    if "digits" in names and not realdata.sklearn_available():
+        notes.append("scikit-learn not installed: the digits sklearn row reads n/a")
 
-    info = machine_info()
-    print(f"machine: {info['cpu']}, {info['cores']} cores; python {info['python']}, "
-          f"numpy {info['numpy']}, torch {info['torch']}, fastnet {info['fastnet']}")
-    print(f"removed from this process's environment: {info['unset_env'] or '(none were set)'}")
-    print(f"fastnet OpenBLAS core: {info['fastnet_openblas_corename']}; "
+    info = machine.machine_info(os.environ.get(_UNSET_MARK, ""))
+    date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    machine_line = (f"{date}; {info['cpu']}, {info['cores']} cores; OpenBLAS core: fastnet "
+                    f"{info['fastnet_openblas_corename']}, numpy {info['numpy_openblas_corename']}; "
+                    f"threads {','.join(map(str, threads))}; torch {info['torch']}, numpy "
+                    f"{info['numpy']}, python {info['python']}, fastnet {info['fastnet']}")
+    print("machine: " + machine_line)
+    print(f"removed from this process's environment: {info['unset_env'] or '(none were set)'}; "
           f"load average {info['loadavg_start']}")
-    for lib in info["blas_libraries"]:
-        print(f"threadpoolctl BLAS: {lib['internal_api']} {lib['version']} "
-              f"core {lib['architecture']} ({os.path.basename(lib['filepath'] or '')})")
-    for w in names:
+    for w in train_names:
         wl = loads[w]
         print(f"workload {w}: {describe(wl.spec)}, batch {wl.batch}, "
               f"{wl.flops_per_step() / 1e6:.1f} MFLOP/step")
 
-    rows, sgemm = [], {}
+    cpu_share = machine.CpuShare()
+    res = {k: [] for k in ("train", "optim", "digits", "mnist10k", "predict", "scaling",
+                           "memory")}
+    res["import"], res["stream"] = {}, {}
+    peaks = {}
     t_start = time.perf_counter()
     for n in threads:
         with Threads(n):
-            sgemm[n] = sgemm_gflops(n)
-            print(f"sgemm 2048x2048 float32 (numpy BLAS), {n} thread(s): {sgemm[n]:.0f} GFLOP/s",
-                  flush=True)
-            for w in names:
-                wl = loads[w]
-                X, y = wl.data(seed=0)
-                for opt in optimizers:
-                    peers = {"fastnet": fastnet_runner.make_step(wl.spec, opt, X, y)}
-                    if opt == "sgd":
-                        peers["torch"] = torch_peer.make_step(wl.spec, "sgd", X, y)
-                    else:
-                        peers["torch"] = torch_peer.make_step(wl.spec, "adam-fused", X, y)
-                        peers["torch_foreach"] = torch_peer.make_step(wl.spec, "adam", X, y)
-                    peers["numpy"] = numpy_baseline.make_step(wl.spec, opt, X, y)
-                    r = 5 if w == "wide" and not args.reps else reps
-                    us = interleaved(peers, r, block_s, warm_s, SETTLE_S if n > 1 else 0.0)
-                    gflops = None if us["fastnet"] is None else wl.flops_per_step() / (us["fastnet"] * 1e3)
-                    row = {"workload": w, "threads": n, "optimizer": opt,
-                           "model": describe(wl.spec), "batch": wl.batch,
-                           "flops_per_step": wl.flops_per_step(),
-                           "fastnet_us": us["fastnet"], "torch_us": us["torch"],
-                           "torch_foreach_us": us.get("torch_foreach"), "numpy_us": us["numpy"],
-                           "torch_over_fastnet": ratio(us["torch"], us["fastnet"]),
-                           "numpy_over_fastnet": ratio(us["numpy"], us["fastnet"]),
-                           "fastnet_gflops": gflops,
-                           "pct_sgemm": None if gflops is None else 100.0 * gflops / sgemm[n],
-                           "reps": r}
-                    rows.append(row)
-                    print(f"  {w:8s} {n} thr {opt:4s}: fastnet {fmt(row['fastnet_us'])} µs, "
-                          f"torch {fmt(row['torch_us'])} µs, numpy {fmt(row['numpy_us'])} µs",
-                          flush=True)
+            p_np, p_fn = machine.sgemm_gflops_numpy(), machine.sgemm_gflops_fastnet()
+            p_t = machine.sgemm_gflops_torch()
+            peaks[n] = {"numpy": p_np, "fastnet": p_fn, "peak": max(p_np, p_fn), "torch": p_t}
+            print(f"sgemm 2048³ float32, {n} thread(s): numpy {p_np:.0f} GFLOP/s, fastnet's "
+                  f"OpenBLAS {p_fn:.0f} GFLOP/s, torch.mm {fmt(p_t, '{:.0f}')} GFLOP/s", flush=True)
+            train_rows(res, loads, train_names, n, peaks[n]["peak"], st, optimizers)
+            if st.quick and n != threads[0]:
+                continue                # --quick: the other sections at the first count only
+            if "optim" in names:
+                optim_row(res, loads, n, st)
+            if "digits" in names:
+                digits_rows(res, n, st)
+            if "mnist10k" in names:
+                mnist10k_rows(res, loads, n, st, notes)
+            if "predict" in names:
+                predict_rows(res, n, st)
+            if "scaling" in names:
+                res["scaling"] += scaling.run(n, peaks[n]["peak"], st.scaling_reps, st.block_s,
+                                              st.warm_s)
+                print(f"  scaling  {n} thr: {len(scaling.BATCHES) + len(scaling.WIDTHS)} points",
+                      flush=True)
+    info["other_processes_cores"] = others = cpu_share.others()   # the in-process sections
+    if "import" in names:
+        res["import"] = process_costs.import_times(st.import_reps)
+        print("  import: " + ", ".join(f"{k} {fmt(v, '{:.3f}')} s" for k, v in res["import"].items()),
+              flush=True)
+    if "memory" in names:
+        res["memory"] = [process_costs.peak_memory(p, MEMORY_STEPS)
+                         for p in ("fastnet", "torch", "numpy")]
+        print("  memory: " + ", ".join(f"{r['peer']} {fmt(r.get('peak_mib'), '{:.0f}')} MiB"
+                                       for r in res["memory"]), flush=True)
     elapsed = time.perf_counter() - t_start
-    info["loadavg_end"] = load_average()
-    busy = max(info["loadavg_start"] or 0, info["loadavg_end"] or 0)
-    if busy > info["cores"] - 1:
-        notes.append(f"machine busy: load average {info['loadavg_start']} at start, "
-                     f"{info['loadavg_end']} at end on {info['cores']} cores; other processes "
-                     "compete for the cores, multi-thread figures are unreliable")
+    info["loadavg_end"] = machine.load_average()
+    load = (f"other processes kept {fmt(others, '{:.2f}')} of {info['cores']} cores busy on "
+            f"average during the in-process sections (load average {info['loadavg_start']} at start, "
+            f"{info['loadavg_end']} at end, this run included)")
+    if others is not None and others > 0.25:
+        notes.append(f"machine busy: {load}; they compete for the cores, the multi-thread "
+                     "figures in particular are unreliable")
+    else:
+        notes.append(load)
 
-    date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    tables = make_tables(res, peaks)
+    targets = make_targets(res, fastnet_runner.has_adam())
     print()
-    print(f"fastnet benchmark, {date}, {info['cpu']} ({info['cores']} cores), OpenBLAS core "
-          f"{info['fastnet_openblas_corename']}; torch column: SGD for sgd rows, Adam(fused=True) "
-          f"for adam rows; all with clip_grad_norm 1.0")
-    print(render_table(rows))
-    print("sgemm peak (numpy float32 2048²): " +
-          ", ".join(f"{n} thr {g:.0f} GFLOP/s" for n, g in sgemm.items()))
-    for line in target_lines(rows):
-        print("target: " + line)
+    print(f"fastnet benchmark, {machine_line}")
+    for t in tables:
+        print()
+        print(t.text())
+    print()
+    for x in targets:
+        print("target: " + x.text())
     for note in notes:
         print("note: " + note)
     print(f"({elapsed:.0f} s)")
 
     os.makedirs(args.out, exist_ok=True)
-    result = {"date": date, "machine": info, "sgemm_gflops": {str(k): v for k, v in sgemm.items()},
-              "method": {"reps": reps, "block_s": block_s, "warm_s": warm_s,
+    result = {"date": date, "machine_line": machine_line, "machine": info,
+              "sgemm_gflops": {str(k): v for k, v in peaks.items()},
+              "method": {"reps": st.reps, "wide_reps": st.wide_reps, "block_s": st.block_s,
+                         "warm_s": st.warm_s, "digits_reps": st.digits_reps,
+                         "mnist10k_reps": st.mnist10k_reps, "import_reps": st.import_reps,
                          "flops": "6*batch*sum(in*out) - 2*batch*in0*out0 (Dense GEMMs only)"},
-              "notes": notes, "rows": rows}
+              "notes": notes, "rows": res["train"],
+              **{k: v for k, v in res.items() if k != "train"},
+              "targets": [x.as_dict() for x in targets], "elapsed_s": elapsed}
     json_path = os.path.join(args.out, "latest.json")
     with open(json_path, "w") as f:
         json.dump(result, f, indent=1)
     png_path = os.path.join(args.out, "latest.png")
-    print(f"wrote {json_path}" + (f" and {png_path}" if plot(rows, png_path) else
-                                  " (matplotlib missing: no chart)"))
+    wrote = [json_path] + ([png_path] if plot(res["train"], targets, png_path,
+                                              "fastnet benchmark, " + machine_line) else [])
+    if not args.quick and not args.workloads and args.reps is None:
+        md_path = os.path.join(args.out, "README_TABLE.md")
+        with open(md_path, "w") as f:
+            f.write(f"# fastnet benchmark: latest full run\n\n`python bench/run.py`, "
+                    f"{machine_line}. Generated by bench/run.py; see bench/README.md for the "
+                    "method and columns.\n\n")
+            for t in tables + [targets_table(targets)]:
+                f.write(t.markdown() + "\n\n")
+            f.write("".join(f"- note: {x}\n" for x in notes) + f"\n({elapsed:.0f} s)\n")
+        wrote.append(md_path)
+    print("wrote " + ", ".join(wrote) + ("" if len(wrote) > 1 else " (matplotlib missing: no chart)"))
     return result
 
 

@@ -81,3 +81,76 @@ def make_step(spec, optimizer: str, X, y, seed: int = 0):
         return loss
 
     return step
+
+
+def make_update_step(values, grads, optimizer: str):
+    """Clip + optimizer update only, on parameters holding `values` whose .grad is `grads`
+    (NumPy arrays, copied): clip_grad_norm_(params, 1.0) then opt.step(). None without torch."""
+    if not available():
+        return None
+    torch = _torch
+    params = []
+    for v, g in zip(values, grads):
+        t = torch.nn.Parameter(torch.tensor(v))
+        t.grad = torch.tensor(g)
+        params.append(t)
+    opt = make_optimizer(params, optimizer)
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def step():
+        clip(params, 1.0)
+        opt.step()
+
+    return step
+
+
+def train_epochs(spec, X, y, X_test, y_test, *, epochs: int, batch: int, lr: float,
+                 fused: bool = True, seed: int = 0, on_epoch=None):
+    """A plain PyTorch training loop (no DataLoader): each epoch a torch.randperm order, then
+    mini-batches by index (the last one partial), Adam(lr) and F.cross_entropy. `on_epoch`,
+    when given, is called as on_epoch(epoch, accuracy) after each epoch and stops the training
+    when it returns True. Returns `accuracy`: a callable giving the test accuracy (eval mode,
+    inference_mode), left to the caller so that it stays out of a timed training."""
+    torch = _torch
+    F = torch.nn.functional
+    torch.manual_seed(seed)
+    model = build_model(spec)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, fused=fused or None)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y.astype("int64"))
+    Xv, yv = torch.from_numpy(X_test), torch.from_numpy(y_test.astype("int64"))
+    n = Xt.shape[0]
+
+    def accuracy() -> float:
+        model.eval()
+        with torch.inference_mode():
+            acc = (model(Xv).argmax(1) == yv).double().mean().item()
+        model.train()
+        return acc
+
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(n)
+        for start in range(0, n, batch):
+            idx = order[start:start + batch]
+            opt.zero_grad()
+            loss = F.cross_entropy(model(Xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+        if on_epoch is not None and on_epoch(epoch, accuracy):
+            break
+    return accuracy
+
+
+def make_predict(spec, seed: int = 0):
+    """NumPy in, NumPy out inference of the spec's model in eval mode: None without torch."""
+    if not available():
+        return None
+    torch = _torch
+    torch.manual_seed(seed)
+    model = build_model(spec).eval()
+
+    def predict(X):
+        with torch.inference_mode():
+            return model(torch.from_numpy(X)).numpy()
+
+    return predict

@@ -54,7 +54,7 @@ class Workload:
         return X, y
 
 
-def _mlp(sizes, *, batchnorm=False, dropout=0.0):
+def mlp(sizes, *, batchnorm=False, dropout=0.0):
     """Dense layers of the given widths; hidden ones followed by [BatchNorm] ReLU [Dropout]."""
     spec = []
     for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -70,22 +70,22 @@ def _mlp(sizes, *, batchnorm=False, dropout=0.0):
 
 def make_workloads(has_batchnorm: bool, has_dropout: bool) -> dict:
     """The timing workloads; those needing BatchNorm/Dropout adapt to what fastnet offers."""
-    loads = {"tiny": Workload("tiny", _mlp([64, 128, 128, 10]), 32)}
+    loads = {"tiny": Workload("tiny", mlp([64, 128, 128, 10]), 32)}
     if has_batchnorm:
-        loads["tiny-bn"] = Workload("tiny-bn", _mlp([64, 128, 128, 10], batchnorm=True,
+        loads["tiny-bn"] = Workload("tiny-bn", mlp([64, 128, 128, 10], batchnorm=True,
                                                     dropout=0.1 if has_dropout else 0.0), 32,
                                     "" if has_dropout else "no Dropout (fn.Dropout missing)")
     if has_batchnorm and has_dropout:
-        loads["mnist"] = Workload("mnist", _mlp([784, 512, 512, 10], batchnorm=True, dropout=0.2),
+        loads["mnist"] = Workload("mnist", mlp([784, 512, 512, 10], batchnorm=True, dropout=0.2),
                                   128)
     else:
         missing = " and ".join(n for n, ok in (("fn.BatchNorm", has_batchnorm),
                                                ("fn.Dropout", has_dropout)) if not ok)
-        loads["mnist"] = Workload("mnist", _mlp([784, 512, 512, 10], batchnorm=has_batchnorm,
+        loads["mnist"] = Workload("mnist", mlp([784, 512, 512, 10], batchnorm=has_batchnorm,
                                                 dropout=0.2 if has_dropout else 0.0), 128,
                                   f"reduced: {missing} missing")
     if has_batchnorm:
-        loads["wide"] = Workload("wide", _mlp([1024, 2048, 2048, 2048, 10], batchnorm=True), 256)
+        loads["wide"] = Workload("wide", mlp([1024, 2048, 2048, 2048, 10], batchnorm=True), 256)
     return loads
 
 
