@@ -9,6 +9,7 @@ namespace fastnet {
 namespace {
 
 bool g_blas_openmp = false;
+int g_blas_threads = 1;
 
 // OpenBLAS hands over `numjobs` jobs that synchronise with each other (level-3 threads wait
 // for their peers' packed panels), so every job needs its own thread: one job per team member.
@@ -38,7 +39,10 @@ void set_num_threads(int n) {
   omp_set_num_threads(n);
 #endif
   scipy_openblas_set_num_threads(n);
+  g_blas_threads = n;
 }
+
+int blas_threads() { return g_blas_threads; }
 
 bool set_blas_uses_openmp(bool on) {
   bool previous = g_blas_openmp;

@@ -7,6 +7,8 @@ namespace fastnet {
 
 // Sets our OpenMP threads and OpenBLAS's together.
 void set_num_threads(int n);
+// OpenBLAS's thread count as last set through set_num_threads.
+int blas_threads();
 // Routes OpenBLAS's parallel jobs through our OpenMP team (true) or OpenBLAS's own pthreads
 // pool (false). Returns the previous setting.
 bool set_blas_uses_openmp(bool on);
