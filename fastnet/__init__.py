@@ -5,22 +5,44 @@
 """
 __version__ = "0.1.0"
 
+import importlib
+
 from . import _openblas  # noqa: F401  (must precede _core)
 from . import _core
 from ._config import get_num_threads, manual_seed, set_num_threads, show_config
-from . import callbacks, datasets, init, losses, metrics, optim, schedules
-from .io import load, load_checkpoint, save, save_checkpoint
-from .optim.clip import clip_grad_norm, clip_grad_value
-from .nn import AlphaDropout, BatchNorm, Dropout, LayerNorm, Residual
-from .nn import (ELU, GELU, SELU, Dense, LeakyReLU, Mish, Parameter, PReLU, ReLU, RReLU,
-                 Sequential, Sigmoid, SiLU, Softmax, Swish, Tanh)
-
-from . import diagnostics  # noqa: E402
-from .ensemble import Ensemble  # noqa: E402
-from .lr_finder import lr_find  # noqa: E402
-from . import _config  # noqa: E402
+from . import init, losses, optim
+from .nn import (ELU, GELU, SELU, AlphaDropout, BatchNorm, Dense, Dropout, LayerNorm, LeakyReLU,
+                 Mish, Parameter, PReLU, ReLU, Residual, RReLU, Sequential, Sigmoid, SiLU,
+                 Softmax, Swish, Tanh)
+from . import _config
 
 _config._init_thread_pool()
+
+# The rest loads on first use (PEP 562), which keeps `import fastnet` short.
+_LAZY_MODULES = ("callbacks", "datasets", "diagnostics", "metrics", "schedules", "io")
+_LAZY_NAMES = {
+    "save": ("io", "save"), "load": ("io", "load"),
+    "save_checkpoint": ("io", "save_checkpoint"), "load_checkpoint": ("io", "load_checkpoint"),
+    "clip_grad_norm": ("optim.clip", "clip_grad_norm"),
+    "clip_grad_value": ("optim.clip", "clip_grad_value"),
+    "Ensemble": ("ensemble", "Ensemble"), "lr_find": ("lr_finder", "lr_find"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_NAMES:
+        module, attr = _LAZY_NAMES[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'fastnet' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_MODULES) | set(_LAZY_NAMES))
+
 
 __all__ = ["AlphaDropout", "BatchNorm", "Dense", "Dropout", "ELU", "Ensemble", "GELU",
            "LayerNorm", "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU", "Residual",
