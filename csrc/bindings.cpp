@@ -320,6 +320,7 @@ PYBIND11_MODULE(_core, m) {
       .def("activation",
            [](Model& self, size_t i) {
              if (i >= self.num_layers()) throw py::index_error("layer index out of range");
+             std::lock_guard<std::mutex> lock(self.mutex);
              const float* src = self.layer_output(i);
              if (!src) throw py::value_error("activation() needs a forward pass first");
              const int64_t batch = self.last_batch(), width = self.layer(i).out;
@@ -374,9 +375,21 @@ PYBIND11_MODULE(_core, m) {
       })
       .def_readwrite("steps", &Optimizer::steps)
       .def_readwrite("skipped_steps", &Optimizer::skipped_steps)
-      .def_readwrite("slot_steps", &Optimizer::slot_steps)
+      .def_property(
+          "slot_steps", [](const Optimizer& self) { return self.slot_steps; },
+          [](Optimizer& self, const std::vector<int64_t>& v) {
+            if (v.size() != self.slots.size())
+              throw py::value_error("slot_steps needs one step count per parameter slot");
+            self.slot_steps = v;
+          })
       .def_readonly("last_sumsq", &Optimizer::last_sumsq)
-      .def_readwrite("slot_state", &Optimizer::slot_state)
+      .def_property(
+          "slot_state", [](const Optimizer& self) { return self.slot_state; },
+          [](Optimizer& self, const std::vector<double>& v) {
+            if (v.size() != self.slot_state.size())
+              throw py::value_error("slot_state needs one value per parameter slot");
+            self.slot_state = v;
+          })
       .def_property_readonly("num_state", [](Optimizer& self) { return self.state.size(); })
       .def("state_view", [](py::object pyself, size_t k) {
         Optimizer& self = py::cast<Optimizer&>(pyself);

@@ -13,7 +13,7 @@ std::vector<fastnet::Segment> checked_segments(fastnet::Model& model,
                                                const std::vector<std::pair<size_t, size_t>>& s) {
   std::vector<fastnet::Segment> segs;
   for (auto& [offset, size] : s) {
-    if (offset + size > model.arena_floats())
+    if (offset > model.arena_floats() || size > model.arena_floats() - offset)
       throw py::value_error("gradient segment outside the model's arena");
     segs.push_back({offset, size});
   }
@@ -26,12 +26,14 @@ void bind_clip(py::module_& m) {
                              double max_norm) {
     auto segs = checked_segments(model, s);
     py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(model.mutex);
     return fastnet::clip_grad_norm(model.grads(), segs, max_norm);
   });
   m.def("clip_grad_value", [](fastnet::Model& model, std::vector<std::pair<size_t, size_t>> s,
                               float clip) {
     auto segs = checked_segments(model, s);
     py::gil_scoped_release nogil;
+    std::lock_guard<std::mutex> lock(model.mutex);
     fastnet::clip_grad_value(model.grads(), segs, clip);
   });
 }

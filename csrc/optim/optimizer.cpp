@@ -10,7 +10,7 @@ Optimizer::Optimizer(std::shared_ptr<Model> m, std::vector<ParamSlot> s, ClipMod
                      float value, size_t num_state_arenas)
     : slots(std::move(s)), clip_mode(mode), clip_value(value), model(std::move(m)) {
   for (auto& slot : slots)
-    if (slot.offset + slot.size > model->arena_floats())
+    if (slot.offset > model->arena_floats() || slot.size > model->arena_floats() - slot.offset)
       throw std::invalid_argument("parameter segment outside the model's arena");
   slot_steps.assign(slots.size(), 0);
   state.resize(num_state_arenas);
