@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 #include <string>
 #ifdef _OPENMP
@@ -40,6 +41,8 @@ class AlignedBuffer {
   // Grows (never shrinks) and zero-fills the whole buffer when it grows.
   void resize(size_t n) {
     if (n <= n_ && ptr_) return;
+    // n * 4 + 63 must not wrap: a wrapped size would allocate a few bytes for n floats.
+    if (n > (SIZE_MAX - 63) / sizeof(float)) throw std::bad_alloc();
     std::free(ptr_);
     size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
     if (bytes == 0) bytes = 64;

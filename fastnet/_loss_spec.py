@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from ._validate import as_labels, as_targets, check_float
+from ._validate import as_labels, as_targets, check_bool, check_float
 
 LOSS_NAMES = ("mse", "mae", "huber", "log_cosh", "mape", "msle", "hinge", "squared_hinge",
               "categorical_hinge", "binary_crossentropy", "categorical_crossentropy",
@@ -56,5 +56,6 @@ def resolve(loss) -> LossSpec:
     if unknown:
         raise TypeError(f"unexpected loss arguments: {', '.join(sorted(unknown))}")
     delta = check_float(kwargs.get("delta", 1.0), "delta", low=0.0, low_open=True)
-    from_logits = bool(kwargs.get("from_logits", _DEFAULT_FROM_LOGITS.get(name, False)))
+    from_logits = check_bool(kwargs.get("from_logits", _DEFAULT_FROM_LOGITS.get(name, False)),
+                             "from_logits")
     return LossSpec(name, delta, from_logits)

@@ -82,12 +82,26 @@ def as_targets(y, name: str, shape: tuple) -> np.ndarray:
     return arr
 
 
-def check_int(value, name: str, minimum: int | None = None) -> int:
+def check_bool(value, name: str) -> bool:
+    """A real bool (or np.bool_): a string such as "no" or a number is truthy, so it is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return bool(value)
+
+
+# Layer widths reach OpenBLAS (the 32-bit-int scipy-openblas32 build) as M/N/K and leading
+# dimensions: a width must fit a C int.
+MAX_FEATURES = 2**31 - 1
+
+
+def check_int(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 

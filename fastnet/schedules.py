@@ -29,7 +29,16 @@ class Schedule(abc.ABC):
     """Base class: validates the step and delegates to ``_lr(step)``."""
 
     def __call__(self, step) -> float:
-        return float(self._lr(check_int(step, "step", 0)))
+        step = check_int(step, "step", 0)
+        # gamma > 1 (or a huge lr0) overflows at a late step: Python's float ** raises
+        # OverflowError, other forms give inf; both become a ValueError naming the step.
+        try:
+            lr = float(self._lr(step))
+        except OverflowError:
+            lr = math.inf
+        if not math.isfinite(lr):
+            raise ValueError(f"{self!r} gives a non-finite learning rate at step {step}")
+        return lr
 
     @abc.abstractmethod
     def _lr(self, step: int) -> float:

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import init as _init
 from ._loss_spec import resolve as resolve_loss
-from ._validate import as_batch, check_float, check_int
+from ._validate import as_batch, check_bool, check_float, check_int
 from .callbacks import CallbackList
 
 _CLASS_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy",
@@ -116,6 +116,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
     epochs = check_int(epochs, "epochs", 0)
     initial_epoch = check_int(initial_epoch, "initial_epoch", 0)
     batch_size = check_int(batch_size, "batch_size", 1)
+    shuffle = check_bool(shuffle, "shuffle")
     validation_split = check_float(validation_split, "validation_split", low=0.0, high=1.0,
                                    high_open=True)
     if schedule is not None and not callable(schedule):
@@ -144,6 +145,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
         val = _prepare_xy(model, validation_data[0], validation_data[1], spec, "X_val", "y_val")
 
     n = X.shape[0]
+    # A batch larger than the data is one batch of all rows (Keras); the C++ side sizes its
+    # per-batch workspaces by batch_size, so 2**40 must not reach it.
+    batch_size = min(batch_size, n)
     absorb = bool(getattr(model, "_batch_statistics", False))
     if absorb and n < 2:
         raise ValueError("a model with BatchNorm needs at least 2 training rows")
@@ -242,6 +246,7 @@ def evaluate(model, X, y, loss, metrics=None, batch_size=256) -> dict:
     batch_size = check_int(batch_size, "batch_size", 1)
     metrics = _resolve_metrics(metrics, spec, model.out_features)
     X, target, labels = _prepare_xy(model, X, y, spec)
+    batch_size = min(batch_size, X.shape[0])  # 2**63 does not fit the C++ int64 argument
     value, correct = model._core.evaluate(X, target, labels, batch_size, spec.name, spec.delta,
                                           spec.from_logits)
     out = {"loss": value}

@@ -32,6 +32,16 @@ void Model::build() {
   for (auto& l : layers_) next = l->assign_index(next);
   size_t off = 0;
   for (auto* d : param_decls()) {
+    // Each tensor and the running sum must stay far from SIZE_MAX (AlignedBuffer adds 63 bytes).
+    constexpr size_t kMaxFloats = (SIZE_MAX - 63) / sizeof(float) / 2;
+    size_t n = 1;
+    for (auto dim : d->shape) {
+      if (dim < 0 || (dim > 0 && n > kMaxFloats / static_cast<size_t>(dim)))
+        throw std::length_error("parameter " + d->name + " is too large for the arena");
+      n *= static_cast<size_t>(dim);
+    }
+    if (n > kMaxFloats - 16 - off)
+      throw std::length_error("the model's parameters are too large for the arena");
     d->offset = off;
     off += (d->size() + 15) / 16 * 16;  // 16 floats = 64 bytes
   }

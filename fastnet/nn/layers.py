@@ -15,7 +15,7 @@ import inspect
 import numpy as np
 
 from .. import init as _init
-from .._validate import check_float, check_int
+from .._validate import MAX_FEATURES, check_float, check_int
 
 # Activation names understood by the C++ core (csrc/activation.cpp) and the aliases we accept.
 ACTIVATION_NAMES = ("sigmoid", "tanh", "softmax", "relu", "leaky_relu", "prelu", "rrelu", "elu",
@@ -201,8 +201,8 @@ class Dense(Layer):
     def __init__(self, in_features: int, out_features: int, init="auto", bias: bool = True,
                  activation=None, alpha=None, weight_norm: bool = False):
         super().__init__()
-        self.in_features = check_int(in_features, "in_features", 1)
-        self.out_features = check_int(out_features, "out_features", 1)
+        self.in_features = check_int(in_features, "in_features", 1, MAX_FEATURES)
+        self.out_features = check_int(out_features, "out_features", 1, MAX_FEATURES)
         if not (init == "auto" or callable(init)):
             _init.get(init)  # unknown names fail here, at construction
         self.init = init
@@ -314,7 +314,7 @@ class PReLU(Activation):
 
     def __init__(self, features: int, init: float = 0.25):
         super().__init__()
-        self.features = check_int(features, "features", 1)
+        self.features = check_int(features, "features", 1, MAX_FEATURES)
         self.init = check_float(init, "init")
 
     def input_features(self):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_float, check_int
+from .._validate import MAX_FEATURES, check_float, check_int
 from .layers import Layer
 
 
@@ -31,7 +31,7 @@ class BatchNorm(Layer):
     def __init__(self, features: int, momentum: float = 0.1, eps: float = 1e-5,
                  affine: bool = True):
         super().__init__()
-        self.features = check_int(features, "features", 1)
+        self.features = check_int(features, "features", 1, MAX_FEATURES)
         self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0)
         self.eps = check_float(eps, "eps", low=0.0, low_open=True)
         self.affine = _check_bool(affine, "affine")
@@ -72,7 +72,7 @@ class LayerNorm(Layer):
 
     def __init__(self, features: int, eps: float = 1e-5, elementwise_affine: bool = True):
         super().__init__()
-        self.features = check_int(features, "features", 1)
+        self.features = check_int(features, "features", 1, MAX_FEATURES)
         self.eps = check_float(eps, "eps", low=0.0, low_open=True)
         self.elementwise_affine = _check_bool(elementwise_affine, "elementwise_affine")
 

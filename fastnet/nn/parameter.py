@@ -14,17 +14,53 @@ class Parameter:
     leaves it out (``layer.buffers()`` lists it).
     """
 
-    __slots__ = ("name", "data", "grad", "_trainable", "_offset", "_owner", "layer", "is_buffer")
+    __slots__ = ("name", "_data", "_grad", "_trainable", "_offset", "_owner", "layer", "is_buffer")
 
     def __init__(self, name: str, data: np.ndarray, grad: np.ndarray, offset: int, owner, layer):
         self.name = name
-        self.data = data
-        self.grad = grad
+        self._data = data
+        self._grad = grad
         self._offset = offset
         self._owner = owner  # the Sequential whose arena holds this tensor
         self.layer = layer
         self._trainable = True
         self.is_buffer = False
+
+    # ``p.data = a`` / ``p.grad = a`` copy into the arena view: rebinding the attribute would
+    # silently detach the Parameter from the model (its writes and reads would no longer be
+    # the model's weights), so the view itself is never replaced.
+    @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        self._copy_into(self._data, value, "data", finite=True)
+
+    @property
+    def grad(self) -> np.ndarray:
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        self._copy_into(self._grad, value, "grad", finite=False)
+
+    def _copy_into(self, view: np.ndarray, value, what: str, finite: bool) -> None:
+        if isinstance(value, (str, bytes)) or value is None:
+            raise TypeError(f"{self.name}.{what} must be a numeric array, got "
+                            f"{type(value).__name__}")
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{self.name}.{what} must be a real numeric array, got dtype "
+                            f"{arr.dtype}")
+        if arr.shape != view.shape:
+            raise ValueError(f"{self.name}.{what}: expected shape {view.shape}, got {arr.shape}")
+        with np.errstate(over="ignore"):  # an overflow to inf is reported below
+            arr = arr.astype(np.float32, copy=False)
+        if finite and arr.size and not np.isfinite(arr).all():
+            raise ValueError(f"{self.name}.{what} contains NaN or Inf (after conversion to "
+                             "float32)")
+        view[...] = arr
 
     @property
     def trainable(self) -> bool:

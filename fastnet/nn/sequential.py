@@ -77,6 +77,8 @@ class Sequential:
         self._core = _core.Model()
         # Counter-based dropout / RReLU streams are keyed by this seed.
         drawn = seed is None or isinstance(seed, np.random.Generator)
+        if not drawn and int(seed) >= 2**64:  # rng_from_seed has checked the type and sign
+            raise ValueError(f"seed must be < 2**64 (the dropout stream key), got {seed}")
         self._core.seed = int(rng.integers(0, 2**63 - 1)) if drawn else int(seed)
 
         width = own[0].input_features()
@@ -181,6 +183,11 @@ class Sequential:
                 raise ValueError(f"weights for {name}: expected shape {view.shape}, got {w.shape}")
             if not np.issubdtype(w.dtype, np.floating) and not np.issubdtype(w.dtype, np.integer):
                 raise TypeError(f"weights for {name} must be numeric, got dtype {w.dtype}")
+            with np.errstate(over="ignore"):  # an overflow to inf is reported below
+                w = w.astype(view.dtype, copy=False)  # float64 1e300 becomes inf here: check after
+            if w.size and not np.isfinite(w).all():
+                raise ValueError(f"weights for {name} contain NaN or Inf (after conversion to "
+                                 f"{view.dtype})")
             arrays.append(w)
         for (_, view), w in zip(views, arrays):  # all checked before anything is written
             view[...] = w
@@ -248,7 +255,7 @@ class Sequential:
         X = as_batch(X, "X", self.in_features)
         if batch_size is None:
             return self._core.forward(X, False)
-        return self._core.predict(X, batch_size)
+        return self._core.predict(X, min(batch_size, X.shape[0]))
 
     def fit(self, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None, **kwargs):
         """Train for ``epochs`` epochs (fastnet/training.py); returns a History."""

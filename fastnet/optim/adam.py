@@ -1,7 +1,7 @@
 """Adam and AdamW, as torch.optim.Adam / torch.optim.AdamW (Kingma & Ba 2015; Loshchilov &
 Hutter 2019). Adam adds the L2 term wd·p to the gradient; AdamW decays the weights directly,
 p ← p·(1 − lr·wd), before the Adam step. Kernel: csrc/optim/adam.cpp."""
-from .._validate import check_float
+from .._validate import check_bool, check_float
 from .base import Optimizer, check_betas
 
 
@@ -12,7 +12,7 @@ class Adam(Optimizer):
                  amsgrad=False, **clip):
         self.betas = check_betas(betas)
         self.eps = check_float(eps, "eps", low=0.0, low_open=True)
-        self.amsgrad = bool(amsgrad)
+        self.amsgrad = check_bool(amsgrad, "amsgrad")
         super().__init__(params, {"lr": lr, "weight_decay": weight_decay}, **clip)
 
     def _hparams(self):

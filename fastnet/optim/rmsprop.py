@@ -1,7 +1,7 @@
 """RMSprop (Hinton, Neural Networks for ML, lecture 6e; centered form from Graves 2013) as
 torch.optim.RMSprop: s ← α·s + (1−α)·g², optionally centered by the running mean of g, with
 optional momentum on g/(√s + eps). Kernel: csrc/optim/rmsprop.cpp."""
-from .._validate import check_float
+from .._validate import check_bool, check_float
 from .base import Optimizer
 
 
@@ -13,7 +13,7 @@ class RMSprop(Optimizer):
         self.alpha = check_float(alpha, "alpha", low=0.0, high=1.0)
         self.eps = check_float(eps, "eps", low=0.0, low_open=True)
         self.momentum = check_float(momentum, "momentum", low=0.0)
-        self.centered = bool(centered)
+        self.centered = check_bool(centered, "centered")
         super().__init__(params, {"lr": lr, "weight_decay": weight_decay}, **clip)
 
     def _hparams(self):
