@@ -395,3 +395,70 @@ def test_one_layer_model_tools():
         fn.Ensemble([m, fn.Sequential(fn.Dense(4, 2))])
     with pytest.raises(ValueError, match="samples"):
         fn.metrics.accuracy(y, y[:5])
+
+
+def test_param_groups_edit_takes_effect_and_is_validated():
+    # torch.optim idiom: ``for g in opt.param_groups: g["lr"] = x``; it used to be ignored.
+    X, y = _data()
+    m = _model()
+    opt = fn.optim.SGD(m.parameters(), lr=0.1)
+    m.train_step(X, y, SCE, opt)
+    opt.param_groups[0]["lr"] = 0.0
+    w = m.get_weights()
+    m.train_step(X, y, SCE, opt)
+    for a, b in zip(w, m.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    opt.param_groups[0]["lr"] = 0.5
+    ref = _model()
+    ref.set_weights(w)
+    g_ref = fn.optim.SGD(ref.parameters(), lr=0.5)
+    m.train_step(X, y, SCE, opt)
+    ref.train_step(X, y, SCE, g_ref)
+    for a, b in zip(ref.get_weights(), m.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    for bad in (float("nan"), -1.0, "0.1"):
+        opt.param_groups[0]["lr"] = bad
+        with pytest.raises((TypeError, ValueError), match="lr"):
+            m.train_step(X, y, SCE, opt)
+    opt.param_groups[0]["lr"] = 0.1
+    opt.param_groups[0]["weight_decay"] = float("inf")
+    with pytest.raises(ValueError, match="weight_decay"):
+        m.fit(X, y, loss=SCE, optimizer=opt, verbose=0)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("param_groups", np.zeros(3)), ("param_groups", [{"lr": float("nan"), "weight_decay": 0.0,
+                                                      "sizes": None}]),
+    ("base_lrs", [float("nan")]), ("base_lrs", "x"), ("steps", -1), ("steps", 2**70),
+    ("skipped_steps", None), ("slot_steps", [-1, 0, 0, 0]), ("state", [np.zeros(3)])])
+def test_load_state_dict_rejects_tampered_values(key, value):
+    X, y = _data()
+    m = _model()
+    opt = fn.optim.Adam(m.parameters(), lr=0.01)
+    m.train_step(X, y, SCE, opt)
+    state = opt.state_dict()
+    if key == "param_groups" and isinstance(value, list):
+        value[0]["sizes"] = state["param_groups"][0]["sizes"]
+    state[key] = value
+    fresh = fn.optim.Adam(_model().parameters(), lr=0.01)
+    before = fresh.state_dict()
+    with pytest.raises((TypeError, ValueError)):
+        fresh.load_state_dict(state)
+    after = fresh.state_dict()  # nothing was written
+    assert after["steps"] == before["steps"] and after["param_groups"] == before["param_groups"]
+
+
+def test_trainable_and_init_outputs_are_checked():
+    m = _model()
+    with pytest.raises(TypeError, match="trainable"):
+        m.parameters()[0].trainable = "no"
+    assert m.parameters()[0].trainable is True
+    with pytest.raises(ValueError, match="NaN"):
+        fn.Sequential(fn.Dense(4, 3, init=lambda shape, *a: np.full(shape, np.nan)))
+    with pytest.raises(TypeError, match="init output"):
+        fn.Sequential(fn.Dense(4, 3, init=lambda shape, *a: "abc"))
+    with pytest.raises(ValueError, match="shape"):
+        fn.Sequential(fn.Dense(4, 3, init=lambda shape, *a: np.zeros((2, 2))))
+    w = np.arange(12, dtype=np.float64).reshape(4, 3)
+    m = fn.Sequential(fn.Dense(4, 3, init=lambda shape, *a: w))
+    np.testing.assert_array_equal(m.parameters()[0].data, w.astype(np.float32))

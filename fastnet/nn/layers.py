@@ -15,7 +15,7 @@ import inspect
 import numpy as np
 
 from .. import init as _init
-from .._validate import MAX_FEATURES, check_float, check_int
+from .._validate import MAX_FEATURES, as_float_array, check_finite, check_float, check_int
 
 # Activation names understood by the C++ core (csrc/activation.cpp) and the aliases we accept.
 ACTIVATION_NAMES = ("sigmoid", "tanh", "softmax", "relu", "leaky_relu", "prelu", "rrelu", "elu",
@@ -243,7 +243,12 @@ class Dense(Layer):
         name = _init.auto_init_for(act) if self.init == "auto" else self.init
         fn = _init.get(name)
         w = self._params["weight_v" if self.weight_norm else "weight"].data
-        w[...] = fn(w.shape, self.in_features, self.out_features, rng)
+        # A user initializer's output is checked like any input: shape, real dtype, finite.
+        value = as_float_array(fn(w.shape, self.in_features, self.out_features, rng), "init output")
+        if value.shape != w.shape:
+            raise ValueError(f"init returned shape {value.shape}, expected {w.shape}")
+        check_finite(value, "init output")
+        w[...] = value
         if self.weight_norm:  # g = ‖v‖ per column: W starts equal to v
             self._params["weight_g"].data[...] = np.linalg.norm(w.astype(np.float64), axis=0)
         if "slope" in self._params:

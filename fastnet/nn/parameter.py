@@ -68,6 +68,9 @@ class Parameter:
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
+        if not isinstance(value, (bool, np.bool_)):  # bool("no") is True
+            raise TypeError(f"{self.name}.trainable must be True or False, got "
+                            f"{type(value).__name__}")
         value = bool(value)
         if value and self.is_buffer:
             raise ValueError(f"{self.name} is a buffer (updated by its layer), not trainable")

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from .. import _core
-from .._validate import check_float
+from .._validate import check_bool, check_float, check_int
 from ..nn.parameter import Parameter
 
 _CLIP_MODES = {"clip_norm": 1, "clip_layer_norm": 2, "clip_value": 3}
@@ -62,6 +62,7 @@ class Optimizer(abc.ABC):
                                      self._model._core, self._slots(),
                                      _CLIP_MODES.get(self.clip_mode, 0), float(self.clip or 0.0))
         self._synced_version = self._model._trainable_version
+        self._synced_hparams = self._group_hparams()
         self._dirty = False
 
     # ----- construction helpers -----
@@ -129,15 +130,26 @@ class Optimizer(abc.ABC):
     def _sync(self) -> None:
         """Push changed learning rates, decays or trainable flags to C++."""
         version = self._model._trainable_version
-        if not self._dirty and version == self._synced_version:
+        # ``opt.param_groups[0]["lr"] = x`` (the torch.optim idiom) changes a group without
+        # setting _dirty: compare the values, and validate them before C++ uses them.
+        hparams = self._group_hparams()
+        if not self._dirty and version == self._synced_version and hparams == self._synced_hparams:
             return
+        for gi, g in enumerate(self.param_groups):
+            g["lr"] = check_float(g["lr"], f"param_groups[{gi}]['lr']", low=0.0)
+            g["weight_decay"] = check_float(g["weight_decay"], f"param_groups[{gi}]['weight_decay']",
+                                            low=0.0)
         i = 0
         for g in self.param_groups:
             for p in g["params"]:
                 self._core.set_slot(i, float(g["lr"]), float(g["weight_decay"]), p.trainable)
                 i += 1
         self._synced_version = version
+        self._synced_hparams = self._group_hparams()
         self._dirty = False
+
+    def _group_hparams(self) -> list:
+        return [(g["lr"], g["weight_decay"]) for g in self.param_groups]
 
     def _after_step(self, gnorm: float) -> None:
         self.last_grad_norm = gnorm
@@ -199,16 +211,32 @@ class Optimizer(abc.ABC):
         everything is validated before anything is written."""
         if not isinstance(state, dict) or state.get("kind") != self.kind:
             raise ValueError(f"state_dict is not from a {type(self).__name__} optimizer")
-        groups = state["param_groups"]
-        if [gr["sizes"] for gr in groups] != [[p.size for p in g["params"]] for g in self.param_groups]:
+        groups = state.get("param_groups")
+        if not isinstance(groups, (list, tuple)) or not all(isinstance(gr, dict) for gr in groups):
+            raise ValueError("state_dict['param_groups'] must be a list of dicts")
+        if [gr.get("sizes") for gr in groups] != [[p.size for p in g["params"]]
+                                                  for g in self.param_groups]:
             raise ValueError("state_dict does not match this optimizer's parameters")
+        # Every scalar is checked too: a NaN lr or a negative step count would be loaded silently.
+        group_values = [(check_float(gr.get("lr"), f"state_dict param_groups[{gi}]['lr']", low=0.0),
+                         check_float(gr.get("weight_decay"),
+                                     f"state_dict param_groups[{gi}]['weight_decay']", low=0.0))
+                        for gi, gr in enumerate(groups)]
+        base_lrs = state.get("base_lrs", self._base_lrs)
+        if not isinstance(base_lrs, (list, tuple)) or len(base_lrs) != len(self.param_groups):
+            raise ValueError(f"state_dict['base_lrs'] must hold one lr per group "
+                             f"({len(self.param_groups)})")
+        base_lrs = [check_float(b, "state_dict base_lrs", low=0.0) for b in base_lrs]
+        steps = check_int(state.get("steps"), "state_dict['steps']", 0, 2**63 - 1)
+        skipped = check_int(state.get("skipped_steps"), "state_dict['skipped_steps']", 0, 2**63 - 1)
         arrays = [np.asarray(a, dtype=np.float32) for a in state["state"]]
         if len(arrays) != self._core.num_state:
             raise ValueError("state_dict has a different number of state buffers")
         views = [self._core.state_view(k) for k in range(self._core.num_state)]
         if any(a.shape != v.shape for a, v in zip(arrays, views)):
             raise ValueError("state_dict buffers do not match this model's arena")
-        slot_steps = [int(s) for s in state["slot_steps"]]
+        slot_steps = [check_int(s, "state_dict slot_steps", 0, 2**63 - 1)
+                      for s in state["slot_steps"]]
         slot_state = [float(v) for v in state.get("slot_state", [])]
         if len(slot_steps) != len(self._core.slot_steps):
             raise ValueError("state_dict has a different number of parameter step counts")
@@ -216,11 +244,11 @@ class Optimizer(abc.ABC):
             raise ValueError("state_dict has a different per-parameter scalar state")
         for view, arr in zip(views, arrays):
             view[...] = arr
-        for g, gr in zip(self.param_groups, groups):
-            g["lr"], g["weight_decay"] = gr["lr"], gr["weight_decay"]
-        self._base_lrs = list(state.get("base_lrs", self._base_lrs))
-        self._core.steps = int(state["steps"])
-        self._core.skipped_steps = int(state["skipped_steps"])
+        for g, (lr, wd) in zip(self.param_groups, group_values):
+            g["lr"], g["weight_decay"] = lr, wd
+        self._base_lrs = base_lrs
+        self._core.steps = steps
+        self._core.skipped_steps = skipped
         self._core.slot_steps = slot_steps
         self._core.slot_state = slot_state
         self._dirty = True
