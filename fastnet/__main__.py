@@ -26,6 +26,8 @@ def _parse_hidden(text: str):
         raise CLIError(f"--hidden must be comma-separated integers, got {text!r}") from None
     if any(s < 1 for s in sizes):
         raise CLIError("--hidden sizes must be positive")
+    if any(s > 2**31 - 1 for s in sizes):  # layer widths must fit a C int (OpenBLAS)
+        raise CLIError("--hidden sizes must be < 2**31")
     return sizes
 
 
@@ -132,7 +134,10 @@ def _train(args) -> int:
     import fastnet as fn
 
     if args.threads:
-        fn.set_num_threads(args.threads)
+        try:
+            fn.set_num_threads(args.threads)
+        except ValueError as exc:
+            raise CLIError(f"--threads: {exc}") from None
     if args.data is None:
         X_tr, y_tr, X_te, y_te = fn.datasets.load_digits(seed=args.seed)
         task, classes, source = "classify", np.arange(10), "digits (8×8, 1,797 images, ships with fastnet)"

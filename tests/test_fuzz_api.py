@@ -462,3 +462,13 @@ def test_trainable_and_init_outputs_are_checked():
     w = np.arange(12, dtype=np.float64).reshape(4, 3)
     m = fn.Sequential(fn.Dense(4, 3, init=lambda shape, *a: w))
     np.testing.assert_array_equal(m.parameters()[0].data, w.astype(np.float32))
+
+
+@pytest.mark.parametrize("args", [["--hidden", "99999999999"], ["--threads", "-1"],
+                                  ["--threads", "99999"]])
+def test_cli_bad_sizes_give_one_line_error(args, capsys):
+    from fastnet.__main__ import main
+
+    assert main(["train", "--epochs", "1", *args]) == 2  # was a traceback (exit 1)
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "Traceback" not in err
