@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 
-from ._validate import check_float, check_int
+from ._validate import check_bool, check_float, check_int
 
 
 class Callback:
@@ -138,7 +138,7 @@ class EarlyStopping(MonitorCallback):
                  restore_best_weights=False, baseline=None):
         super().__init__(monitor, mode, min_delta)
         self.patience = check_int(patience, "patience", 0)
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
         self.baseline = None if baseline is None else check_float(baseline, "baseline")
         self._reset()
 
@@ -257,7 +257,7 @@ class ModelCheckpoint(MonitorCallback):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
         self.path = os.fspath(path)
-        self.save_best_only = bool(save_best_only)
+        self.save_best_only = check_bool(save_best_only, "save_best_only")
         self.best = None
         self.saved = []
 
@@ -323,7 +323,7 @@ class CSVLogger(Callback):
             raise ValueError(f"separator must be one character, got {separator!r}")
         self.path = os.fspath(path)
         self.separator = separator
-        self.append = bool(append)
+        self.append = check_bool(append, "append")
         self.keys = None
         self._file = None
         self._writer = None

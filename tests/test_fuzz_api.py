@@ -472,3 +472,14 @@ def test_cli_bad_sizes_give_one_line_error(args, capsys):
     assert main(["train", "--epochs", "1", *args]) == 2  # was a traceback (exit 1)
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("make", [
+    lambda v, tmp: fn.callbacks.EarlyStopping(restore_best_weights=v),
+    lambda v, tmp: fn.callbacks.ModelCheckpoint(str(tmp / "ck"), save_best_only=v),
+    lambda v, tmp: fn.callbacks.CSVLogger(str(tmp / "log.csv"), append=v)])
+@pytest.mark.parametrize("value", ["no", 0, None, float("nan")])
+def test_callback_flags_must_be_bools(make, value, tmp_path):
+    with pytest.raises(TypeError, match="True or False"):
+        make(value, tmp_path)
+    make(False, tmp_path)
