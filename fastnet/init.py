@@ -129,7 +129,7 @@ def _check_fan(value, name) -> int:
 
 def _resolve_rng(rng):
     if rng is None:
-        return _global_rng
+        return default_rng()  # created on first use: _global_rng may still be None here
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     return rng

@@ -483,3 +483,17 @@ def test_callback_flags_must_be_bools(make, value, tmp_path):
     with pytest.raises(TypeError, match="True or False"):
         make(value, tmp_path)
     make(False, tmp_path)
+
+
+def test_initializers_work_in_a_fresh_process_before_any_model():
+    # The global generator is created lazily; fn.init.* used to read it while still None
+    # (AttributeError: 'NoneType' object has no attribute 'normal').
+    out = _outcomes(_run_isolated("""
+        for name in ("normal", "uniform", "glorot_normal", "glorot_uniform", "he_normal",
+                     "he_uniform", "lecun_normal", "lecun_uniform", "orthogonal"):
+            f = getattr(fn.init, name)
+            case(name, lambda: np.isfinite(f((5, 3))).all() or 1 / 0, ())
+            case(name + "_bad", lambda: f((-1, 3)))
+    """))
+    for k, v in out.items():
+        assert v == ("ValueError" if k.endswith("_bad") else "ok"), (k, v)
