@@ -2,6 +2,24 @@
 from __future__ import annotations
 
 from . import _data
+from ._validate import check_finite
+
+
+def _check_scores(values, name: str):
+    """Float scores must be finite: the argmax of a NaN row is silently class 0."""
+    import numpy as np
+
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        check_finite(values, name)
+    elif not isinstance(values, (np.ndarray, str, bytes)):
+        try:
+            arr = np.asarray(values)
+        except Exception:  # ragged input: the Cython path raises the clear error
+            return values
+        if arr.dtype.kind == "f":
+            check_finite(arr, name)
+        return arr
+    return values
 
 
 def accuracy(y_true, y_pred) -> float:
@@ -11,7 +29,7 @@ def accuracy(y_true, y_pred) -> float:
     index), (n, 1) binary probabilities (class 1 when p > 0.5, as Keras' binary_accuracy), or
     1-D integer classes. ``y_true``: 1-D integer labels or one-hot rows.
     """
-    return _data.accuracy(y_pred, y_true)
+    return _data.accuracy(_check_scores(y_pred, "y_pred"), _check_scores(y_true, "y_true"))
 
 
 def confusion_matrix(y_true, y_pred, n_classes=None):
@@ -19,7 +37,8 @@ def confusion_matrix(y_true, y_pred, n_classes=None):
     sklearn.metrics.confusion_matrix). ``y_pred`` may be scores: the argmax is taken."""
     import numpy as np
 
-    pred = np.asarray(y_pred)
+    pred = np.asarray(_check_scores(y_pred, "y_pred"))
+    y_true = _check_scores(y_true, "y_true")
     if pred.ndim == 2:
         pred = _data.argmax_rows(np.ascontiguousarray(pred, dtype=np.float32))
     return _data.confusion_matrix(y_true, pred, n_classes)

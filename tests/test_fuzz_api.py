@@ -497,3 +497,19 @@ def test_initializers_work_in_a_fresh_process_before_any_model():
     """))
     for k, v in out.items():
         assert v == ("ValueError" if k.endswith("_bad") else "ok"), (k, v)
+
+
+def test_metrics_refuse_non_finite_scores():
+    # argmax of a NaN row is 0: accuracy(y, nan scores) used to return a plausible number.
+    y = np.arange(10) % 3
+    scores = np.eye(3)[y] * 0.9 + 0.03
+    assert fn.metrics.accuracy(y, scores) == 1.0
+    assert fn.metrics.accuracy(y, scores.tolist()) == 1.0
+    for bad in (scores * np.nan, np.where(scores > 0.5, np.inf, 0.0)):
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            fn.metrics.accuracy(y, bad)
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            fn.metrics.confusion_matrix(y, bad)
+        with pytest.raises(ValueError, match="NaN or Inf"):
+            fn.metrics.accuracy(bad, scores)
+    np.testing.assert_array_equal(fn.metrics.confusion_matrix(y, scores), np.diag([4, 3, 3]))
