@@ -460,3 +460,14 @@ def test_frozen_parameters_untouched_by_every_optimizer():
         np.testing.assert_array_equal(after[0].data, before[0].data)
         np.testing.assert_array_equal(after[1].data, before[1].data)
         assert not np.array_equal(after[2].data, before[2].data), name
+
+
+def test_load_state_dict_refuses_other_hyper_parameters():
+    import fastnet as fn
+
+    model = fn.Sequential(fn.Dense(3, 4), fn.Dense(4, 2), seed=0)
+    a = fn.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
+    b = fn.optim.Adam(model.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    with pytest.raises(ValueError, match="hyper-parameters"):
+        b.load_state_dict(a.state_dict())
+    fn.optim.Adam(model.parameters(), lr=1e-3).load_state_dict(a.state_dict())

@@ -222,6 +222,13 @@ class Optimizer(abc.ABC):
                          check_float(gr.get("weight_decay"),
                                      f"state_dict param_groups[{gi}]['weight_decay']", low=0.0))
                         for gi, gr in enumerate(groups)]
+        saved = state.get("hparams")
+        current = [float(h) for h in self._hparams()]
+        if saved is not None and [float(h) for h in saved] != current:
+            # The fused C++ optimizer is built with its hyper-parameters (betas, momentum, ...):
+            # resuming under different ones would silently not be the saved optimizer.
+            raise ValueError(f"state_dict was saved with hyper-parameters {list(saved)}, this "
+                             f"{type(self).__name__} has {current}; build it with the saved ones")
         base_lrs = state.get("base_lrs", self._base_lrs)
         if not isinstance(base_lrs, (list, tuple)) or len(base_lrs) != len(self.param_groups):
             raise ValueError(f"state_dict['base_lrs'] must hold one lr per group "
