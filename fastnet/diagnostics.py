@@ -167,16 +167,12 @@ def inspect(model, X, y, loss, optimizer=None, *, vanishing_ratio=1e-3, explodin
     counter are all restored, so a later step is unaffected.
     """
     from .nn.sequential import Sequential
-    from .optim.base import Optimizer
+    from .optim.base import check_optimizer_for
 
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a fastnet Sequential, got {type(model).__name__}")
     if optimizer is not None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be a fastnet optimizer or None, got "
-                            f"{type(optimizer).__name__}")
-        if optimizer._model is not model:
-            raise ValueError("optimizer was built on the parameters of another model")
+        check_optimizer_for(model, optimizer)
     vanishing_ratio = check_float(vanishing_ratio, "vanishing_ratio", low=0.0, low_open=True)
     exploding_ratio = check_float(exploding_ratio, "exploding_ratio", low=1.0)
     inactive_fraction = check_float(inactive_fraction, "inactive_fraction", low=0.0, high=1.0)
@@ -185,45 +181,33 @@ def inspect(model, X, y, loss, optimizer=None, *, vanishing_ratio=1e-3, explodin
     target, labels = spec.prepare_target(y, X.shape[0], model.out_features)
 
     core = model._core
-    arena = core.arena_floats
-    params = core.params_view(0, [arena]) if arena else None
-    grads = core.grads_view(0, [arena]) if arena else None
-    saved_params = None if params is None else params.copy()
-    saved_grads = None if grads is None else grads.copy()
-    saved_step = core.step
-    try:
-        with np.errstate(all="ignore"):
-            out = core.forward(X, True)
-            activations = _layer_outputs(model)
-            value, dout = _core.loss_forward_backward(spec.name, out, target, labels, spec.delta,
-                                                      spec.from_logits, True)
-            core.backward(np.ascontiguousarray(dout, dtype=np.float32), False)
-            rows = []
-            for i, (layer, act) in enumerate(zip(model.layers, activations)):
-                kind = layer.activation_name
-                row = {"index": i, "name": _layer_name(layer), "width": int(act.shape[1]),
-                       "act_mean": float(np.mean(act, dtype=np.float64)),
-                       "act_std": float(np.std(act, dtype=np.float64)),
-                       "dead_fraction": _dead_fraction(act) if kind in RELU_FAMILY else None,
-                       "saturated_fraction": (_saturated_fraction(act, kind)
-                                              if kind in SATURATING else None),
-                       "params": {}, "grad_norm": None, "update_ratio": None}
-                sq = 0.0
-                for name, p in layer.named_parameters():
-                    gn = _norm(p.grad)
-                    row["params"][name] = {"grad_norm": gn, "weight_norm": _norm(p.data),
-                                           "update_ratio": None}
-                    sq += gn * gn
-                if row["params"]:
-                    row["grad_norm"] = math.sqrt(sq)
-                rows.append(row)
-            if optimizer is not None:
-                _would_be_updates(model, optimizer, rows, params, saved_params)
-    finally:
-        if params is not None:
-            params[...] = saved_params
-            grads[...] = saved_grads
-        core.step = saved_step
+    with model._preserved_state() as saved_params, np.errstate(all="ignore"):
+        out = core.forward(X, True)
+        activations = _layer_outputs(model)
+        value, dout = _core.loss_forward_backward(spec.name, out, target, labels, spec.delta,
+                                                  spec.from_logits, True)
+        core.backward(np.ascontiguousarray(dout, dtype=np.float32), False)
+        rows = []
+        for i, (layer, act) in enumerate(zip(model.layers, activations)):
+            kind = layer.activation_name
+            row = {"index": i, "name": _layer_name(layer), "width": int(act.shape[1]),
+                   "act_mean": float(np.mean(act, dtype=np.float64)),
+                   "act_std": float(np.std(act, dtype=np.float64)),
+                   "dead_fraction": _dead_fraction(act) if kind in RELU_FAMILY else None,
+                   "saturated_fraction": (_saturated_fraction(act, kind)
+                                          if kind in SATURATING else None),
+                   "params": {}, "grad_norm": None, "update_ratio": None}
+            sq = 0.0
+            for name, p in layer.named_parameters():
+                gn = _norm(p.grad)
+                row["params"][name] = {"grad_norm": gn, "weight_norm": _norm(p.data),
+                                       "update_ratio": None}
+                sq += gn * gn
+            if row["params"]:
+                row["grad_norm"] = math.sqrt(sq)
+            rows.append(row)
+        if optimizer is not None:
+            _would_be_updates(model, optimizer, rows, saved_params)
     verdict, reason = _verdict(rows, float(value), float(np.std(X, dtype=np.float64)),
                                vanishing_ratio, exploding_ratio, inactive_fraction)
     return DiagnosticsReport(rows, float(value), verdict, reason)
@@ -240,7 +224,7 @@ def _layer_outputs(model):
     return outputs
 
 
-def _would_be_updates(model, optimizer, rows, params, saved_params) -> None:
+def _would_be_updates(model, optimizer, rows, saved_params) -> None:
     """Take one real optimizer step from the current gradients, record ‖Δw‖/‖w‖ per tensor,
     then restore the optimizer (the caller restores the weights)."""
     state = optimizer.state_dict()

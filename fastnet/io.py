@@ -332,14 +332,11 @@ def save_checkpoint(path, model, optimizer, epoch=None, extra=None) -> None:
     state_dict, ``epoch`` (the number of completed epochs), the model's random-stream counters
     (dropout, RReLU) and the fit shuffle generator; ``extra`` is any JSON-serializable data."""
     from .nn.sequential import Sequential
-    from .optim.base import Optimizer
+    from .optim.base import check_optimizer_for
 
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a fastnet Sequential, got {type(model).__name__}")
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a fastnet optimizer, got {type(optimizer).__name__}")
-    if optimizer._model is not model:
-        raise ValueError("optimizer was built on the parameters of another model")
+    check_optimizer_for(model, optimizer)
     if epoch is not None:
         epoch = check_int(epoch, "epoch", 0)
     try:

@@ -104,14 +104,11 @@ def lr_find(model, X, y, loss, optimizer, start_lr=1e-7, end_lr=10.0, steps=100,
     rates) and the model's random-stream counter are restored afterwards.
     """
     from .nn.sequential import Sequential
-    from .optim.base import Optimizer
+    from .optim.base import check_optimizer_for
 
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a fastnet Sequential, got {type(model).__name__}")
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a fastnet optimizer, got {type(optimizer).__name__}")
-    if optimizer._model is not model:
-        raise ValueError("optimizer was built on the parameters of another model")
+    check_optimizer_for(model, optimizer)
     start_lr = check_float(start_lr, "start_lr", low=0.0, low_open=True)
     end_lr = check_float(end_lr, "end_lr", low=0.0, low_open=True)
     if not end_lr > start_lr:
@@ -131,48 +128,39 @@ def lr_find(model, X, y, loss, optimizer, start_lr=1e-7, end_lr=10.0, steps=100,
     lrs = start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))
 
     core = model._core
-    arena = core.arena_floats
-    params = core.params_view(0, [arena]) if arena else None
-    grads = core.grads_view(0, [arena]) if arena else None
-    saved_params = None if params is None else params.copy()
-    saved_grads = None if grads is None else grads.copy()
     saved_opt = optimizer.state_dict()
-    saved_core_step = core.step
     saved_last_gnorm = optimizer.last_grad_norm
 
     tried, raw, smoothed = [], [], []
     stopped_early = False
     try:
-        order = rng.permutation(n)
-        pos = 0
-        avg, best = 0.0, math.inf
-        for i, lr in enumerate(lrs):
-            if pos + batch_size > n:  # start a new pass on a fresh shuffle
-                order, pos = rng.permutation(n), 0
-            idx = order[pos:pos + batch_size]
-            pos += batch_size
-            optimizer.lr = float(lr)
-            optimizer._sync()
-            idx = np.ascontiguousarray(idx, dtype=np.int64)
-            xb = _data.gather_rows(X, idx)  # Cython: one contiguous minibatch
-            tb = None if target is None else np.ascontiguousarray(target[idx])
-            lb = None if labels is None else np.ascontiguousarray(labels[idx])
-            value, gnorm = core.train_step(xb, tb, lb, spec.name, spec.delta, spec.from_logits,
-                                           optimizer._core)
-            avg = smooth * avg + (1.0 - smooth) * value
-            s = avg / (1.0 - smooth ** (i + 1))
-            tried.append(float(lr))
-            raw.append(float(value))
-            smoothed.append(s)
-            if not (math.isfinite(s) and math.isfinite(gnorm)) or s > diverge_factor * best:
-                stopped_early = i < steps - 1
-                break
-            best = min(best, s)
+        with model._preserved_state():
+            order = rng.permutation(n)
+            pos = 0
+            avg, best = 0.0, math.inf
+            for i, lr in enumerate(lrs):
+                if pos + batch_size > n:  # start a new pass on a fresh shuffle
+                    order, pos = rng.permutation(n), 0
+                idx = order[pos:pos + batch_size]
+                pos += batch_size
+                optimizer.lr = float(lr)
+                optimizer._sync()
+                idx = np.ascontiguousarray(idx, dtype=np.int64)
+                xb = _data.gather_rows(X, idx)  # Cython: one contiguous minibatch
+                tb = None if target is None else np.ascontiguousarray(target[idx])
+                lb = None if labels is None else np.ascontiguousarray(labels[idx])
+                value, gnorm = core.train_step(xb, tb, lb, spec.name, spec.delta, spec.from_logits,
+                                               optimizer._core)
+                avg = smooth * avg + (1.0 - smooth) * value
+                s = avg / (1.0 - smooth ** (i + 1))
+                tried.append(float(lr))
+                raw.append(float(value))
+                smoothed.append(s)
+                if not (math.isfinite(s) and math.isfinite(gnorm)) or s > diverge_factor * best:
+                    stopped_early = i < steps - 1
+                    break
+                best = min(best, s)
     finally:
-        if params is not None:
-            params[...] = saved_params
-            grads[...] = saved_grads
         optimizer.load_state_dict(saved_opt)
         optimizer.last_grad_norm = saved_last_gnorm
-        core.step = saved_core_step
     return LRFinderResult(tried, raw, smoothed, stopped_early)

@@ -106,12 +106,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
     (``model._fit_rng``, restored by ``fn.load_checkpoint``) is continued and ``seed`` is not
     used, so 2 epochs + checkpoint + 2 epochs equals 4 epochs straight.
     """
-    from .optim.base import Optimizer
+    from .optim.base import check_optimizer_for
 
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a fastnet optimizer, got {type(optimizer).__name__}")
-    if optimizer._model is not model:
-        raise ValueError("optimizer was built on the parameters of another model")
+    check_optimizer_for(model, optimizer)
     spec = resolve_loss(loss)
     epochs = check_int(epochs, "epochs", 0)
     initial_epoch = check_int(initial_epoch, "initial_epoch", 0)

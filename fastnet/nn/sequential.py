@@ -1,6 +1,8 @@
 """fn.Sequential: a stack of layers compiled into one C++ model over one flat arena."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from .. import _core
@@ -28,16 +30,17 @@ def _loss_spec(loss):
     return _resolve_loss(loss)
 
 
-def _optimizer_base():
-    """fastnet.optim.base.Optimizer, imported on first use (optim imports nn: a cycle at load)."""
-    global _Optimizer
-    if _Optimizer is None:
-        from ..optim.base import Optimizer
-        _Optimizer = Optimizer
-    return _Optimizer
+def _optimizer_check():
+    """fastnet.optim.base.check_optimizer_for, imported on first use (optim imports nn: a
+    cycle at load)."""
+    global _check_optimizer_for
+    if _check_optimizer_for is None:
+        from ..optim.base import check_optimizer_for
+        _check_optimizer_for = check_optimizer_for
+    return _check_optimizer_for
 
 
-_Optimizer = None
+_check_optimizer_for = None
 
 
 def _check_training(training) -> bool:
@@ -150,6 +153,26 @@ class Sequential:
         return self
 
     # ----- whole-model state (checkpoints, EarlyStopping, save/load) -----
+    @contextlib.contextmanager
+    def _preserved_state(self):
+        """Everything a probe may change comes back on exit: the parameter arena (weights and
+        BatchNorm buffers), the gradient arena and the random-stream step counter. Yields the
+        saved parameter arena (a flat copy) or None for a model without parameters."""
+        core = self._core
+        floats = core.arena_floats
+        params = core.params_view(0, [floats]) if floats else None
+        grads = core.grads_view(0, [floats]) if floats else None
+        saved_params = None if params is None else params.copy()
+        saved_grads = None if grads is None else grads.copy()
+        saved_step = core.step
+        try:
+            yield saved_params
+        finally:
+            if params is not None:
+                params[...] = saved_params
+                grads[...] = saved_grads
+            core.step = saved_step
+
     def state_arrays(self) -> dict:
         """Every tensor the layers declared in the arena, by name "<layer>.<param>", as live
         views: trainable weights, frozen ones and non-trainable buffers (running statistics)
@@ -277,10 +300,7 @@ class Sequential:
         lr is set to ``schedule(optimizer.steps)`` before the step. Returns the mean loss of the
         batch; ``optimizer.last_grad_norm`` holds the gradient norm.
         """
-        if not isinstance(optimizer, _Optimizer or _optimizer_base()):
-            raise TypeError(f"optimizer must be a fastnet optimizer, got {type(optimizer).__name__}")
-        if optimizer._model is not self:
-            raise ValueError("optimizer was built on the parameters of another model")
+        _optimizer_check()(self, optimizer)
         spec = _loss_spec(loss)
         X = as_batch(X, "X", self.in_features)
         self._check_training_batch(X.shape[0])

@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 
 from .. import _core
-from .._validate import check_bool, check_float, check_int
+from .._validate import check_float, check_int
 from ..nn.parameter import Parameter
 
 _CLIP_MODES = {"clip_norm": 1, "clip_layer_norm": 2, "clip_value": 3}
@@ -263,3 +263,13 @@ class Optimizer(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr}, clip={self.clip_mode}={self.clip})"
+
+
+def check_optimizer_for(model, optimizer) -> "Optimizer":
+    """``optimizer`` must be a fastnet optimizer built on ``model``'s parameters."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a fastnet optimizer, got {type(optimizer).__name__}")
+    if optimizer._model is not model:
+        raise ValueError("optimizer was built on the parameters of another model")
+    return optimizer
+
