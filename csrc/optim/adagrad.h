@@ -15,10 +15,7 @@ class Adagrad : public Optimizer {
   float lr_decay, eps;
 
  protected:
-  void update_segment(size_t k, const ParamSlot& s, float* p, const float* g, float gscale,
-                      float clip, int64_t t) override;
-  void update_segment_reference(size_t k, const ParamSlot& s, float* p, const float* g,
-                                float gscale, float clip, int64_t t) override;
+  FASTNET_UPDATE_SEGMENT_OVERRIDES
 };
 
 }  // namespace fastnet

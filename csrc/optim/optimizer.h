@@ -60,6 +60,13 @@ class Optimizer {
                                         float gscale, float clip, int64_t t) = 0;
 };
 
+// The two per-segment hooks every optimizer overrides: the fused pass and its reference twin.
+#define FASTNET_UPDATE_SEGMENT_OVERRIDES                                                       \
+  void update_segment(size_t k, const ParamSlot& s, float* p, const float* g, float gscale,   \
+                      float clip, int64_t t) override;                                         \
+  void update_segment_reference(size_t k, const ParamSlot& s, float* p, const float* g,       \
+                                float gscale, float clip, int64_t t) override;
+
 // Builds an optimizer by name with its hyper-parameters (csrc/optim/factory.cpp).
 std::unique_ptr<Optimizer> make_optimizer(const std::string& kind,
                                           const std::vector<double>& hparams,

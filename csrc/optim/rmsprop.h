@@ -16,10 +16,7 @@ class RMSprop : public Optimizer {
   bool centered;
 
  protected:
-  void update_segment(size_t k, const ParamSlot& s, float* p, const float* g, float gscale,
-                      float clip, int64_t t) override;
-  void update_segment_reference(size_t k, const ParamSlot& s, float* p, const float* g,
-                                float gscale, float clip, int64_t t) override;
+  FASTNET_UPDATE_SEGMENT_OVERRIDES
 
  private:
   float* grad_avg(const ParamSlot& s) { return centered ? state[1].data() + s.offset : nullptr; }
