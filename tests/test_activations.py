@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import fastnet as fn
+from gradcheck import central_difference
 from fastnet.nn.layers import ACTIVATION_NAMES
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -135,21 +136,6 @@ def random_case(rng, batch=5, n=6):
     W = (rng.standard_normal((n, n)) / math.sqrt(n)).astype(np.float32)
     b = (0.1 * rng.standard_normal(n)).astype(np.float32)
     return X, W, b
-
-
-def central_difference(f, x, eps=1e-6):
-    """d f / d x for a scalar f of a float64 array x."""
-    x = x.astype(np.float64).copy()
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        fp = f(x)
-        x[i] = old - eps
-        fm = f(x)
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
 
 
 # ---------------------------------------------------------------- forward

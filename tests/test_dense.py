@@ -6,24 +6,11 @@ import numpy as np
 import pytest
 
 import fastnet as fn
+from gradcheck import central_difference
 
 
 def params(layer):
     return dict(layer.named_parameters())
-
-
-def central_difference(f, x, eps=1e-6):
-    x = x.astype(np.float64).copy()
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        fp = f(x)
-        x[i] = old - eps
-        fm = f(x)
-        x[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
 
 
 def test_forward_matches_numpy():
