@@ -32,7 +32,7 @@ DropCoef coefficients(float rate, bool alpha) {
 
 void dropout_forward(const float* X, float* Y, int64_t n, float rate, bool alpha, uint64_t key) {
   const DropCoef k = coefficients(rate, alpha);
-#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold / 4)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelThreshold / 4)
   for (int64_t i = 0; i < n; ++i) {
     const bool keep = rng_uniform(key, static_cast<uint64_t>(i)) >= rate;
     Y[i] = keep ? X[i] * k.keep_scale + k.keep_shift : k.drop_value;
@@ -42,7 +42,7 @@ void dropout_forward(const float* X, float* Y, int64_t n, float rate, bool alpha
 void dropout_backward(const float* dY, float* dX, int64_t n, float rate, bool alpha,
                       uint64_t key) {
   const DropCoef k = coefficients(rate, alpha);
-#pragma omp parallel for simd schedule(static) if (n >= kParallelThreshold / 4)
+#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelThreshold / 4)
   for (int64_t i = 0; i < n; ++i) {
     const bool keep = rng_uniform(key, static_cast<uint64_t>(i)) >= rate;
     dX[i] = keep ? dY[i] * k.keep_scale : 0.0f;
