@@ -19,6 +19,7 @@ using namespace fastnet;
 
 void bind_loss(py::module_& m);  // csrc/loss_bind.cpp
 void bind_clip(py::module_& m);  // csrc/optim/clip_bind.cpp
+void bind_validate(py::module_& m);  // csrc/validate_bind.cpp
 
 namespace {
 
@@ -138,6 +139,7 @@ PYBIND11_MODULE(_core, m) {
 
   bind_loss(m);
   bind_clip(m);
+  bind_validate(m);
 
   py::class_<Model, std::shared_ptr<Model>>(m, "Model")
       .def(py::init<>())

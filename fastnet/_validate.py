@@ -11,7 +11,10 @@ import numbers
 
 import numpy as np
 
+from . import _core
+
 _REAL_KINDS = "biuf"  # bool, signed, unsigned, float
+_NATIVE_INT_LABELS = (np.dtype(np.int32), np.dtype(np.int64))
 
 
 def as_float_array(x, name: str) -> np.ndarray:
@@ -28,8 +31,13 @@ def as_float_array(x, name: str) -> np.ndarray:
 
 
 def check_finite(arr: np.ndarray, name: str) -> None:
-    # np.isfinite(...).all() allocates; min/max propagate NaN and expose Inf in two reductions.
-    if arr.size and not (math.isfinite(float(arr.min())) and math.isfinite(float(arr.max()))):
+    # float32 C-contiguous (every batch after as_float_array): one vectorized C++ scan;
+    # anything else: min/max propagate NaN and expose Inf without a boolean temporary.
+    if arr.dtype == np.float32 and arr.flags.c_contiguous:
+        ok = _core.all_finite(arr)
+    else:
+        ok = not arr.size or (math.isfinite(float(arr.min())) and math.isfinite(float(arr.max())))
+    if not ok:
         raise ValueError(f"{name} contains NaN or Inf")
 
 
@@ -64,10 +72,15 @@ def as_labels(y, name: str, rows: int, n_classes: int) -> np.ndarray:
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
             raise ValueError(f"{name} must hold whole-number class labels")
-    if arr.size:
+    narrowed = None
+    if arr.dtype in _NATIVE_INT_LABELS and arr.flags.c_contiguous:
+        narrowed, lo, hi = _core.int_labels(arr)  # range and int32 copy in one C++ pass
+    elif arr.size:
         lo, hi = int(arr.min()), int(arr.max())
-        if lo < 0 or hi >= n_classes:
-            raise ValueError(f"{name} must be in [0, {n_classes}), got values in [{lo}, {hi}]")
+    if arr.size and (lo < 0 or hi >= n_classes):
+        raise ValueError(f"{name} must be in [0, {n_classes}), got values in [{lo}, {hi}]")
+    if narrowed is not None:
+        return narrowed
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
