@@ -16,6 +16,8 @@ cxx_flags = ["-O3", "-std=c++17", "-fopenmp", "-fno-math-errno", "-Wall", "-Wno-
 core = Extension(
     "fastnet._core",
     sources=sorted(glob.glob("csrc/**/*.cpp", recursive=True)),
+    # Headers too: a changed header rebuilds the extension (setuptools tracks sources only).
+    depends=sorted(glob.glob("csrc/**/*.h", recursive=True)),
     include_dirs=[pybind11.get_include(), scipy_openblas32.get_include_dir(), "csrc"],
     library_dirs=[scipy_openblas32.get_lib_dir()],
     libraries=[scipy_openblas32.get_library()],

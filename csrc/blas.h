@@ -2,6 +2,10 @@
 #pragma once
 #include <cblas.h>
 
+#include <algorithm>
+#include <cstdint>
+
+#include "common.h"
 #include "threads.h"
 
 namespace fastnet {
@@ -11,6 +15,23 @@ namespace fastnet {
 // than it saves (the tiny workload's 32×128×128 products ran slower on 2 threads than on 1).
 constexpr double kGemmThreadingMacs = 4.0 * 1024 * 1024;
 
+// A product with a few rows of A and a large B (batch-1 inference: a GEMV in all but name)
+// is bound by streaming B from cache, not by FLOPs; OpenBLAS runs such a product on one
+// thread however large B is. Split across the team by columns, each core streams its own
+// share of B, so the bandwidth of every core's caches adds up.
+constexpr int64_t kStreamRowsMax = 8;                  // rows of op(A) (and C)
+constexpr double kStreamFloatsMin = 128.0 * 1024;      // elements of B (512 KB)
+
+inline void sgemm_one_thread(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                             float alpha, const float* A, int64_t lda, const float* B,
+                             int64_t ldb, float beta, float* C, int64_t ldc) {
+  scipy_cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
+                    static_cast<blasint>(n), static_cast<blasint>(k), alpha, A,
+                    static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C,
+                    static_cast<blasint>(ldc));
+}
+
 // C (m×n) = alpha · op(A) · op(B) + beta · C, all row-major.
 inline void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
@@ -18,12 +39,25 @@ inline void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
   const int threads = blas_threads();
   const bool alone = threads > 1 && static_cast<double>(m) * static_cast<double>(n) *
                                             static_cast<double>(k) < kGemmThreadingMacs;
+  const bool stream = alone && m <= kStreamRowsMax && n >= 32 * threads &&
+                      static_cast<double>(n) * static_cast<double>(k) >= kStreamFloatsMin &&
+                      !in_parallel();
   if (alone) scipy_openblas_set_num_threads(1);
-  scipy_cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                    trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
-                    static_cast<blasint>(n), static_cast<blasint>(k), alpha, A,
-                    static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C,
-                    static_cast<blasint>(ldc));
+  if (stream) {
+    // Column j of op(B) starts at B + j (B is k×n) or B + j·ldb (B is n×k, transposed).
+#pragma omp parallel num_threads(threads)
+    {
+      const int64_t nt = team_size(), t = thread_id();
+      int64_t chunk = (n + nt - 1) / nt;
+      chunk = (chunk + 15) / 16 * 16;  // whole cache lines of C and of B's rows
+      const int64_t j0 = std::min(n, t * chunk), j1 = std::min(n, j0 + chunk);
+      if (j0 < j1)
+        sgemm_one_thread(trans_a, trans_b, m, j1 - j0, k, alpha, A, lda,
+                         trans_b ? B + j0 * ldb : B + j0, ldb, beta, C + j0, ldc);
+    }
+  } else {
+    sgemm_one_thread(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
   if (alone) scipy_openblas_set_num_threads(threads);
 }
 

@@ -99,6 +99,20 @@ inline int thread_id() {
   return 0;
 #endif
 }
+inline int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+inline bool in_parallel() {
+#ifdef _OPENMP
+  return omp_in_parallel();
+#else
+  return false;
+#endif
+}
 
 // Runs body(begin, end) over [0, n): directly on the calling thread when n < threshold or
 // one thread is configured (no OpenMP fork at all), else as one contiguous, 16-element

@@ -172,3 +172,32 @@ def test_large_batch_threaded_matches_numpy():
     np.testing.assert_allclose(W1.grad, X.T @ dZ, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(b1.grad, dZ.sum(0), rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(dX, dZ @ W1.data.T, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8, 9])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_few_rows_large_layer_split_across_threads(batch, threads):
+    """Batches of ≤ 8 rows through layers of ≥ 128k weights take the column-split path at 2
+    threads (csrc/blas.h, forward X·W and backward dZ·Wᵀ); 9 rows and 1 thread do not."""
+    rng = np.random.default_rng(batch)
+    model = fn.Sequential(fn.Dense(520, 300, activation="relu"), fn.Dense(300, 470), seed=1)
+    X = rng.standard_normal((batch, 520)).astype(np.float32)
+    dY = rng.standard_normal((batch, 470)).astype(np.float32)
+    old = fn.get_num_threads()
+    fn.set_num_threads(threads)
+    try:
+        out = model.forward(X, training=True)
+        dX = model.backward(dY)
+        pred = model.predict(X)
+    finally:
+        fn.set_num_threads(old)
+    (W1, b1), (W2, b2) = [(params(l)["weight"], params(l)["bias"]) for l in model]
+    Z = X.astype(np.float64) @ W1.data + b1.data
+    H = np.maximum(Z, 0)
+    expected = H @ W2.data + b2.data
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(pred, expected, rtol=1e-4, atol=1e-4)
+    dH = dY.astype(np.float64) @ W2.data.T
+    np.testing.assert_allclose(W2.grad, H.T @ dY, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(W1.grad, X.T @ (dH * (Z > 0)), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(dX, (dH * (Z > 0)) @ W1.data.T, rtol=1e-4, atol=1e-3)
