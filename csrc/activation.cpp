@@ -91,8 +91,7 @@ inline float act_derivative(ActKind k, const ActParams& p, float z, float y, int
 }
 
 void softmax_rows(const float* Z, float* Y, int64_t rows, int64_t cols) {
-#pragma omp parallel for schedule(static) if (rows * cols >= kParallelThreshold)
-  for (int64_t r = 0; r < rows; ++r) {
+  for_each_index(rows, rows * cols >= kParallelThreshold, [&](int64_t r) {
     const float* z = Z + r * cols;
     float* y = Y + r * cols;
     float m = z[0];
@@ -101,7 +100,7 @@ void softmax_rows(const float* Z, float* Y, int64_t rows, int64_t cols) {
     for (int64_t c = 0; c < cols; ++c) { y[c] = std::exp(z[c] - m); s += y[c]; }
     float inv = static_cast<float>(1.0 / s);
     for (int64_t c = 0; c < cols; ++c) y[c] *= inv;
-  }
+  });
 }
 
 // Column sums of per-thread partials, combined in thread order (deterministic for a given
@@ -154,9 +153,9 @@ void activation_forward(ActKind k, const ActParams& p, float* Z, const float* bi
   const int64_t n = rows * cols;
   if (k == ActKind::Softmax) {
     if (bias) {
-#pragma omp parallel for schedule(static) if (n >= kParallelThreshold)
-      for (int64_t r = 0; r < rows; ++r)
+      for_each_index(rows, n >= kParallelThreshold, [&](int64_t r) {
         for (int64_t c = 0; c < cols; ++c) Z[r * cols + c] += bias[c];
+      });
     }
     softmax_rows(Z, Y, rows, cols);
     return;
@@ -164,8 +163,7 @@ void activation_forward(ActKind k, const ActParams& p, float* Z, const float* bi
   // Specialized loops for the hot cases so the compiler vectorizes them.
   if (k == ActKind::ReLU || k == ActKind::None) {
     const bool relu = k == ActKind::ReLU;
-#pragma omp parallel for schedule(static) if (n >= kParallelThreshold)
-    for (int64_t r = 0; r < rows; ++r) {
+    for_each_index(rows, n >= kParallelThreshold, [&](int64_t r) {
       float* z = Z + r * cols;
       float* y = Y + r * cols;
       if (bias) {
@@ -178,11 +176,10 @@ void activation_forward(ActKind k, const ActParams& p, float* Z, const float* bi
       } else if (y != z) {
         std::memcpy(y, z, sizeof(float) * cols);
       }
-    }
+    });
     return;
   }
-#pragma omp parallel for schedule(static) if (n >= kParallelThreshold / 8)
-  for (int64_t r = 0; r < rows; ++r) {
+  for_each_index(rows, n >= kParallelThreshold / 8, [&](int64_t r) {
     float* z = Z + r * cols;
     float* y = Y + r * cols;
     for (int64_t c = 0; c < cols; ++c) {
@@ -190,7 +187,7 @@ void activation_forward(ActKind k, const ActParams& p, float* Z, const float* bi
       if (bias) z[c] = v = v + bias[c];
       y[c] = act_value(k, p, v, r * cols + c, c, training);
     }
-  }
+  });
 }
 
 void activation_backward(ActKind k, const ActParams& p, const float* Z, const float* Y,
@@ -202,12 +199,10 @@ void activation_backward(ActKind k, const ActParams& p, const float* Z, const fl
   ColumnPartials bias_part(cols, nthreads, dbias != nullptr);
   ColumnPartials slope_part(cols, nthreads, dslope != nullptr && k == ActKind::PReLU);
 
-#pragma omp parallel num_threads(nthreads) if (parallel)
-  {
-    float* db = bias_part.row(thread_id());
-    float* ds = slope_part.row(thread_id());
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
+  for_each_index_on(rows, nthreads, [&](int t, int64_t r) {
+    float* db = bias_part.row(t);
+    float* ds = slope_part.row(t);
+    {
       const float* z = Z + r * cols;
       const float* y = Y + r * cols;
       const float* dy = dY + r * cols;
@@ -234,7 +229,7 @@ void activation_backward(ActKind k, const ActParams& p, const float* Z, const fl
         for (int64_t c = 0; c < cols; ++c) db[c] += dz[c];
       }
     }
-  }
+  });
   bias_part.reduce_into(dbias);
   if (k == ActKind::PReLU) slope_part.reduce_into(dslope);
 }

@@ -114,6 +114,36 @@ inline bool in_parallel() {
 #endif
 }
 
+// Runs body(i) for every i in [0, n): split statically across the team when `parallel` and
+// more than one thread is allowed, else as a plain loop on the calling thread. It never opens
+// a one-thread OpenMP region: libgomp makes a futex syscall for every region it enters, even
+// for a team of one (an `if (false)` clause included), ~20 per tiny training step.
+template <class Body>
+inline void for_each_index(int64_t n, bool parallel, Body&& body) {
+  if (parallel && n > 1 && max_threads() > 1) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) body(i);
+  } else {
+    for (int64_t i = 0; i < n; ++i) body(i);
+  }
+}
+
+// As for_each_index, with the thread's index in [0, nthreads) for per-thread partials:
+// body(thread, i). nthreads == 1 runs on the calling thread as thread 0.
+template <class Body>
+inline void for_each_index_on(int64_t n, int nthreads, Body&& body) {
+  if (nthreads > 1 && n > 1) {
+#pragma omp parallel num_threads(nthreads)
+    {
+      const int t = thread_id();
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < n; ++i) body(t, i);
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) body(0, i);
+  }
+}
+
 // Runs body(begin, end) over [0, n): directly on the calling thread when n < threshold or
 // one thread is configured (no OpenMP fork at all), else as one contiguous, 16-element
 // aligned chunk per thread of the team (static partition: the same split for the same

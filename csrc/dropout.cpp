@@ -32,21 +32,28 @@ DropCoef coefficients(float rate, bool alpha) {
 
 void dropout_forward(const float* X, float* Y, int64_t n, float rate, bool alpha, uint64_t key) {
   const DropCoef k = coefficients(rate, alpha);
-#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelThreshold / 4)
-  for (int64_t i = 0; i < n; ++i) {
-    const bool keep = rng_uniform(key, static_cast<uint64_t>(i)) >= rate;
-    Y[i] = keep ? X[i] * k.keep_scale + k.keep_shift : k.drop_value;
-  }
+  // Scalars copied into the body (not referenced through the captured struct) so it vectorizes.
+  const float scale = k.keep_scale, shift = k.keep_shift, dropped = k.drop_value;
+  parallel_for(n, kParallelThreshold / 4, [=](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      const bool keep = rng_uniform(key, static_cast<uint64_t>(i)) >= rate;
+      Y[i] = keep ? X[i] * scale + shift : dropped;
+    }
+  });
 }
 
 void dropout_backward(const float* dY, float* dX, int64_t n, float rate, bool alpha,
                       uint64_t key) {
   const DropCoef k = coefficients(rate, alpha);
-#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelThreshold / 4)
-  for (int64_t i = 0; i < n; ++i) {
-    const bool keep = rng_uniform(key, static_cast<uint64_t>(i)) >= rate;
-    dX[i] = keep ? dY[i] * k.keep_scale : 0.0f;
-  }
+  const float scale = k.keep_scale;
+  parallel_for(n, kParallelThreshold / 4, [=](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) {
+      const bool keep = rng_uniform(key, static_cast<uint64_t>(i)) >= rate;
+      dX[i] = keep ? dY[i] * scale : 0.0f;
+    }
+  });
 }
 
 namespace {

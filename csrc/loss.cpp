@@ -28,7 +28,7 @@ constexpr double kCosineEps = 1e-12;       // tf.math.l2_normalize: x * rsqrt(ma
 template <class Body>
 inline double sum_over(int64_t n, bool parallel, Body&& body) {
   double sum = 0.0;
-  if (parallel) {
+  if (parallel && max_threads() > 1) {  // no one-thread region (common.h: for_each_index)
 #pragma omp parallel for simd reduction(+ : sum) schedule(static)
     for (int64_t i = 0; i < n; ++i) sum += body(i);
   } else {

@@ -32,9 +32,8 @@ void segment_sumsq(const float* x, const std::vector<Segment>& segs, std::vector
     for (size_t o = 0; o < segs[i].size; o += kChunk)
       pieces.push_back({i, segs[i].offset + o, std::min(kChunk, segs[i].size - o)});
   std::vector<double> partial(pieces.size());
-#pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < static_cast<int64_t>(pieces.size()); ++p)
-    partial[p] = sumsq(x + pieces[p].off, pieces[p].n);
+  for_each_index(static_cast<int64_t>(pieces.size()), true,
+                 [&](int64_t p) { partial[p] = sumsq(x + pieces[p].off, pieces[p].n); });
   for (size_t p = 0; p < pieces.size(); ++p) out[pieces[p].seg] += partial[p];
 }
 

@@ -65,8 +65,10 @@ class ResidualLayer : public Layer {
     }
     const int64_t n = batch * out;
     const float s = scale_;
-#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) Y[i] = X[i] + s * x[i];
+    parallel_for(n, kParallelThreshold, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) Y[i] = X[i] + s * x[i];
+    });
   }
   void backward(const float* X, const float*, float* dY, float* dX, float* ws, int64_t batch,
                 const StepContext& ctx) override {
@@ -76,8 +78,10 @@ class ResidualLayer : public Layer {
     float* gb = ws + L.grad_b;
     const float s = scale_;
     // The skip path needs dY intact: the branch works on a scaled copy.
-#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) ga[i] = s * dY[i];
+    parallel_for(n, kParallelThreshold, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) ga[i] = s * dY[i];
+    });
     float* cur = ga;
     for (size_t k = children_.size(); k-- > 0;) {
       const float* x = k == 0 ? X : ws + L.act[k - 1];
@@ -86,8 +90,10 @@ class ResidualLayer : public Layer {
       cur = next;
     }
     if (!dX) return;
-#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) dX[i] += dY[i];
+    parallel_for(n, kParallelThreshold, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) dX[i] += dY[i];
+    });
   }
 
  private:

@@ -20,8 +20,7 @@ inline int64_t num_blocks(int64_t features) { return (features + kColBlock - 1) 
 // Y = act(X·a + b) per column: the normalize + scale + shift pass.
 void scale_shift(const float* X, const float* a, const float* b, float* Y, int64_t batch,
                  int64_t F, bool relu) {
-#pragma omp parallel for schedule(static) if (batch * F >= kParallelThreshold)
-  for (int64_t r = 0; r < batch; ++r) {
+  for_each_index(batch, batch * F >= kParallelThreshold, [&](int64_t r) {
     const float* x = X + r * F;
     float* y = Y + r * F;
     if (relu) {
@@ -34,7 +33,7 @@ void scale_shift(const float* X, const float* a, const float* b, float* Y, int64
 #pragma omp simd
       for (int64_t c = 0; c < F; ++c) y[c] = x[c] * a[c] + b[c];
     }
-  }
+  });
 }
 
 void update_running(const float* mean, double* var_biased, float* running_mean,
@@ -64,8 +63,7 @@ void batchnorm_forward_train(const float* X, const float* gamma, const float* be
   const int64_t nb = num_blocks(F);
   // Pass 1: Σ(x − s) and Σ(x − s)² around the first row's value s (shifted data keeps the
   // textbook E[d²] − E[d]² formula accurate in double).
-#pragma omp parallel for schedule(static) if (batch * F >= kParallelThreshold)
-  for (int64_t blk = 0; blk < nb; ++blk) {
+  for_each_index(nb, batch * F >= kParallelThreshold, [&](int64_t blk) {
     const int64_t c0 = blk * kColBlock, w = std::min(kColBlock, F - c0);
     double s[kColBlock] = {0}, q[kColBlock] = {0};
     const float* shift = X + c0;
@@ -85,7 +83,7 @@ void batchnorm_forward_train(const float* X, const float* gamma, const float* be
       var[c0 + j] = v;
       invstd[c0 + j] = static_cast<float>(1.0 / std::sqrt(v + eps));
     }
-  }
+  });
   // Pass 2 as one scale and shift per column: a = γ·invstd, b = β − μ·a.
   std::vector<float> a(F), b(F);
   for (int64_t c = 0; c < F; ++c) {
@@ -115,8 +113,7 @@ void batchnorm_backward(const float* X, const float* Y, const float* gamma, cons
   const int64_t nb = num_blocks(F);
   const bool parallel = batch * F >= kParallelThreshold;
   // Pass 1: the two reductions, dβ = Σ dZ and dγ = Σ dZ·x̂, per column block.
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t blk = 0; blk < nb; ++blk) {
+  for_each_index(nb, parallel, [&](int64_t blk) {
     const int64_t c0 = blk * kColBlock, w = std::min(kColBlock, F - c0);
     float sb[kColBlock] = {0}, sg[kColBlock] = {0};
     const float* mu = mean + c0;
@@ -136,7 +133,7 @@ void batchnorm_backward(const float* X, const float* Y, const float* gamma, cons
       sum_dz[c0 + j] = sb[j];
       sum_dz_xhat[c0 + j] = sg[j];
     }
-  }
+  });
   if (dbeta) std::copy(sum_dz.begin(), sum_dz.end(), dbeta);
   if (dgamma) std::copy(sum_dz_xhat.begin(), sum_dz_xhat.end(), dgamma);
   if (!dX) return;
@@ -149,8 +146,7 @@ void batchnorm_backward(const float* X, const float* Y, const float* gamma, cons
     B[c] = -gi * invstd[c] * sum_dz_xhat[c] * inv_m;
     C[c] = -gi * sum_dz[c] * inv_m - B[c] * mean[c];
   }
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t r = 0; r < batch; ++r) {
+  for_each_index(batch, parallel, [&](int64_t r) {
     const float* x = X + r * F;
     const float* y = Y + r * F;
     const float* dy = dY + r * F;
@@ -160,7 +156,7 @@ void batchnorm_backward(const float* X, const float* Y, const float* gamma, cons
       float dz = (!relu || y[c] > 0.0f) ? dy[c] : 0.0f;
       dx[c] = A[c] * dz + B[c] * x[c] + C[c];
     }
-  }
+  });
 }
 
 namespace {

@@ -10,8 +10,7 @@ namespace fastnet {
 
 void layernorm_forward(const float* X, const float* gamma, const float* beta, float* Y,
                        float* mean, float* rstd, float eps, int64_t batch, int64_t F) {
-#pragma omp parallel for schedule(static) if (batch * F >= kParallelThreshold)
-  for (int64_t r = 0; r < batch; ++r) {
+  for_each_index(batch, batch * F >= kParallelThreshold, [&](int64_t r) {
     const float* x = X + r * F;
     float* y = Y + r * F;
     // The row is hot in L1: mean first, then the centred sum of squares (both in double).
@@ -36,7 +35,7 @@ void layernorm_forward(const float* X, const float* gamma, const float* beta, fl
 #pragma omp simd
       for (int64_t c = 0; c < F; ++c) y[c] = (x[c] - mu) * is;
     }
-  }
+  });
 }
 
 void layernorm_backward(const float* X, const float* gamma, const float* mean, const float* rstd,
@@ -47,12 +46,10 @@ void layernorm_backward(const float* X, const float* gamma, const float* mean, c
   const bool affine = dgamma != nullptr;
   // Per-thread column partials of dγ and dβ, summed after the row loop.
   std::vector<float> part(affine ? static_cast<size_t>(2 * F * nthreads) : 0, 0.0f);
-#pragma omp parallel num_threads(nthreads) if (parallel)
-  {
-    float* pg = affine ? part.data() + static_cast<size_t>(2 * F) * thread_id() : nullptr;
+  for_each_index_on(batch, nthreads, [&](int t, int64_t r) {
+    float* pg = affine ? part.data() + static_cast<size_t>(2 * F) * t : nullptr;
     float* pb = affine ? pg + F : nullptr;
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < batch; ++r) {
+    {
       const float* x = X + r * F;
       const float* dy = dY + r * F;
       const float mu = mean[r], is = rstd[r];
@@ -63,7 +60,7 @@ void layernorm_backward(const float* X, const float* gamma, const float* mean, c
           pb[c] += dy[c];
         }
       }
-      if (!dX) continue;
+      if (!dX) return;
       double s1 = 0.0, s2 = 0.0;
 #pragma omp simd reduction(+ : s1, s2)
       for (int64_t c = 0; c < F; ++c) {
@@ -79,7 +76,7 @@ void layernorm_backward(const float* X, const float* gamma, const float* mean, c
         dx[c] = is * (g - m1 - (x[c] - mu) * is * m2);
       }
     }
-  }
+  });
   if (!affine) return;
   for (int64_t c = 0; c < F; ++c) dgamma[c] = dbeta[c] = 0.0f;
   for (int t = 0; t < nthreads; ++t) {

@@ -30,13 +30,12 @@ void weightnorm_weight(const float* v, const float* g, float* W, float* norm, in
     norm[j] = static_cast<float>(n);
     scale[j] = static_cast<float>(g[j] / n);
   }
-#pragma omp parallel for schedule(static) if (in * out >= kParallelThreshold)
-  for (int64_t i = 0; i < in; ++i) {
+  for_each_index(in, in * out >= kParallelThreshold, [&](int64_t i) {
     const float* row = v + i * out;
     float* w = W + i * out;
 #pragma omp simd
     for (int64_t j = 0; j < out; ++j) w[j] = row[j] * scale[j];
-  }
+  });
 }
 
 void weightnorm_backward(const float* v, const float* g, const float* norm, float* dv, float* dg,
@@ -56,13 +55,12 @@ void weightnorm_backward(const float* v, const float* g, const float* norm, floa
     a[j] = static_cast<float>(g[j] / n);
     b[j] = static_cast<float>(-g[j] * gradg / (n * n));
   }
-#pragma omp parallel for schedule(static) if (in * out >= kParallelThreshold)
-  for (int64_t i = 0; i < in; ++i) {
+  for_each_index(in, in * out >= kParallelThreshold, [&](int64_t i) {
     const float* row = v + i * out;
     float* d = dv + i * out;
 #pragma omp simd
     for (int64_t j = 0; j < out; ++j) d[j] = a[j] * d[j] + b[j] * row[j];
-  }
+  });
 }
 
 namespace {

@@ -13,8 +13,10 @@ void for_each_segment(float* g, const std::vector<Segment>& segs, Op op) {
   for (const Segment& s : segs) {
     float* x = g + s.offset;
     const int64_t n = static_cast<int64_t>(s.size);
-#pragma omp parallel for simd schedule(static) if (parallel : n >= kParallelThreshold)
-    for (int64_t i = 0; i < n; ++i) x[i] = op(x[i]);
+    parallel_for(n, kParallelThreshold, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) x[i] = op(x[i]);
+    });
   }
 }
 }  // namespace
