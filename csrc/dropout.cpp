@@ -30,29 +30,36 @@ DropCoef coefficients(float rate, bool alpha) {
 
 }  // namespace
 
-void dropout_forward(const float* X, float* Y, int64_t n, float rate, bool alpha, uint64_t key) {
+void dropout_forward(const float* X, float* Y, uint8_t* keep_mask, int64_t n, float rate,
+                     bool alpha, uint64_t key) {
   const DropCoef k = coefficients(rate, alpha);
-  // Scalars copied into the body (not referenced through the captured struct) so it vectorizes.
   const float scale = k.keep_scale, shift = k.keep_shift, dropped = k.drop_value;
   parallel_for(n, kParallelThreshold / 4, [=](int64_t begin, int64_t end) {
+    // Locals, not the closure's fields: GCC vectorizes only when the loop reads no captures.
+    const uint64_t k0 = key;
+    const float r = rate, a = scale, b = shift, d = dropped;
+    const float* __restrict__ x = X;
+    float* __restrict__ y = Y;
+    uint8_t* __restrict__ mask = keep_mask;
 #pragma omp simd
     for (int64_t i = begin; i < end; ++i) {
-      const bool keep = rng_uniform(key, static_cast<uint64_t>(i)) >= rate;
-      Y[i] = keep ? X[i] * scale + shift : dropped;
+      const bool keep = rng_uniform(k0, static_cast<uint64_t>(i)) >= r;
+      mask[i] = keep;
+      y[i] = keep ? x[i] * a + b : d;
     }
   });
 }
 
-void dropout_backward(const float* dY, float* dX, int64_t n, float rate, bool alpha,
-                      uint64_t key) {
-  const DropCoef k = coefficients(rate, alpha);
-  const float scale = k.keep_scale;
-  parallel_for(n, kParallelThreshold / 4, [=](int64_t begin, int64_t end) {
+void dropout_backward(const float* dY, float* dX, const uint8_t* keep_mask, int64_t n,
+                      float rate, bool alpha) {
+  const float scale = coefficients(rate, alpha).keep_scale;
+  parallel_for(n, kParallelThreshold, [=](int64_t begin, int64_t end) {
+    const float a = scale;
+    const float* __restrict__ dy = dY;
+    float* __restrict__ dx = dX;
+    const uint8_t* __restrict__ mask = keep_mask;
 #pragma omp simd
-    for (int64_t i = begin; i < end; ++i) {
-      const bool keep = rng_uniform(key, static_cast<uint64_t>(i)) >= rate;
-      dX[i] = keep ? dY[i] * scale : 0.0f;
-    }
+    for (int64_t i = begin; i < end; ++i) dx[i] = mask[i] ? dy[i] * a : 0.0f;
   });
 }
 
@@ -69,23 +76,29 @@ class DropoutLayer : public Layer {
       throw std::invalid_argument("Dropout: rate must be in [0, 1)");
     alpha_ = cfg.kind == "alphadropout";
   }
-  void forward(const float* X, float* Y, float*, int64_t batch, const StepContext& ctx) override {
+  void forward(const float* X, float* Y, float* ws, int64_t batch,
+               const StepContext& ctx) override {
     const int64_t n = batch * in;
     if (!ctx.training || rate_ == 0.0f) {
       std::memcpy(Y, X, sizeof(float) * n);
       return;
     }
-    dropout_forward(X, Y, n, rate_, alpha_, key(ctx));
+    dropout_forward(X, Y, reinterpret_cast<uint8_t*>(ws), n, rate_, alpha_, key(ctx));
   }
-  void backward(const float*, const float*, float* dY, float* dX, float*, int64_t batch,
-                const StepContext& ctx) override {
+  void backward(const float*, const float*, float* dY, float* dX, float* ws, int64_t batch,
+                const StepContext&) override {
     if (!dX) return;
     const int64_t n = batch * in;
     if (rate_ == 0.0f) {
       std::memcpy(dX, dY, sizeof(float) * n);
       return;
     }
-    dropout_backward(dY, dX, n, rate_, alpha_, key(ctx));
+    dropout_backward(dY, dX, reinterpret_cast<const uint8_t*>(ws), n, rate_, alpha_);
+  }
+  // The keep mask of the last training forward, one byte per element (backward reads it
+  // instead of regenerating the random stream).
+  size_t workspace_floats(int64_t batch) const override {
+    return static_cast<size_t>((batch * in + 3) / 4);
   }
 
  private:
