@@ -144,8 +144,9 @@ inline void for_each_index_on(int64_t n, int nthreads, Body&& body) {
   }
 }
 
-// Runs body(begin, end) over [0, n): directly on the calling thread when n < threshold or
-// one thread is configured (no OpenMP fork at all), else as one contiguous, 16-element
+// Runs body(begin, end) over [0, n): directly on the calling thread when n < threshold, one
+// thread is configured or the caller is already inside a parallel region (no OpenMP fork at
+// all), else as one contiguous, 16-element
 // aligned chunk per thread of the team (static partition: the same split for the same
 // thread count). Every thread flushes denormals while it works.
 //
@@ -154,7 +155,7 @@ inline void for_each_index_on(int64_t n, int nthreads, Body&& body) {
 template <class Body, class... Args>
 inline void parallel_for(int64_t n, int64_t threshold, Body&& body, Args... args) {
   if (n <= 0) return;
-  if (n < threshold || max_threads() == 1) {
+  if (n < threshold || max_threads() == 1 || in_parallel()) {  // never a nested region
     body(int64_t{0}, n, args...);
     return;
   }

@@ -127,6 +127,38 @@ def test_fused_matches_reference_threaded(case):
     assert_models_close(fused_model, ref_model)
 
 
+@pytest.mark.parametrize("extra", ["clip_norm", "groups", "frozen"])
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_update_is_bit_identical_at_one_and_two_threads(case, extra):
+    """Segments from kParallelThreshold floats are split between two threads (common.h
+    parallel_for); with odd sizes and segments smaller than one 16-float chunk beside them,
+    the update must come out bit-identical to the one-thread update."""
+    name, kw = case
+
+    def run(threads):
+        old = fn.get_num_threads()
+        fn.set_num_threads(threads)
+        try:
+            model = fn.Sequential(fn.Dense(263, 131), fn.Tanh(), fn.Dense(131, 3), seed=0)
+            opt = make_optimizer(name, kw, model, extra)
+            rng = np.random.default_rng(5)
+            for step in range(THAW_STEP + 3):
+                set_frozen(model, frozen_at(extra, step))
+                for p, g in zip(model.parameters(), random_grads(rng, model, 0.5)):
+                    p.grad[...] = g
+                opt.step()
+            return [p.data.copy() for p in model.parameters()], opt
+        finally:
+            fn.set_num_threads(old)
+
+    one, opt1 = run(1)
+    two, opt2 = run(2)
+    assert max(p.size for p in one) >= 1 << 15
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    assert opt1.steps == opt2.steps == THAW_STEP + 3
+
+
 def torch_clip(torch, extra, tparams):
     live = [t for t in tparams if t.grad is not None]
     if extra == "clip_norm":
