@@ -15,12 +15,17 @@ namespace fastnet {
 // than it saves (the tiny workload's 32×128×128 products ran slower on 2 threads than on 1).
 constexpr double kGemmThreadingMacs = 4.0 * 1024 * 1024;
 
-// A product with a few rows of A and a large B (batch-1 inference: a GEMV in all but name)
-// is bound by streaming B from cache, not by FLOPs; OpenBLAS runs such a product on one
-// thread however large B is. Split across the team by columns, each core streams its own
-// share of B, so the bandwidth of every core's caches adds up.
+// Products that OpenBLAS would run on one thread but that still pay for a second core are
+// split by columns of C across the team, each share computed by OpenBLAS on its thread:
+// - a few rows of A and a large B (batch-1 inference: a GEMV in all but name) is bound by
+//   streaming B from cache, not by FLOPs; each core streams its own share of B, so the
+//   bandwidth of every core's caches adds up (predict at batch 1: 40 -> 27 us, 2 threads);
+// - from kSplitMacs multiply-adds (the 32×256×256 products of the digits model): 30 epochs
+//   0.317 -> 0.24 s at 2 threads. Below it (the tiny model's 32×128×128) the fork and join
+//   cost what the second core saves.
 constexpr int64_t kStreamRowsMax = 8;                  // rows of op(A) (and C)
 constexpr double kStreamFloatsMin = 128.0 * 1024;      // elements of B (512 KB)
+constexpr double kSplitMacs = 1024.0 * 1024;
 
 inline void sgemm_one_thread(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                              float alpha, const float* A, int64_t lda, const float* B,
@@ -37,13 +42,14 @@ inline void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                   int64_t ldc) {
   const int threads = blas_threads();
-  const bool alone = threads > 1 && static_cast<double>(m) * static_cast<double>(n) *
-                                            static_cast<double>(k) < kGemmThreadingMacs;
-  const bool stream = alone && m <= kStreamRowsMax && n >= 32 * threads &&
-                      static_cast<double>(n) * static_cast<double>(k) >= kStreamFloatsMin &&
-                      !in_parallel();
+  const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const bool alone = threads > 1 && macs < kGemmThreadingMacs;
+  const bool split = alone && n >= 32 * threads && !in_parallel() &&
+                     ((m <= kStreamRowsMax &&
+                       static_cast<double>(n) * static_cast<double>(k) >= kStreamFloatsMin) ||
+                      macs >= kSplitMacs);
   if (alone) scipy_openblas_set_num_threads(1);
-  if (stream) {
+  if (split) {
     // Column j of op(B) starts at B + j (B is k×n) or B + j·ldb (B is n×k, transposed).
 #pragma omp parallel num_threads(threads)
     {

@@ -174,11 +174,13 @@ def test_large_batch_threaded_matches_numpy():
     np.testing.assert_allclose(dX, dZ @ W1.data.T, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("batch", [1, 3, 8, 9])
+@pytest.mark.parametrize("batch", [1, 3, 8, 9, 16])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_few_rows_large_layer_split_across_threads(batch, threads):
-    """Batches of ≤ 8 rows through layers of ≥ 128k weights take the column-split path at 2
-    threads (csrc/blas.h, forward X·W and backward dZ·Wᵀ); 9 rows and 1 thread do not."""
+def test_products_split_across_threads(batch, threads):
+    """At 2 threads, csrc/blas.h splits by columns the products OpenBLAS would run on one
+    thread: ≤ 8 rows through ≥ 128k weights (forward X·W and backward dZ·Wᵀ), and from 1M
+    multiply-adds (batch 16: every product of this model, dW = Xᵀ·dZ included); 9 rows and
+    1 thread do not split."""
     rng = np.random.default_rng(batch)
     model = fn.Sequential(fn.Dense(520, 300, activation="relu"), fn.Dense(300, 470), seed=1)
     X = rng.standard_normal((batch, 520)).astype(np.float32)
