@@ -67,4 +67,11 @@ inline void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
   if (alone) scipy_openblas_set_num_threads(threads);
 }
 
+// B (cols×rows) = Aᵀ for a row-major A (rows×cols), by OpenBLAS's blocked omatcopy.
+inline void transpose(const float* A, float* B, int64_t rows, int64_t cols) {
+  scipy_cblas_somatcopy(CblasRowMajor, CblasTrans, static_cast<blasint>(rows),
+                        static_cast<blasint>(cols), 1.0f, A, static_cast<blasint>(cols), B,
+                        static_cast<blasint>(rows));
+}
+
 }  // namespace fastnet

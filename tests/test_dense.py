@@ -203,3 +203,21 @@ def test_products_split_across_threads(batch, threads):
     np.testing.assert_allclose(W2.grad, H.T @ dY, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(W1.grad, X.T @ (dH * (Z > 0)), rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(dX, (dH * (Z > 0)) @ W1.data.T, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("batch,n_in,n_out", [(16, 128, 128), (32, 512, 10), (40, 3000, 7),
+                                              (15, 128, 128), (32, 256, 256)])
+def test_input_gradient_with_and_without_transposed_weights(batch, n_in, n_out):
+    """dX = dZ·Wᵀ: from batch 16 small or narrow weights are transposed first and multiplied
+    NN (csrc/dense.h, dense_dx_transposes); other shapes use the NT product. Same answer."""
+    rng = np.random.default_rng(n_in + n_out)
+    model = fn.Sequential(fn.Dense(n_in, n_out, activation="tanh"), seed=3)
+    W, b = params(model[0])["weight"], params(model[0])["bias"]
+    X = rng.standard_normal((batch, n_in)).astype(np.float32)
+    dY = rng.standard_normal((batch, n_out)).astype(np.float32)
+    model.forward(X, training=True)
+    dX = model.backward(dY)
+    Z = X.astype(np.float64) @ W.data + b.data
+    dZ = dY * (1.0 - np.tanh(Z) ** 2)
+    np.testing.assert_allclose(dX, dZ @ W.data.T.astype(np.float64), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(W.grad, X.T.astype(np.float64) @ dZ, rtol=1e-5, atol=1e-4)

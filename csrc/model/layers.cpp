@@ -52,8 +52,10 @@ class DenseLayer : public Layer {
     if (act_ == ActKind::PReLU) v.push_back(&slope_);
     return v;
   }
+  // Workspace: Z (batch, out) when there is an activation, then Wᵀ when backward uses it.
   size_t workspace_floats(int64_t batch) const override {
-    return act_ == ActKind::None ? 0 : static_cast<size_t>(batch * out);
+    return z_floats(batch) +
+           (dense_dx_transposes(batch, in, out) ? static_cast<size_t>(in * out) : 0);
   }
   void forward(const float* X, float* Y, float* ws, int64_t batch,
                const StepContext& ctx) override {
@@ -69,10 +71,14 @@ class DenseLayer : public Layer {
     dense_backward(X, ctx.params + W_.offset, Z, Y, dY, ctx.grads + W_.offset,
                    has_bias_ ? ctx.grads + b_.offset : nullptr, dX,
                    act_ == ActKind::PReLU ? ctx.grads + slope_.offset : nullptr, batch, in, out,
-                   act_, ap, ctx.training);
+                   act_, ap, ctx.training,
+                   dense_dx_transposes(batch, in, out) ? ws + z_floats(batch) : nullptr);
   }
 
  private:
+  size_t z_floats(int64_t batch) const {
+    return act_ == ActKind::None ? 0 : static_cast<size_t>(batch * out);
+  }
   ActParams bind(const StepContext& ctx) const {
     return bind_act_params(ap_, act_, slope_, index, ctx);
   }
