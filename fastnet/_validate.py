@@ -15,6 +15,7 @@ from . import _core
 
 _REAL_KINDS = "biuf"  # bool, signed, unsigned, float
 _NATIVE_INT_LABELS = (np.dtype(np.int32), np.dtype(np.int64))
+_FLOAT32 = np.dtype(np.float32)
 
 
 def as_float_array(x, name: str) -> np.ndarray:
@@ -43,6 +44,12 @@ def check_finite(arr: np.ndarray, name: str) -> None:
 
 def as_batch(x, name: str, features: int | None = None) -> np.ndarray:
     """A 2-D float32 batch (rows, features): 1-D input is one row only when features say so."""
+    if (type(x) is np.ndarray and x.dtype == _FLOAT32 and x.ndim == 2 and x.shape[0]
+            and x.flags.c_contiguous and (features is None or x.shape[1] == features)):
+        # The common case, already what C++ takes: only the NaN/Inf scan is left to do.
+        if not _core.all_finite(x):
+            raise ValueError(f"{name} contains NaN or Inf")
+        return x
     arr = as_float_array(x, name)
     if arr.ndim == 1 and features is not None and arr.shape[0] == features:
         arr = arr.reshape(1, -1)
@@ -58,6 +65,11 @@ def as_batch(x, name: str, features: int | None = None) -> np.ndarray:
 
 def as_labels(y, name: str, rows: int, n_classes: int) -> np.ndarray:
     """Integer class labels as a C-contiguous int32 vector of length rows, each in [0, n_classes)."""
+    if (type(y) is np.ndarray and y.ndim == 1 and y.shape[0] == rows and rows
+            and y.dtype in _NATIVE_INT_LABELS and y.flags.c_contiguous):
+        narrowed, lo, hi = _core.int_labels(y)  # the common case: one C++ pass
+        if lo >= 0 and hi < n_classes:
+            return narrowed
     if isinstance(y, (str, bytes)):
         raise TypeError(f"{name} must be an array of integer labels, got {type(y).__name__}")
     arr = np.asarray(y)
