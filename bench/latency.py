@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import fastnet as fn  # noqa: E402
 import fastnet_runner  # noqa: E402
 import torch_peer  # noqa: E402
-from measure import Threads, percentile  # noqa: E402
+from measure import SETTLE_S, Threads, percentile  # noqa: E402
 
 
 def fastnet_predict(spec, seed: int = 0, train_steps: int = 20):
@@ -53,8 +53,13 @@ def fastnet_predict(spec, seed: int = 0, train_steps: int = 20):
     return model.predict
 
 
-def measure(peers: dict, X, calls: int, rounds: int = 10, warmup: int = 100) -> dict:
-    """name -> {"median_us", "p99_us", "calls"} (None for a missing peer)."""
+def measure(peers: dict, X, calls: int, rounds: int = 10, warmup: int = 100,
+            settle_s: float = 0.0) -> dict:
+    """name -> {"median_us", "p99_us", "calls"} (None for a missing peer).
+
+    settle_s: idle time before each peer's round (multi-threaded runs): the other peer's
+    pool threads spin-wait after its last call, and calls timed while they still spin share
+    the cores with them (measure.SETTLE_S)."""
     live = {k: f for k, f in peers.items() if f is not None}
     for f in live.values():
         for _ in range(warmup):
@@ -64,6 +69,9 @@ def measure(peers: dict, X, calls: int, rounds: int = 10, warmup: int = 100) -> 
     clock = time.perf_counter
     for _ in range(rounds):
         for name, f in live.items():
+            if settle_s:
+                time.sleep(settle_s)
+                f(X)  # one untimed call: the first after a sleep pays for waking the pool
             out = samples[name]
             for _ in range(per_round):
                 t0 = clock()
@@ -74,18 +82,19 @@ def measure(peers: dict, X, calls: int, rounds: int = 10, warmup: int = 100) -> 
                 if k in live else None) for k in peers}
 
 
-def run(spec, batch: int, calls: int, seed: int = 0) -> dict:
+def run(spec, batch: int, calls: int, seed: int = 0, settle_s: float = 0.0) -> dict:
     X = np.random.default_rng(seed + 1).standard_normal((batch, spec[0][1]), dtype=np.float32)
     peers = {"fastnet": fastnet_predict(spec, seed), "torch": torch_peer.make_predict(spec, seed)}
-    return measure(peers, X, calls)
+    return measure(peers, X, calls, settle_s=settle_s)
 
 
 def main(argv) -> None:
     from workloads import make_workloads
     threads, calls, batches = int(argv[0]), int(argv[1]), [int(b) for b in argv[2:]]
     spec = make_workloads(True, True)["mnist"].spec
+    settle_s = SETTLE_S if threads > 1 else 0.0
     with Threads(threads):
-        print(json.dumps({str(b): run(spec, b, calls) for b in batches}))
+        print(json.dumps({str(b): run(spec, b, calls, settle_s=settle_s) for b in batches}))
 
 
 if __name__ == "__main__":
