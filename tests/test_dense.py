@@ -150,28 +150,44 @@ def test_parameters_are_64_byte_aligned():
         assert p.data.dtype == np.float32
 
 
+def run_at_threads(model, X, dY, threads):
+    """forward(training) + backward + predict with fastnet at `threads` threads."""
+    old = fn.get_num_threads()
+    fn.set_num_threads(threads)
+    try:
+        out = model.forward(X, training=True)
+        dX = model.backward(dY)
+        pred = model.predict(X)
+    finally:
+        fn.set_num_threads(old)
+    return out, dX, pred
+
+
+def relu_mlp_reference(model, X, dY):
+    """float64 output and gradients of Dense → ReLU → Dense (the ReLU fused in the first)."""
+    (W1, b1), (W2, b2) = [(params(l)["weight"], params(l)["bias"]) for l in model]
+    Z = X.astype(np.float64) @ W1.data + b1.data
+    H = np.maximum(Z, 0)
+    dZ = (dY.astype(np.float64) @ W2.data.T) * (Z > 0)
+    return {"out": H @ W2.data + b2.data, "dW2": H.T @ dY, "db2": dY.sum(0),
+            "dW1": X.T @ dZ, "db1": dZ.sum(0), "dX": dZ @ W1.data.T}
+
+
+def assert_matches_reference(model, out, dX, ref):
+    (W1, b1), (W2, b2) = [(params(l)["weight"], params(l)["bias"]) for l in model]
+    np.testing.assert_allclose(out, ref["out"], rtol=1e-4, atol=1e-4)
+    for got, key in ((W2.grad, "dW2"), (b2.grad, "db2"), (W1.grad, "dW1"), (b1.grad, "db1"),
+                     (dX, "dX")):
+        np.testing.assert_allclose(got, ref[key], rtol=1e-4, atol=1e-3)
+
+
 def test_large_batch_threaded_matches_numpy():
     rng = np.random.default_rng(4)
     model = fn.Sequential(fn.Dense(64, 96, activation="relu"), fn.Dense(96, 10), seed=0)
     X = rng.standard_normal((700, 64)).astype(np.float32)
     dY = rng.standard_normal((700, 10)).astype(np.float32)
-    old = fn.get_num_threads()
-    fn.set_num_threads(2)
-    try:
-        model.forward(X, training=True)
-        dX = model.backward(dY)
-    finally:
-        fn.set_num_threads(old)
-    (W1, b1), (W2, b2) = [(params(l)["weight"], params(l)["bias"]) for l in model]
-    Z = X.astype(np.float64) @ W1.data + b1.data
-    H = np.maximum(Z, 0)
-    dH = dY @ W2.data.T.astype(np.float64)
-    dZ = dH * (Z > 0)
-    np.testing.assert_allclose(W2.grad, H.T @ dY, rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(b2.grad, dY.sum(0), rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(W1.grad, X.T @ dZ, rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(b1.grad, dZ.sum(0), rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(dX, dZ @ W1.data.T, rtol=1e-4, atol=1e-4)
+    out, dX, _ = run_at_threads(model, X, dY, 2)
+    assert_matches_reference(model, out, dX, relu_mlp_reference(model, X, dY))
 
 
 @pytest.mark.parametrize("batch", [1, 3, 8, 9, 16])
@@ -185,24 +201,10 @@ def test_products_split_across_threads(batch, threads):
     model = fn.Sequential(fn.Dense(520, 300, activation="relu"), fn.Dense(300, 470), seed=1)
     X = rng.standard_normal((batch, 520)).astype(np.float32)
     dY = rng.standard_normal((batch, 470)).astype(np.float32)
-    old = fn.get_num_threads()
-    fn.set_num_threads(threads)
-    try:
-        out = model.forward(X, training=True)
-        dX = model.backward(dY)
-        pred = model.predict(X)
-    finally:
-        fn.set_num_threads(old)
-    (W1, b1), (W2, b2) = [(params(l)["weight"], params(l)["bias"]) for l in model]
-    Z = X.astype(np.float64) @ W1.data + b1.data
-    H = np.maximum(Z, 0)
-    expected = H @ W2.data + b2.data
-    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(pred, expected, rtol=1e-4, atol=1e-4)
-    dH = dY.astype(np.float64) @ W2.data.T
-    np.testing.assert_allclose(W2.grad, H.T @ dY, rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(W1.grad, X.T @ (dH * (Z > 0)), rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(dX, (dH * (Z > 0)) @ W1.data.T, rtol=1e-4, atol=1e-3)
+    out, dX, pred = run_at_threads(model, X, dY, threads)
+    ref = relu_mlp_reference(model, X, dY)
+    assert_matches_reference(model, out, dX, ref)
+    np.testing.assert_allclose(pred, ref["out"], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("batch,n_in,n_out", [(16, 128, 128), (32, 512, 10), (40, 3000, 7),
