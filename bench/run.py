@@ -49,7 +49,7 @@ import scaling  # noqa: E402
 import torch_peer  # noqa: E402
 from measure import SETTLE_S, Threads, interleaved, interleaved_runs  # noqa: E402
 from report import Table, Target, fmt, plot, ratio, targets_table  # noqa: E402
-from workloads import describe, make_workloads  # noqa: E402
+from workloads import Workload, describe, gemm_ceiling, make_workloads  # noqa: E402
 
 SECTIONS = ("optim", "digits", "mnist10k", "predict", "import", "memory", "scaling")
 QUICK = ("tiny", "mnist", "optim", "digits", "predict", "import")
@@ -137,6 +137,7 @@ def digits_rows(res, n, st):
             time.sleep(st.settle(n))
         reached = to[name]() if to[name] else None
         row = {"threads": n, "peer": name, "epochs": E, "seconds": secs,
+               "gemm_flops": E * len(data[0]) * Workload("digits", spec, B).flops_per_sample(),
                "accuracy": acc_fn() if acc_fn else None,
                "over_fastnet": ratio(secs, ours),
                "to_target_s": reached[0] if reached else None,
@@ -164,6 +165,8 @@ def mnist10k_rows(res, loads, n, st, notes):
     for name in peers:
         secs, acc_fn = runs[name]
         res["mnist10k"].append({"threads": n, "peer": name, "epochs": E, "seconds": secs,
+                                "gemm_flops": E * len(data[0])
+                                * Workload("mnist10k", spec, B).flops_per_sample(),
                                 "accuracy": acc_fn() if acc_fn else None,
                                 "over_fastnet": ratio(secs, runs["fastnet"][0]),
                                 "reps": st.mnist10k_reps})
@@ -292,17 +295,31 @@ def make_tables(res, peaks) -> list:
     return tables
 
 
-def make_targets(res, has_adam: bool) -> list:
+def ceiling_note(ceiling, target: float) -> str:
+    """The GEMM-only ceiling of a ratio target (workloads.gemm_ceiling), and whether the target
+    lies beyond it."""
+    if ceiling is None:
+        return ""
+    return (f"GEMM-only ceiling at the measured sgemm peak {ceiling:.2f}x"
+            + (": target beyond this CPU's peak" if ceiling < target else ""))
+
+
+def make_targets(res, has_adam: bool, peaks=None) -> list:
     opt = "adam" if has_adam else "sgd"
     out = []
+    peak = {n: p["peak"] for n, p in (peaks or {}).items()}
     train = {(r["workload"], r["threads"]): r for r in res["train"] if r["optimizer"] == opt}
     for (wl, n), r in train.items():
+        def ceiling(peer_us):
+            return gemm_ceiling(peer_us and peer_us * 1e-6, r["flops_per_step"], peak.get(n))
         if wl in ("tiny", "tiny-bn", "mnist", "wide"):
             f = {"tiny": 10.0, "tiny-bn": 10.0, "mnist": 3.0, "wide": 2.0}[wl]
             out.append(Target(wl, f"{n} thr, fastnet vs torch ({'fused Adam' if has_adam else 'SGD'})",
-                              r["torch_over_fastnet"], f))
+                              r["torch_over_fastnet"], f,
+                              detail=ceiling_note(ceiling(r["torch_us"]), f)))
         if wl == "mnist":
-            out.append(Target(wl, f"{n} thr, fastnet vs NumPy", r["numpy_over_fastnet"], 5.0))
+            out.append(Target(wl, f"{n} thr, fastnet vs NumPy", r["numpy_over_fastnet"], 5.0,
+                              detail=ceiling_note(ceiling(r["numpy_us"]), 5.0)))
         if wl == "wide":
             out.append(Target(wl, f"{n} thr, whole step % of sgemm peak", r["pct_sgemm"], 80.0,
                               unit="%"))
@@ -325,12 +342,17 @@ def make_targets(res, has_adam: bool) -> list:
             detail = ("" if same is None else
                       f"accuracy {ours['accuracy']:.4f} vs {p['accuracy']:.4f}: "
                       + ("same within 1 point" if same else "LOWER by more than 1 point"))
+            c = ceiling_note(gemm_ceiling(p["seconds"], ours.get("gemm_flops", 0), peak.get(n)),
+                             8.0)
+            detail = "; ".join(x for x in (detail, c) if x)
             out.append(Target("digits", f"{n} thr, 30 epochs vs {peer}", p["over_fastnet"], 8.0,
                               detail=detail))
     for n in sorted({r["threads"] for r in res["mnist10k"]}):
         rows = {r["peer"]: r for r in res["mnist10k"] if r["threads"] == n}
         ours, p = rows["fastnet"], rows["torch"]
-        out.append(Target("mnist10k", f"{n} thr, 10 epochs vs torch", p["over_fastnet"], 3.0))
+        c = gemm_ceiling(p["seconds"], ours.get("gemm_flops", 0), peak.get(n))
+        out.append(Target("mnist10k", f"{n} thr, 10 epochs vs torch", p["over_fastnet"], 3.0,
+                          detail=ceiling_note(c, 3.0)))
         if p["accuracy"] is not None:
             out.append(Target("mnist10k", f"{n} thr, test accuracy points below torch "
                               f"({ours['accuracy']:.4f} vs {p['accuracy']:.4f})",
@@ -462,7 +484,7 @@ def main(argv=None):
         notes.append(load)
 
     tables = make_tables(res, peaks)
-    targets = make_targets(res, fastnet_runner.has_adam())
+    targets = make_targets(res, fastnet_runner.has_adam(), peaks)
     print()
     print(f"fastnet benchmark, {machine_line}")
     for t in tables:

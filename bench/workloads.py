@@ -46,6 +46,9 @@ class Workload:
         _, i0, o0 = dense[0]
         return total - 2 * self.batch * i0 * o0
 
+    def flops_per_sample(self) -> float:
+        return self.flops_per_step() / self.batch
+
     def data(self, seed: int = 0):
         """Random normal float32 inputs and random integer labels (int64, as NumPy makes them)."""
         rng = np.random.default_rng(seed)
@@ -104,3 +107,11 @@ def describe(spec) -> str:
         elif s[0] == "dropout":
             out.append(f"d{s[1]:g}")
     return "".join(out)
+
+
+def gemm_ceiling(peer_seconds, flops: float, peak_gflops):
+    """peer time ÷ the time of `flops` at the measured sgemm peak: the largest ratio fastnet
+    could reach over that peer if its run were nothing but its GEMMs, each at peak."""
+    if not peer_seconds or not peak_gflops:
+        return None
+    return peer_seconds / (flops / (peak_gflops * 1e9))
