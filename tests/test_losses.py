@@ -404,6 +404,43 @@ def test_extreme_predictions_stay_finite(case):
     assert np.isfinite(grad).all()
 
 
+@pytest.mark.parametrize("spread", [1.0, 30.0, 800.0])
+def test_softmax_cross_entropy_values_to_double_precision(spread):
+    """The loss value, summed in double, matches a float64 NumPy log-sum-exp to 1e-12 for
+    logit gaps up to 800 and for a row of ties."""
+    rng = np.random.default_rng(int(spread))
+    x = (rng.standard_normal((64, 13)) * spread).astype(np.float32)
+    x[3] = x[3, 0]  # a row of ties
+    labels = rng.integers(0, 13, 64)
+    x64 = x.astype(np.float64)
+    m = x64.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(x64 - m).sum(axis=1)) + m[:, 0]
+    ref = np.mean(lse - x64[np.arange(64), labels])
+    value, grad = fn.losses.sparse_categorical_crossentropy(x, labels)
+    assert value == pytest.approx(ref, rel=1e-12, abs=1e-12)
+    soft = np.exp(x64 - lse[:, None])
+    soft[np.arange(64), labels] -= 1.0
+    # float32 gradient: the label entry softmax − 1 cancels to 0 when softmax rounds to 1
+    np.testing.assert_allclose(grad, soft / 64, rtol=1e-6, atol=1e-9)
+    onehot = np.eye(13)[labels]
+    value, _ = fn.losses.categorical_crossentropy(x, onehot, from_logits=True)
+    assert value == pytest.approx(ref, rel=1e-12, abs=1e-12)
+
+
+def test_softmax_cross_entropy_propagates_nan_logits():
+    """NaN logits (here 0·inf inside the model, which input checks cannot see) give a NaN
+    loss, not a finite one, though the row maximum skips them."""
+    model = fn.Sequential(fn.Dense(4, 4), seed=0)
+    W, b = model.parameters()
+    W.data[...] = np.eye(4, dtype=np.float32)
+    W.data[2, 2] = np.inf
+    b.data[...] = 0.0
+    X = np.ones((2, 4), np.float32)
+    X[:, 2] = 0.0  # 0·inf = NaN in logit 2 of every row
+    assert np.isnan(model.predict(X)[:, 2]).all()
+    assert np.isnan(model.evaluate_loss(X, [0, 1], "sparse_categorical_crossentropy"))
+
+
 def test_logits_of_1e4_give_exact_values():
     x = np.array([[1e4, -1e4, 0.0]], dtype=np.float32)
     # softmax is (1, 0, 0): loss = lse - x_label = 1e4 - (-1e4); grad = softmax - onehot
