@@ -146,9 +146,9 @@ inline void for_each_index_on(int64_t n, int nthreads, Body&& body) {
 
 // Runs body(begin, end) over [0, n): directly on the calling thread when n < threshold, one
 // thread is configured or the caller is already inside a parallel region (no OpenMP fork at
-// all), else as one contiguous, 16-element
-// aligned chunk per thread of the team (static partition: the same split for the same
-// thread count). Every thread flushes denormals while it works.
+// all), else as one contiguous, 16-element aligned chunk per thread of the team (static
+// partition: the same split for the same thread count). Every thread flushes denormals while
+// it works.
 //
 // Extra arguments are passed on to body(begin, end, args...): declare pointer parameters
 // __restrict__ there, so the compiler knows the arrays do not alias and vectorizes the loop.

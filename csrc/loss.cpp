@@ -212,27 +212,32 @@ double cosine_row(const float* p, const float* t, float* g, int64_t cols, double
   return -cos;
 }
 
-// Per-sample loss: mean over rows of row_fn(row); grad rows scaled by 1/rows.
-template <class RowFn>
-double per_sample(const float* pred, const float* target, float* grad, int64_t rows,
-                  int64_t cols, bool parallel, RowFn row_fn) {
+// Per-sample loss: the mean over rows of row_loss(r, gradient row or null, 1/rows).
+template <class RowLoss>
+double mean_over_rows(float* grad, int64_t rows, int64_t cols, bool parallel, RowLoss row_loss) {
   const double inv_rows = 1.0 / static_cast<double>(rows);
   const double sum = sum_over(rows, parallel, [&](int64_t r) {
-    const int64_t off = r * cols;
-    return row_fn(pred + off, target + off, grad ? grad + off : nullptr, cols, inv_rows);
+    return row_loss(r, grad ? grad + r * cols : nullptr, inv_rows);
   });
   return sum * inv_rows;
 }
 
+// Dense targets: row_fn(pred row, target row, grad row, cols, 1/rows).
+template <class RowFn>
+double per_sample(const float* pred, const float* target, float* grad, int64_t rows,
+                  int64_t cols, bool parallel, RowFn row_fn) {
+  return mean_over_rows(grad, rows, cols, parallel, [&](int64_t r, float* g, double scale) {
+    return row_fn(pred + r * cols, target + r * cols, g, cols, scale);
+  });
+}
+
+// Integer labels: row_fn(pred row, label, grad row, cols, 1/rows).
 template <class RowFn>
 double per_sample_sparse(const float* pred, const int32_t* labels, float* grad, int64_t rows,
                          int64_t cols, bool parallel, RowFn row_fn) {
-  const double inv_rows = 1.0 / static_cast<double>(rows);
-  const double sum = sum_over(rows, parallel, [&](int64_t r) {
-    const int64_t off = r * cols;
-    return row_fn(pred + off, labels[r], grad ? grad + off : nullptr, cols, inv_rows);
+  return mean_over_rows(grad, rows, cols, parallel, [&](int64_t r, float* g, double scale) {
+    return row_fn(pred + r * cols, labels[r], g, cols, scale);
   });
-  return sum * inv_rows;
 }
 
 }  // namespace

@@ -46,9 +46,7 @@ def as_batch(x, name: str, features: int | None = None) -> np.ndarray:
     """A 2-D float32 batch (rows, features): 1-D input is one row only when features say so."""
     if (type(x) is np.ndarray and x.dtype == _FLOAT32 and x.ndim == 2 and x.shape[0]
             and x.flags.c_contiguous and (features is None or x.shape[1] == features)):
-        # The common case, already what C++ takes: only the NaN/Inf scan is left to do.
-        if not _core.all_finite(x):
-            raise ValueError(f"{name} contains NaN or Inf")
+        check_finite(x, name)  # the common case, already what C++ takes: only the scan left
         return x
     arr = as_float_array(x, name)
     if arr.ndim == 1 and features is not None and arr.shape[0] == features:
