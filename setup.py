@@ -1,4 +1,4 @@
-"""Build of fastnet's two native modules: the C++ core (pybind11, OpenMP, OpenBLAS from the
+"""Build of fastnet's two native modules: the C++ core (pybind11, its own thread pool, OpenBLAS from the
 scipy-openblas32 wheel) and the Cython data path."""
 import glob
 import os
@@ -11,7 +11,7 @@ from setuptools import Extension, setup
 # -march=native: the package is built on the machine that runs it (pip install from source).
 # Set FASTNET_PORTABLE=1 to build for a generic x86-64 (e.g. a wheel for other machines).
 arch = [] if os.environ.get("FASTNET_PORTABLE") else ["-march=native"]
-cxx_flags = ["-O3", "-std=c++17", "-fopenmp", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"] + arch
+cxx_flags = ["-O3", "-std=c++17", "-pthread", "-fopenmp-simd", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"] + arch
 
 core = Extension(
     "fastnet._core",
@@ -25,7 +25,7 @@ core = Extension(
     # _core, which works for regular and editable installs; the rpath helps regular installs.
     runtime_library_dirs=["$ORIGIN/../scipy_openblas32/lib"],
     extra_compile_args=cxx_flags,
-    extra_link_args=["-fopenmp"],
+    extra_link_args=["-pthread"],
     language="c++",
 )
 

@@ -108,15 +108,18 @@ py::array_t<float> checked_arena_view(py::object self, float* base, size_t float
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastnet C++ core";
 
+  // OpenBLAS runs single-threaded, set once here and never changed per call: fastnet splits
+  // the products worth a second core over its own pool (csrc/blas.h, csrc/threads.h).
+  scipy_openblas_set_num_threads(1);
   m.def("set_num_threads", [](int n) {
     if (n < 1 || n > kMaxThreads)
       throw py::value_error("n must be in [1, " + std::to_string(kMaxThreads) + "]");
     fastnet::set_num_threads(n);
   });
-  m.def("set_blas_uses_openmp", &set_blas_uses_openmp, py::arg("on"),
-        "Run OpenBLAS's parallel jobs on fastnet's OpenMP team (one pool) or on its own.");
-  m.def("blas_uses_openmp", &blas_uses_openmp);
-  m.def("get_num_threads", []() { return max_threads(); });
+  m.def("get_num_threads", []() { return num_threads(); });
+  m.def("set_spin_us", &set_spin_us, py::arg("us"));
+  m.def("spin_us", &spin_us);
+  m.def("pool_workers", &pool_workers, "Worker threads created so far in this process.");
   m.def("openblas_num_threads", []() { return scipy_openblas_get_num_threads(); });
   m.def("openblas_corename", []() { return std::string(scipy_openblas_get_corename()); });
   m.def("openblas_config", []() { return std::string(scipy_openblas_get_config()); });
@@ -129,14 +132,6 @@ PYBIND11_MODULE(_core, m) {
     return std::string("unknown");
 #endif
   });
-  m.def("openmp", []() {
-#ifdef _OPENMP
-    return true;
-#else
-    return false;
-#endif
-  });
-
   bind_loss(m);
   bind_clip(m);
   bind_validate(m);

@@ -1,4 +1,9 @@
 // OpenBLAS from the scipy-openblas32 wheel: its cblas.h declares the scipy_-prefixed symbols.
+//
+// OpenBLAS always runs single-threaded here (its thread count is set to 1 once, at load:
+// csrc/bindings.cpp). Products worth a second core are split into independent blocks of C
+// that fastnet's pool runs (csrc/threads.h), each block one single-threaded OpenBLAS call.
+// Nothing process-wide is changed per call, so any number of threads may call sgemm at once.
 #pragma once
 #include <cblas.h>
 
@@ -10,22 +15,18 @@
 
 namespace fastnet {
 
-// Below this many multiply-adds a GEMM runs on the calling thread alone: OpenBLAS threads
-// products from 2^18 multiply-adds, where waking and synchronising a second thread costs more
-// than it saves (the tiny workload's 32×128×128 products ran slower on 2 threads than on 1).
-constexpr double kGemmThreadingMacs = 4.0 * 1024 * 1024;
-
-// Products that OpenBLAS would run on one thread but that still pay for a second core are
-// split by columns of C across the team, each share computed by OpenBLAS on its thread:
-// - a few rows of A and a large B (batch-1 inference: a GEMV in all but name) is bound by
-//   streaming B from cache, not by FLOPs; each core streams its own share of B, so the
-//   bandwidth of every core's caches adds up (predict at batch 1: 40 -> 27 us, 2 threads);
-// - from kSplitMacs multiply-adds (the 32×256×256 products of the digits model): 30 epochs
-//   0.317 -> 0.24 s at 2 threads. Below it (the tiny model's 32×128×128) the fork and join
-//   cost what the second core saves.
-constexpr int64_t kStreamRowsMax = 8;                  // rows of op(A) (and C)
-constexpr double kStreamFloatsMin = 128.0 * 1024;      // elements of B (512 KB)
+// Below this many multiply-adds a GEMM runs on the calling thread alone: waking and
+// synchronising a second thread costs more than it saves (the tiny workload's 32×128×128
+// products ran slower on 2 threads than on 1).
 constexpr double kSplitMacs = 1024.0 * 1024;
+// A few rows of op(A) against a large B (batch-1 inference, a GEMV in all but name) is bound
+// by streaming B from cache, not by FLOPs: each core streams its own share of B, so the
+// bandwidth of every core's caches adds up (predict at batch 1: 40 -> 27 us, 2 threads).
+constexpr int64_t kStreamRowsMax = 8;              // rows of op(A) (and C)
+constexpr double kStreamFloatsMin = 128.0 * 1024;  // elements of B (512 KB)
+// Blocks of at least this many multiply-adds: a block re-packs its share of the shared
+// operand, which costs little against 4M multiply-adds.
+constexpr double kBlockMacs = 4.0 * 1024 * 1024;
 
 inline void sgemm_one_thread(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
                              float alpha, const float* A, int64_t lda, const float* B,
@@ -37,34 +38,62 @@ inline void sgemm_one_thread(bool trans_a, bool trans_b, int64_t m, int64_t n, i
                     static_cast<blasint>(ldc));
 }
 
+// How a product is cut: `blocks` contiguous 16-aligned ranges of C's columns (by_rows false)
+// or of C's rows (by_rows true). blocks == 1: one call on the calling thread. Depends only on
+// the shape and the configured thread count, so the same product gives the same bits whether
+// the pool helped or the caller ran every block itself.
+struct GemmSplit {
+  int64_t blocks = 1;
+  int64_t size = 0;
+  bool by_rows = false;
+};
+
+inline GemmSplit gemm_split(int64_t m, int64_t n, int64_t k, int threads) {
+  GemmSplit s;
+  if (threads <= 1) return s;
+  const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const bool stream =
+      m <= kStreamRowsMax && static_cast<double>(n) * static_cast<double>(k) >= kStreamFloatsMin;
+  if (macs < kSplitMacs && !stream) return s;
+  // Cut the longer side of C: each block re-packs the whole of the other operand.
+  s.by_rows = m > n;
+  const int64_t side = s.by_rows ? m : n;
+  // One block per thread up to kBlockMacs each; larger products get up to two per thread so
+  // a thread that is descheduled (a busy neighbour) leaves part of its share to the others.
+  int64_t blocks = threads;
+  if (!stream && macs >= 2.0 * kBlockMacs * threads) blocks = 2 * static_cast<int64_t>(threads);
+  blocks = std::min<int64_t>(blocks, side / 16);
+  if (blocks < 2) return s;
+  int64_t size = (side + blocks - 1) / blocks;
+  size = (size + 15) / 16 * 16;  // whole cache lines of C and of B's rows
+  s.blocks = (side + size - 1) / size;
+  s.size = size;
+  return s;
+}
+
 // C (m×n) = alpha · op(A) · op(B) + beta · C, all row-major.
 inline void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                   int64_t ldc) {
-  const int threads = blas_threads();
-  const double macs = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const bool alone = threads > 1 && macs < kGemmThreadingMacs;
-  const bool split = alone && n >= 32 * threads && !in_parallel() &&
-                     ((m <= kStreamRowsMax &&
-                       static_cast<double>(n) * static_cast<double>(k) >= kStreamFloatsMin) ||
-                      macs >= kSplitMacs);
-  if (alone) scipy_openblas_set_num_threads(1);
-  if (split) {
-    // Column j of op(B) starts at B + j (B is k×n) or B + j·ldb (B is n×k, transposed).
-#pragma omp parallel num_threads(threads)
-    {
-      const int64_t nt = team_size(), t = thread_id();
-      int64_t chunk = (n + nt - 1) / nt;
-      chunk = (chunk + 15) / 16 * 16;  // whole cache lines of C and of B's rows
-      const int64_t j0 = std::min(n, t * chunk), j1 = std::min(n, j0 + chunk);
-      if (j0 < j1)
-        sgemm_one_thread(trans_a, trans_b, m, j1 - j0, k, alpha, A, lda,
-                         trans_b ? B + j0 * ldb : B + j0, ldb, beta, C + j0, ldc);
-    }
-  } else {
+  const GemmSplit s = in_parallel() ? GemmSplit{} : gemm_split(m, n, k, max_threads());
+  if (s.blocks <= 1) {
     sgemm_one_thread(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
   }
-  if (alone) scipy_openblas_set_num_threads(threads);
+  run_chunks(s.blocks, [&](int64_t b) {
+    const int64_t lo = b * s.size;
+    const int64_t len = std::min(s.by_rows ? m : n, lo + s.size) - lo;
+    if (len <= 0) return;
+    if (s.by_rows) {
+      // Row i of op(A) starts at A + i·lda (A is m×k) or A + i (A is k×m, transposed).
+      sgemm_one_thread(trans_a, trans_b, len, n, k, alpha, trans_a ? A + lo : A + lo * lda, lda,
+                       B, ldb, beta, C + lo * ldc, ldc);
+    } else {
+      // Column j of op(B) starts at B + j (B is k×n) or B + j·ldb (B is n×k, transposed).
+      sgemm_one_thread(trans_a, trans_b, m, len, k, alpha, A, lda,
+                       trans_b ? B + lo * ldb : B + lo, ldb, beta, C + lo, ldc);
+    }
+  });
 }
 
 // B (cols×rows) = Aᵀ for a row-major A (rows×cols), by OpenBLAS's blocked omatcopy.

@@ -1,4 +1,4 @@
-// Shared helpers for the C++ core: aligned buffers, OpenMP thresholds.
+// Shared helpers for the C++ core: aligned buffers, parallel loops on the pool (threads.h).
 #pragma once
 #include <algorithm>
 #include <cstddef>
@@ -8,9 +8,8 @@
 #include <new>
 #include <stdexcept>
 #include <string>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+
+#include "threads.h"
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
 #define FASTNET_HAVE_MXCSR 1
@@ -18,7 +17,7 @@
 
 namespace fastnet {
 
-// Elementwise loops below this many elements run on one thread: forking a team
+// Elementwise loops below this many elements run on one thread: waking a worker
 // costs more than the work (a few microseconds) on small batches.
 constexpr int64_t kParallelThreshold = 1 << 15;
 
@@ -85,94 +84,71 @@ class FlushDenormals {
   unsigned int saved_ = 0;
 };
 
-inline int max_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-inline int thread_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-inline int team_size() {
-#ifdef _OPENMP
-  return omp_get_num_threads();
-#else
-  return 1;
-#endif
-}
-inline bool in_parallel() {
-#ifdef _OPENMP
-  return omp_in_parallel();
-#else
-  return false;
-#endif
-}
+// The configured (process-wide) thread count: how many chunks a parallel loop is cut into.
+inline int max_threads() { return num_threads(); }
+// True inside a pool chunk: a loop started there runs on the calling thread (never nested).
+inline bool in_parallel() { return in_pool_task(); }
 
-// Runs body(i) for every i in [0, n): split statically across the team when `parallel` and
-// more than one thread is allowed, else as a plain loop on the calling thread. It never opens
-// a one-thread OpenMP region: libgomp makes a futex syscall for every region it enters, even
-// for a team of one (an `if (false)` clause included), ~20 per tiny training step.
+// Runs body(i) for every i in [0, n): cut into up to 4 contiguous ranges per thread (claimed
+// dynamically, so a descheduled worker leaves its share to the others) when `parallel` and
+// more than one thread is configured, else a plain loop on the calling thread. Small loops
+// never touch the pool.
 template <class Body>
 inline void for_each_index(int64_t n, bool parallel, Body&& body) {
-  if (parallel && n > 1 && max_threads() > 1) {
-#pragma omp parallel for schedule(static)
+  const int threads = max_threads();
+  if (!parallel || n <= 1 || threads <= 1 || in_parallel()) {
     for (int64_t i = 0; i < n; ++i) body(i);
-  } else {
-    for (int64_t i = 0; i < n; ++i) body(i);
+    return;
   }
+  const int64_t chunks = std::min<int64_t>(n, 4 * static_cast<int64_t>(threads));
+  run_chunks(chunks, [&](int64_t c) {
+    const int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
+    for (int64_t i = begin; i < end; ++i) body(i);
+  });
 }
 
-// As for_each_index, with the thread's index in [0, nthreads) for per-thread partials:
-// body(thread, i). nthreads == 1 runs on the calling thread as thread 0.
+// As for_each_index, with the index of a fixed contiguous range in [0, nthreads) for
+// per-range partials: body(part, i). Ranges depend on n and nthreads only, never on which
+// thread runs them, so partials summed in part order give the same result however the pool
+// was used. nthreads == 1 runs on the calling thread as part 0.
 template <class Body>
 inline void for_each_index_on(int64_t n, int nthreads, Body&& body) {
-  if (nthreads > 1 && n > 1) {
-#pragma omp parallel num_threads(nthreads)
-    {
-      const int t = thread_id();
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < n; ++i) body(t, i);
-    }
+  if (nthreads > 1 && n > 1 && !in_parallel()) {
+    run_chunks(nthreads, [&](int64_t t) {
+      const int64_t begin = n * t / nthreads, end = n * (t + 1) / nthreads;
+      for (int64_t i = begin; i < end; ++i) body(static_cast<int>(t), i);
+    });
   } else {
     for (int64_t i = 0; i < n; ++i) body(0, i);
   }
 }
 
 // Runs body(begin, end) over [0, n): directly on the calling thread when n < threshold, one
-// thread is configured or the caller is already inside a parallel region (no OpenMP fork at
-// all), else as one contiguous, 16-element aligned chunk per thread of the team (static
-// partition: the same split for the same thread count). Every thread flushes denormals while
-// it works.
+// thread is configured or the caller is already inside a pool chunk, else cut into 16-element
+// aligned ranges (up to 4 per thread, at least threshold / 2 elements each) that the pool's
+// threads claim. Every range runs with denormals flushed.
 //
 // Extra arguments are passed on to body(begin, end, args...): declare pointer parameters
 // __restrict__ there, so the compiler knows the arrays do not alias and vectorizes the loop.
 template <class Body, class... Args>
 inline void parallel_for(int64_t n, int64_t threshold, Body&& body, Args... args) {
   if (n <= 0) return;
-  if (n < threshold || max_threads() == 1 || in_parallel()) {  // never a nested region
+  const int threads = max_threads();
+  if (n < threshold || threads == 1 || in_parallel()) {
     body(int64_t{0}, n, args...);
     return;
   }
-#pragma omp parallel
-  {
+  const int64_t min_chunk = std::max<int64_t>(16, threshold / 2);
+  int64_t chunks = std::min<int64_t>(4 * static_cast<int64_t>(threads), n / min_chunk);
+  chunks = std::max<int64_t>(chunks, threads);
+  int64_t size = (n + chunks - 1) / chunks;
+  size = (size + 15) / 16 * 16;
+  chunks = (n + size - 1) / size;
+  run_chunks(chunks, [&](int64_t c) {
     FlushDenormals ftz;
-    const int64_t t = thread_id();
-#ifdef _OPENMP
-    const int64_t nt = omp_get_num_threads();
-#else
-    const int64_t nt = 1;
-#endif
-    int64_t chunk = (n + nt - 1) / nt;
-    chunk = (chunk + 15) / 16 * 16;
-    const int64_t begin = std::min(n, t * chunk), end = std::min(n, begin + chunk);
-    if (begin < end) body(begin, end, args...);
-  }
+    const int64_t begin = c * size, end = std::min(n, begin + size);
+    body(begin, end, args...);
+  });
 }
 
 }  // namespace fastnet

@@ -8,6 +8,8 @@
 // autodiff through Keras' clip/maximum would give.
 #include "loss.h"
 
+#include <vector>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -21,20 +23,29 @@ namespace {
 constexpr double kEps = 1e-7;              // keras.backend.epsilon()
 constexpr double kCosineEps = 1e-12;       // tf.math.l2_normalize: x * rsqrt(max(sum x^2, 1e-12))
 
-// Sum of body(i) for i in [0, n): OpenMP reduction only when the whole problem is large
-// enough (common.h: kParallelThreshold); small batches stay on the calling thread.
-// `omp simd` lets the compiler vectorize the double reduction (the lanes' partial sums are
-// combined at the end, a fixed order for a given build and thread count).
+// Sum of body(i) for i in [0, n): on the pool only when the whole problem is large enough
+// (common.h: kParallelThreshold), as one partial per fixed range added in range order (the
+// same result however the pool was used); small batches stay on the calling thread.
+// `omp simd` lets the compiler vectorize the double reduction.
 template <class Body>
 inline double sum_over(int64_t n, bool parallel, Body&& body) {
-  double sum = 0.0;
-  if (parallel && max_threads() > 1) {  // no one-thread region (common.h: for_each_index)
-#pragma omp parallel for simd reduction(+ : sum) schedule(static)
-    for (int64_t i = 0; i < n; ++i) sum += body(i);
-  } else {
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < n; ++i) sum += body(i);
+  const int parts = parallel && !in_parallel() ? max_threads() : 1;
+  if (parts > 1 && n > 1) {
+    std::vector<double> partial(static_cast<size_t>(parts), 0.0);
+    run_chunks(parts, [&](int64_t t) {
+      const int64_t begin = n * t / parts, end = n * (t + 1) / parts;
+      double s = 0.0;
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = begin; i < end; ++i) s += body(i);
+      partial[static_cast<size_t>(t)] = s;
+    });
+    double sum = 0.0;
+    for (double v : partial) sum += v;
+    return sum;
   }
+  double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) sum += body(i);
   return sum;
 }
 

@@ -1,8 +1,10 @@
 """Process-wide settings: threads, seeds, and a report of the build."""
 from __future__ import annotations
 
+import math
 import os
 import sys
+import warnings
 
 from . import _core
 from . import init as _init
@@ -12,23 +14,64 @@ from ._validate import check_int
 MAX_THREADS = 1024  # as kMaxThreads in csrc/common.h
 
 
-def available_cores() -> int:
+def _cgroup_cpu_limit():
+    """CPUs the process's cgroup may use (quota / period), or None when unlimited or unknown.
+    cgroup v2 (cpu.max: "max 100000" or "200000 100000") and v1 (cpu.cfs_quota_us)."""
     try:
-        return len(os.sched_getaffinity(0))
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max" and int(period) > 0:
+            return int(quota) / int(period)
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us") as f:
+            quota = int(f.read())
+        with open("/sys/fs/cgroup/cpu/cpu.cfs_period_us") as f:
+            period = int(f.read())
+        if quota > 0 and period > 0:
+            return quota / period
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def available_cores() -> int:
+    """Cores this process may use: its CPU affinity mask, capped by a cgroup CPU quota (a
+    container limited to 2 CPUs on a 64-core host gets 2)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = _cgroup_cpu_limit()
+    if limit is not None:
+        cores = min(cores, max(1, math.ceil(limit)))
+    return max(1, cores)
 
 
 def set_num_threads(n: int) -> None:
-    """Set fastnet's OpenMP threads and OpenBLAS's threads together (no oversubscription:
-    our elementwise kernels and the GEMMs never run at the same time)."""
+    """Set the number of threads fastnet uses, for the whole process (every Python thread and
+    every model): GEMMs and large loops are cut into that many shares on one shared pool.
+
+    ``n`` must be >= 1. A value above the cores this process may use (``available_cores``:
+    CPU affinity and cgroup quota) is clamped to them with a warning: more threads than cores
+    only adds waiting.
+    """
     n = check_int(n, "n", 1)
     if n > MAX_THREADS:
         raise ValueError(f"n must be in [1, {MAX_THREADS}], got {n}")
+    cores = available_cores()
+    if n > cores:
+        warnings.warn(f"set_num_threads({n}): this process may use {cores} cores "
+                      f"(CPU affinity / cgroup quota); using {cores} threads", RuntimeWarning,
+                      stacklevel=2)
+        n = cores
     _core.set_num_threads(n)
 
 
 def get_num_threads() -> int:
+    """The process-wide thread count set by ``set_num_threads`` (default: available cores)."""
     return _core.get_num_threads()
 
 
@@ -38,11 +81,10 @@ def manual_seed(seed: int) -> None:
 
 
 def _init_thread_pool() -> None:
-    """One pool: OpenBLAS runs its GEMM jobs on our OpenMP team unless
-    FASTNET_BLAS_POOL=openblas asks for OpenBLAS's own threads (two pools that spin against
-    each other cost 2-40x on a 2-core machine, see bench/README.md)."""
-    _core.set_blas_uses_openmp(os.environ.get("FASTNET_BLAS_POOL", "openmp") != "openblas")
-    set_num_threads(_default_threads())
+    """Default thread count at import: FASTNET_NUM_THREADS or OMP_NUM_THREADS if set, else the
+    cores this process may use; never more than those cores."""
+    n = min(_default_threads(), available_cores())
+    _core.set_num_threads(max(1, min(n, MAX_THREADS)))
 
 
 def _default_threads() -> int:
@@ -67,13 +109,12 @@ def show_config(print_fn=print) -> dict:
         "numpy": np.__version__,
         "platform": platform.platform(),
         "compiler": _core.compiler(),
-        "openmp": _core.openmp(),
         "openblas": _core.openblas_config(),
         "openblas_corename": _core.openblas_corename(),
         "threads": _core.get_num_threads(),
         "openblas_threads": _core.openblas_num_threads(),
-        "thread_pool": "one OpenMP pool (OpenBLAS jobs on it)" if _core.blas_uses_openmp()
-                       else "OpenMP + OpenBLAS's own pool",
+        "thread_pool": f"fastnet pool ({_core.pool_workers()} workers started, spin "
+                       f"{_core.spin_us()} us); OpenBLAS single-threaded",
         "available_cores": available_cores(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
     }
