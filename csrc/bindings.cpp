@@ -6,7 +6,10 @@
 
 #include <cblas.h>
 
+#include <chrono>
+#include <memory>
 #include <mutex>
+#include <shared_mutex>
 
 #include "common.h"
 #include "loss.h"
@@ -103,6 +106,48 @@ py::array_t<float> checked_arena_view(py::object self, float* base, size_t float
   return arena_view(self, base, offset, shape);
 }
 
+// Lets a long call (fit, predict, evaluate over many chunks) notice Ctrl-C and other signals
+// while the GIL is released: between steps or chunks, at most every kIntervalMs, the main
+// thread takes the GIL and runs Python's signal handlers. A handler that raises (SIGINT's
+// KeyboardInterrupt) stops the call at that boundary, so the model is left whole, and the
+// exception is raised when the call returns. Other threads never receive signals in Python:
+// they skip the check after the first look.
+class SignalCheck {
+ public:
+  static constexpr int kIntervalMs = 20;
+  SignalCheck() : last_(std::chrono::steady_clock::now()) {
+    fn_ = [this]() { return poll(); };
+  }
+  const StopCheck* get() const { return &fn_; }
+  bool stopped() const { return error_ != nullptr; }
+  // Raise the handler's exception (with the GIL held).
+  [[noreturn]] void raise() { throw std::move(*error_); }
+
+ private:
+  bool poll() {
+    if (!main_thread_) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::milliseconds(kIntervalMs)) return false;
+    last_ = now;
+    py::gil_scoped_acquire gil;
+    if (!checked_main_) {
+      checked_main_ = true;
+      py::object main = py::module_::import("threading").attr("main_thread")();
+      main_thread_ = py::cast<unsigned long>(main.attr("ident")) == PyThread_get_thread_ident();
+      if (!main_thread_) return false;
+    }
+    if (PyErr_CheckSignals() != 0) {
+      error_ = std::make_unique<py::error_already_set>();
+      return true;
+    }
+    return false;
+  }
+  std::chrono::steady_clock::time_point last_;
+  bool main_thread_ = true, checked_main_ = false;
+  std::unique_ptr<py::error_already_set> error_;
+  StopCheck fn_;
+};
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -170,7 +215,7 @@ PYBIND11_MODULE(_core, m) {
              py::array_t<float> Y({batch, out});
              {
                py::gil_scoped_release nogil;
-               std::lock_guard<std::mutex> lock(self.mutex);
+               std::unique_lock<std::shared_mutex> lock(self.mutex);
                const float* y = self.forward(X.data(), batch, training, true);
                std::memcpy(Y.mutable_data(), y, sizeof(float) * batch * out);
              }
@@ -194,7 +239,7 @@ PYBIND11_MODULE(_core, m) {
              }
              {
                py::gil_scoped_release nogil;
-               std::lock_guard<std::mutex> lock(self.mutex);
+               std::unique_lock<std::shared_mutex> lock(self.mutex);
                self.backward(dY.data(), dx);
              }
              if (!want_dx) return py::none();
@@ -215,7 +260,7 @@ PYBIND11_MODULE(_core, m) {
              double gnorm = 0.0, value;
              {
                py::gil_scoped_release nogil;
-               std::lock_guard<std::mutex> lock(self.mutex);
+               std::unique_lock<std::shared_mutex> lock(self.mutex);
                value = self.train_step(X.data(), batch, t.target, t.labels, kind, lp, opt, &gnorm);
              }
              return py::make_tuple(value, gnorm);
@@ -257,12 +302,12 @@ PYBIND11_MODULE(_core, m) {
              lp.delta = delta;
              lp.from_logits = from_logits;
              Model::FitStats st;
+             SignalCheck signals;
              {
                py::gil_scoped_release nogil;
-               std::lock_guard<std::mutex> lock(self.mutex);
                self.fit_batches(X.data(), n, t.target, t.labels, order.data(), batch_size,
                                 first_batch, num_batches, kind, lp, opt, base_p, fac_p,
-                                stop_on_nonfinite, absorb_single, st);
+                                stop_on_nonfinite, absorb_single, st, signals.get());
              }
              py::dict d;
              d["loss_sum"] = st.loss_sum;
@@ -272,6 +317,16 @@ PYBIND11_MODULE(_core, m) {
              d["steps"] = st.steps;
              d["nonfinite"] = st.nonfinite;
              d["last_gnorm"] = st.last_gnorm;
+             // The steps taken before a signal handler raised are reported with its exception,
+             // which the caller re-raises after bookkeeping (fastnet/training.py).
+             d["interrupt"] = py::none();
+             if (signals.stopped()) {
+               try {
+                 signals.raise();
+               } catch (py::error_already_set& e) {
+                 d["interrupt"] = e.value();
+               }
+             }
              return d;
            },
            py::arg("X"), py::arg("target"), py::arg("labels"), py::arg("order"),
@@ -293,12 +348,13 @@ PYBIND11_MODULE(_core, m) {
              lp.from_logits = from_logits;
              double loss_sum = 0.0;
              int64_t correct = 0;
+             SignalCheck signals;
              {
                py::gil_scoped_release nogil;
-               std::lock_guard<std::mutex> lock(self.mutex);
                self.evaluate(X.data(), n, t.target, t.labels, batch_size, kind, lp, &loss_sum,
-                             &correct);
+                             &correct, signals.get());
              }
+             if (signals.stopped()) signals.raise();
              return py::make_tuple(loss_sum / static_cast<double>(n), correct);
            })
       .def("predict",
@@ -307,17 +363,18 @@ PYBIND11_MODULE(_core, m) {
              const int64_t n = X.shape(0), out = self.out_features();
              if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
              py::array_t<float> Y({n, out});
+             SignalCheck signals;
              {
                py::gil_scoped_release nogil;
-               std::lock_guard<std::mutex> lock(self.mutex);
-               self.predict(X.data(), n, batch_size, Y.mutable_data());
+               self.predict(X.data(), n, batch_size, Y.mutable_data(), signals.get());
              }
+             if (signals.stopped()) signals.raise();
              return Y;
            })
       .def("activation",
            [](Model& self, size_t i) {
              if (i >= self.num_layers()) throw py::index_error("layer index out of range");
-             std::lock_guard<std::mutex> lock(self.mutex);
+             std::shared_lock<std::shared_mutex> lock(self.mutex);
              const float* src = self.layer_output(i);
              if (!src) throw py::value_error("activation() needs a forward pass first");
              const int64_t batch = self.last_batch(), width = self.layer(i).out;
@@ -336,7 +393,6 @@ PYBIND11_MODULE(_core, m) {
         lp.delta = delta;
         lp.from_logits = from_logits;
         py::gil_scoped_release nogil;
-        std::lock_guard<std::mutex> lock(self.mutex);
         return self.eval_loss(X.data(), batch, t.target, t.labels, kind, lp);
       });
 
@@ -360,7 +416,7 @@ PYBIND11_MODULE(_core, m) {
       .def("step",
            [](Optimizer& self, bool reference) {
              py::gil_scoped_release nogil;
-             std::lock_guard<std::mutex> lock(self.model->mutex);
+             std::unique_lock<std::shared_mutex> lock(self.model->mutex);
              return self.step(reference);
            },
            py::arg("reference") = false)

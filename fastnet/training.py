@@ -81,6 +81,11 @@ class _Progress:
             self.bar.update(steps)
             self.bar.set_postfix(loss=f"{loss:.4f}")
 
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
     def epoch_end(self, epoch, logs, seconds):
         text = " - ".join(f"{k}: {v:.4g}" for k, v in logs.items())
         if self.bar is not None:
@@ -208,6 +213,11 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
                 tot[k] += st[k]
             batch += st["steps"]
             optimizer.last_grad_norm = st["last_gnorm"]
+            if st["interrupt"] is not None:
+                # A signal handler raised (Ctrl-C) between two steps: the model and optimizer
+                # hold the state after the last whole step; the counters above include it.
+                progress.close()
+                raise st["interrupt"]
             if st["nonfinite"]:
                 optimizer._after_step(float("nan"))  # warns, or raises with on_nonfinite="raise"
             running = tot["loss_sum"] / max(tot["samples"], 1)

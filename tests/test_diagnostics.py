@@ -201,7 +201,7 @@ def test_report_plot_and_errors(tmp_path):
 def test_activation_binding_copies_layer_outputs():
     model = fn.Sequential(fn.Dense(4, 3, activation="relu"), fn.Dense(3, 2), seed=0)
     X = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
-    out = model.forward(X)
+    out = model._core.forward(X, True)  # the training workspace keeps every layer's output
     np.testing.assert_array_equal(model._core.activation(1), out)
     a0 = model._core.activation(0)
     a0[...] = 123.0  # a copy: the workspace is untouched

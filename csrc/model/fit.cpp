@@ -5,6 +5,10 @@
 #include <cstring>
 #include <stdexcept>
 
+#include <mutex>
+#include <shared_mutex>
+
+#include "../loss.h"
 #include "../optim/optimizer.h"
 #include "model.h"
 
@@ -45,7 +49,9 @@ void Model::fit_batches(const float* X, int64_t n, const float* target, const in
                         const int64_t* order, int64_t batch_size, int64_t first_batch,
                         int64_t num_batches, LossKind loss, const LossParams& lp,
                         Optimizer* opt, const float* slot_base_lrs, const float* lr_factors,
-                        bool stop_on_nonfinite, bool absorb_single, FitStats& st) {
+                        bool stop_on_nonfinite, bool absorb_single, FitStats& st,
+                        const StopCheck* stop) {
+  std::lock_guard<std::mutex> fit_lock(fit_mutex);
   const int64_t in = in_features(), cols = out_features();
   for (int64_t i = 0; i < n; ++i)
     if (order[i] < 0 || order[i] >= n) throw std::out_of_range("row order index out of range");
@@ -55,6 +61,7 @@ void Model::fit_batches(const float* X, int64_t n, const float* target, const in
   if (target) fit_t_.resize(static_cast<size_t>(cap * cols));
   if (labels) fit_l_.resize(static_cast<size_t>(cap));
   for (int64_t b = 0; b < num_batches; ++b) {
+    if (stop && b > 0 && (*stop)()) break;  // between steps: the model is whole
     const int64_t gb = first_batch + b;
     if (gb >= total) break;
     const int64_t start = gb * batch_size;
@@ -79,11 +86,17 @@ void Model::fit_batches(const float* X, int64_t n, const float* target, const in
       const float f = lr_factors[b];
       for (size_t k = 0; k < opt->slots.size(); ++k) opt->slots[k].lr = slot_base_lrs[k] * f;
     }
-    double gnorm = 0.0;
-    const double value = train_step(xb, rows, tb, lb, loss, lp, opt, &gnorm);
+    double gnorm = 0.0, value;
+    int64_t hits;
+    {
+      // One step at a time: predictions from other threads run between steps.
+      std::unique_lock<std::shared_mutex> lock(mutex);
+      value = train_step(xb, rows, tb, lb, loss, lp, opt, &gnorm);
+      hits = count_correct(last_output(), rows, cols, tb, lb);
+    }
     st.loss_sum += value * rows;
     st.samples += rows;
-    st.correct += count_correct(last_output(), rows, cols, tb, lb);
+    st.correct += hits;
     ++st.steps;
     st.last_gnorm = gnorm;
     if (std::isfinite(gnorm)) st.gnorm_sum += gnorm;
@@ -94,32 +107,53 @@ void Model::fit_batches(const float* X, int64_t n, const float* target, const in
   }
 }
 
-void Model::evaluate(const float* X, int64_t n, const float* target, const int32_t* labels,
+bool Model::evaluate(const float* X, int64_t n, const float* target, const int32_t* labels,
                      int64_t batch_size, LossKind loss, const LossParams& lp, double* loss_sum,
-                     int64_t* correct) {
+                     int64_t* correct, const StopCheck* stop) {
   const int64_t in = in_features(), cols = out_features();
+  const int64_t chunk = infer_rows(batch_size);
+  auto ws = borrow_workspace();
   double total = 0.0;
   int64_t hits = 0;
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t rows = std::min(batch_size, n - start);
+  bool finished = true;
+  for (int64_t start = 0; start < n; start += chunk) {
+    if (stop && start > 0 && (*stop)()) {
+      finished = false;
+      break;
+    }
+    const int64_t rows = std::min(chunk, n - start);
     const float* xb = X + start * in;
     const float* tb = target ? target + start * cols : nullptr;
     const int32_t* lb = labels ? labels + start : nullptr;
-    total += eval_loss(xb, rows, tb, lb, loss, lp) * rows;
-    hits += count_correct(last_output(), rows, cols, tb, lb);
+    std::shared_lock<std::shared_mutex> lock(mutex);
+    const float* out = infer(xb, rows, *ws);
+    total += loss_forward_backward(loss, lp, out, tb, lb, nullptr, rows, cols) * rows;
+    hits += count_correct(out, rows, cols, tb, lb);
   }
+  return_workspace(std::move(ws));
   *loss_sum = total;
   *correct = hits;
+  return finished;
 }
 
-void Model::predict(const float* X, int64_t n, int64_t batch_size, float* out) {
+bool Model::predict(const float* X, int64_t n, int64_t batch_size, float* out,
+                    const StopCheck* stop) {
   const int64_t in = in_features(), cols = out_features();
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t rows = std::min(batch_size, n - start);
-    const float* y = forward(X + start * in, rows, false, false);
+  const int64_t chunk = infer_rows(batch_size);
+  auto ws = borrow_workspace();
+  bool finished = true;
+  for (int64_t start = 0; start < n; start += chunk) {
+    if (stop && start > 0 && (*stop)()) {
+      finished = false;
+      break;
+    }
+    const int64_t rows = std::min(chunk, n - start);
+    std::shared_lock<std::shared_mutex> lock(mutex);
+    const float* y = infer(X + start * in, rows, *ws);
     std::memcpy(out + start * cols, y, sizeof(float) * rows * cols);
   }
-  input_ = nullptr;
+  return_workspace(std::move(ws));
+  return finished;
 }
 
 }  // namespace fastnet

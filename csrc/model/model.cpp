@@ -48,40 +48,43 @@ void Model::build() {
   arena_floats_ = off;
   params_.resize(std::max<size_t>(off, 16));
   grads_.resize(std::max<size_t>(off, 16));
-  acts_.resize(layers_.size() + 1);
-  layer_ws_.resize(layers_.size());
   built_ = true;
 }
 
-void Model::ensure_workspace(int64_t batch) {
-  if (batch <= ws_batch_) return;
-  acts_[0].resize(static_cast<size_t>(batch * layers_.front()->in));
+void Model::ensure_workspace(Workspace& ws, int64_t batch, bool training) const {
+  if (batch <= ws.batch) return;
+  ws.acts.resize(layers_.size() + 1);
+  ws.layer_ws.resize(layers_.size());
+  ws.acts[0].resize(static_cast<size_t>(batch * layers_.front()->in));
   int64_t widest = layers_.front()->in;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    acts_[i + 1].resize(static_cast<size_t>(batch * layers_[i]->out));
-    layer_ws_[i].resize(layers_[i]->workspace_floats(batch));
+    ws.acts[i + 1].resize(static_cast<size_t>(batch * layers_[i]->out));
+    ws.layer_ws[i].resize(layers_[i]->workspace_floats(batch));
     widest = std::max(widest, layers_[i]->out);
   }
-  grad_a_.resize(static_cast<size_t>(batch * widest));
-  grad_b_.resize(static_cast<size_t>(batch * widest));
-  ws_batch_ = batch;
+  if (training) {
+    ws.grad_a.resize(static_cast<size_t>(batch * widest));
+    ws.grad_b.resize(static_cast<size_t>(batch * widest));
+  }
+  ws.batch = batch;
 }
 
 const float* Model::forward(const float* X, int64_t batch, bool training, bool copy_input) {
   if (!built_) throw std::logic_error("model not built");
   if (batch <= 0) throw std::invalid_argument("empty batch");
-  ensure_workspace(batch);
+  Workspace& ws = train_ws_;
+  ensure_workspace(ws, batch, true);
   if (copy_input) {
-    std::memcpy(acts_[0].data(), X, sizeof(float) * batch * layers_.front()->in);
-    X = acts_[0].data();
+    std::memcpy(ws.acts[0].data(), X, sizeof(float) * batch * layers_.front()->in);
+    X = ws.acts[0].data();
   }
   input_ = X;
   input_batch_ = batch;
   StepContext ctx = context(training);
   const float* x = X;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    float* y = acts_[i + 1].data();
-    layers_[i]->forward(x, y, layer_ws_[i].data(), batch, ctx);
+    float* y = ws.acts[i + 1].data();
+    layers_[i]->forward(x, y, ws.layer_ws[i].data(), batch, ctx);
     x = y;
   }
   if (training) {
@@ -93,18 +96,70 @@ const float* Model::forward(const float* X, int64_t batch, bool training, bool c
   return x;
 }
 
+const float* Model::infer(const float* X, int64_t batch, Workspace& ws) const {
+  if (!built_) throw std::logic_error("model not built");
+  if (batch <= 0) throw std::invalid_argument("empty batch");
+  ensure_workspace(ws, batch, false);
+  StepContext ctx;
+  // Inference layers read the parameters only (no running statistics, no gradients).
+  ctx.params = const_cast<float*>(params_.data());
+  ctx.grads = nullptr;
+  ctx.training = false;
+  ctx.seed = seed;
+  ctx.step = step;
+  const float* x = X;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    float* y = ws.acts[i + 1].data();
+    layers_[i]->forward(x, y, ws.layer_ws[i].data(), batch, ctx);
+    x = y;
+  }
+  return x;
+}
+
+int64_t Model::infer_rows(int64_t batch_size) const {
+  int64_t rows = std::max<int64_t>(1, batch_size);
+  auto floats = [&](int64_t b) {
+    double total = static_cast<double>(b) * static_cast<double>(layers_.front()->in);
+    for (auto& l : layers_)
+      total += static_cast<double>(b) * static_cast<double>(l->out) +
+               static_cast<double>(l->workspace_floats(b));
+    return total;
+  };
+  while (rows > 1 && floats(rows) > static_cast<double>(kInferWorkspaceFloats)) rows = (rows + 1) / 2;
+  return rows;
+}
+
+std::unique_ptr<Workspace> Model::borrow_workspace() {
+  {
+    std::lock_guard<std::mutex> lock(idle_mutex_);
+    if (!idle_ws_.empty()) {
+      auto ws = std::move(idle_ws_.back());
+      idle_ws_.pop_back();
+      return ws;
+    }
+  }
+  return std::make_unique<Workspace>();
+}
+
+void Model::return_workspace(std::unique_ptr<Workspace> ws) {
+  constexpr size_t kKeepIdle = 4;  // a few threads predicting at once reuse theirs
+  std::lock_guard<std::mutex> lock(idle_mutex_);
+  if (idle_ws_.size() < kKeepIdle) idle_ws_.push_back(std::move(ws));
+}
+
 void Model::backward_impl(float* g, float* dX) {
   // The random streams of the forward pass were those of step - 1.
   StepContext ctx = context(true);
   ctx.step = step - 1;
   const int64_t batch = input_batch_;
+  Workspace& ws = train_ws_;
   float* cur = g;
   for (size_t i = layers_.size(); i-- > 0;) {
-    const float* x = i == 0 ? input_ : acts_[i].data();
+    const float* x = i == 0 ? input_ : ws.acts[i].data();
     float* next = nullptr;
-    if (i > 0) next = (cur == grad_a_.data()) ? grad_b_.data() : grad_a_.data();
+    if (i > 0) next = (cur == ws.grad_a.data()) ? ws.grad_b.data() : ws.grad_a.data();
     else next = dX;  // may be null: the first layer's dX is not needed in a training step
-    layers_[i]->backward(x, acts_[i + 1].data(), cur, next, layer_ws_[i].data(), batch, ctx);
+    layers_[i]->backward(x, ws.acts[i + 1].data(), cur, next, ws.layer_ws[i].data(), batch, ctx);
     cur = next;
   }
 }
@@ -113,17 +168,17 @@ void Model::backward(const float* dY, float* dX) {
   if (last_train_batch < 0)
     throw std::logic_error("backward() needs a forward(training=True) first");
   const int64_t batch = input_batch_;
-  std::memcpy(grad_a_.data(), dY, sizeof(float) * batch * layers_.back()->out);
-  backward_impl(grad_a_.data(), dX);
+  std::memcpy(train_ws_.grad_a.data(), dY, sizeof(float) * batch * layers_.back()->out);
+  backward_impl(train_ws_.grad_a.data(), dX);
 }
 
 double Model::train_step(const float* X, int64_t batch, const float* target,
                          const int32_t* labels, LossKind loss, const LossParams& lp,
                          Optimizer* opt, double* gnorm) {
   const float* out = forward(X, batch, true, false);
-  double value = loss_forward_backward(loss, lp, out, target, labels, grad_a_.data(), batch,
-                                       layers_.back()->out);
-  backward_impl(grad_a_.data(), nullptr);
+  double value = loss_forward_backward(loss, lp, out, target, labels, train_ws_.grad_a.data(),
+                                       batch, layers_.back()->out);
+  backward_impl(train_ws_.grad_a.data(), nullptr);
   double norm = opt ? opt->step() : 0.0;
   if (gnorm) *gnorm = norm;
   input_ = nullptr;  // the caller's array is not ours to keep
@@ -133,10 +188,16 @@ double Model::train_step(const float* X, int64_t batch, const float* target,
 
 double Model::eval_loss(const float* X, int64_t batch, const float* target,
                         const int32_t* labels, LossKind loss, const LossParams& lp) {
-  const float* out = forward(X, batch, false, false);
-  input_ = nullptr;
-  return loss_forward_backward(loss, lp, out, target, labels, nullptr, batch,
-                               layers_.back()->out);
+  auto ws = borrow_workspace();
+  double value;
+  {
+    std::shared_lock<std::shared_mutex> lock(mutex);
+    const float* out = infer(X, batch, *ws);
+    value = loss_forward_backward(loss, lp, out, target, labels, nullptr, batch,
+                                  layers_.back()->out);
+  }
+  return_workspace(std::move(ws));
+  return value;
 }
 
 }  // namespace fastnet

@@ -2,8 +2,10 @@
 // of the same layout, plus per-batch workspaces sized once per batch size.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <stdexcept>
 #include <vector>
 
@@ -14,6 +16,19 @@
 namespace fastnet {
 
 class Optimizer;
+
+// Activations and layer scratch for one pass over up to `batch` rows. The model keeps one for
+// training (forward/backward/train_step share it) and lends others to inference calls, so any
+// number of threads can predict at once.
+struct Workspace {
+  int64_t batch = 0;
+  std::vector<AlignedBuffer> acts;      // acts[0] input copy, acts[i+1] output of layer i
+  std::vector<AlignedBuffer> layer_ws;  // per-layer scratch
+  AlignedBuffer grad_a, grad_b;         // ping-pong buffers for the backward pass (training)
+};
+
+// Returns true when a long call should stop (a pending signal): checked between steps/chunks.
+using StopCheck = std::function<bool()>;
 
 class Model {
  public:
@@ -32,9 +47,16 @@ class Model {
   Layer& layer(size_t i) { return *layers_.at(i); }
   std::vector<ParamDecl*> param_decls();
 
-  // Forward pass; returns the output (batch, out) held in the model's workspace. The input is
-  // copied when copy_input (so a later backward sees it even if the caller's array changes).
+  // Forward pass; returns the output (batch, out) held in the model's training workspace. The
+  // input is copied when copy_input (so a later backward sees it even if the caller's array
+  // changes).
   const float* forward(const float* X, int64_t batch, bool training, bool copy_input);
+  // Inference-mode forward of `batch` rows in a borrowed workspace; reads the parameters only.
+  const float* infer(const float* X, int64_t batch, Workspace& ws) const;
+  // Rows per inference chunk: at most `batch_size`, fewer when a chunk's workspace would pass
+  // kInferWorkspaceFloats (peak memory beyond input and output is bounded whatever n is).
+  int64_t infer_rows(int64_t batch_size) const;
+  static constexpr size_t kInferWorkspaceFloats = size_t{8} << 20;  // 32 MiB
   // Backward pass after a training forward. dY (batch, out). dX (batch, in) written unless null.
   void backward(const float* dY, float* dX);
   // Forward, loss, backward, optimizer update. Returns the loss; gnorm receives the gradient norm.
@@ -62,33 +84,42 @@ class Model {
                    const int64_t* order, int64_t batch_size, int64_t first_batch,
                    int64_t num_batches, LossKind loss, const LossParams& lp, Optimizer* opt,
                    const float* slot_base_lrs, const float* lr_factors, bool stop_on_nonfinite,
-                   bool absorb_single, FitStats& stats);
+                   bool absorb_single, FitStats& stats, const StopCheck* stop = nullptr);
   // Batches in an epoch of n rows; with absorb_single a lone leftover row joins the last batch.
   static int64_t epoch_batches(int64_t n, int64_t batch_size, bool absorb_single);
   // Batched inference: loss sum (Σ batch mean × rows) and argmax hits over n rows.
-  void evaluate(const float* X, int64_t n, const float* target, const int32_t* labels,
+  // Takes the parameters' shared lock itself (per chunk); returns false when `stop` ended it.
+  bool evaluate(const float* X, int64_t n, const float* target, const int32_t* labels,
                 int64_t batch_size, LossKind loss, const LossParams& lp, double* loss_sum,
-                int64_t* correct);
-  // Batched inference into out (n, out_features).
-  void predict(const float* X, int64_t n, int64_t batch_size, float* out);
+                int64_t* correct, const StopCheck* stop = nullptr);
+  // Batched inference into out (n, out_features); takes the shared lock itself (per chunk).
+  bool predict(const float* X, int64_t n, int64_t batch_size, float* out,
+               const StopCheck* stop = nullptr);
   // Output of the last forward pass (batch rows of out_features).
-  const float* last_output() const { return acts_.back().data(); }
+  const float* last_output() const { return train_ws_.acts.back().data(); }
   // Output of layer i from the last forward pass (last_batch() rows of layer(i).out); null
   // before any forward. Diagnostics read activations here.
   const float* layer_output(size_t i) const {
-    return input_batch_ > 0 ? acts_.at(i + 1).data() : nullptr;
+    return input_batch_ > 0 ? train_ws_.acts.at(i + 1).data() : nullptr;
   }
   int64_t last_batch() const { return input_batch_; }
 
   uint64_t seed = 0;
   uint64_t step = 0;          // training forward passes so far (random streams)
   int64_t last_train_batch = -1;  // batch of the last training forward; -1 when none
-  // Held (with the GIL released) by every binding that uses the workspaces or writes the
-  // arenas: concurrent predict() calls from Python threads would otherwise race on them.
-  std::mutex mutex;
+  // Parameters and the training workspace: held exclusively (GIL released) by every call that
+  // writes the arenas or uses the training workspace (forward, backward, train_step, one step
+  // of fit, optimizer steps), shared by inference (predict, evaluate, eval_loss), which
+  // borrows its own workspaces. fit takes it per step, so predictions from other threads
+  // interleave with training and see the weights after some whole step.
+  std::shared_mutex mutex;
+  // Serialises whole fit_batches calls on one model (the gathered-minibatch buffers).
+  std::mutex fit_mutex;
 
  private:
-  void ensure_workspace(int64_t batch);
+  void ensure_workspace(Workspace& ws, int64_t batch, bool training) const;
+  std::unique_ptr<Workspace> borrow_workspace();
+  void return_workspace(std::unique_ptr<Workspace> ws);
   // The end layers, checked: a model with no layers has no input or output width.
   const Layer& first_layer() const {
     if (layers_.empty()) throw std::logic_error("the model has no layers");
@@ -113,10 +144,9 @@ class Model {
   bool built_ = false;
   size_t arena_floats_ = 0;
   AlignedBuffer params_, grads_;
-  int64_t ws_batch_ = 0;
-  std::vector<AlignedBuffer> acts_;       // acts_[0] input copy, acts_[i+1] output of layer i
-  std::vector<AlignedBuffer> layer_ws_;   // per-layer scratch
-  AlignedBuffer grad_a_, grad_b_;         // ping-pong buffers for the backward pass
+  Workspace train_ws_;
+  std::mutex idle_mutex_;
+  std::vector<std::unique_ptr<Workspace>> idle_ws_;  // inference workspaces to lend, a few kept
   const float* input_ = nullptr;          // input of the last forward
   int64_t input_batch_ = 0;
   AlignedBuffer fit_x_, fit_t_;            // gathered minibatch

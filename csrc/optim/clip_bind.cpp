@@ -3,6 +3,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <mutex>
+#include <shared_mutex>
+
 #include "../model/model.h"
 #include "clip.h"
 
@@ -26,14 +29,14 @@ void bind_clip(py::module_& m) {
                              double max_norm) {
     auto segs = checked_segments(model, s);
     py::gil_scoped_release nogil;
-    std::lock_guard<std::mutex> lock(model.mutex);
+    std::unique_lock<std::shared_mutex> lock(model.mutex);
     return fastnet::clip_grad_norm(model.grads(), segs, max_norm);
   });
   m.def("clip_grad_value", [](fastnet::Model& model, std::vector<std::pair<size_t, size_t>> s,
                               float clip) {
     auto segs = checked_segments(model, s);
     py::gil_scoped_release nogil;
-    std::lock_guard<std::mutex> lock(model.mutex);
+    std::unique_lock<std::shared_mutex> lock(model.mutex);
     fastnet::clip_grad_value(model.grads(), segs, clip);
   });
 }

@@ -248,7 +248,9 @@ class Sequential:
         training = _check_training(training)
         if training:
             self._check_training_batch(X.shape[0])
-        return self._core.forward(X, training)
+            return self._core.forward(X, True)
+        # Inference: chunked, in a borrowed workspace, safe from many threads (see predict).
+        return self._core.predict(X, X.shape[0])
 
     def _check_training_batch(self, rows: int) -> None:
         if self._batch_statistics and rows < 2:
@@ -271,14 +273,20 @@ class Sequential:
         return self._core.backward(dY, True)
 
     def predict(self, X, batch_size=None) -> np.ndarray:
-        """Inference-mode forward, batched in C++ in chunks of batch_size rows (all at once
-        when None)."""
+        """Inference-mode forward, batched in C++ in chunks of ``batch_size`` rows (all rows
+        at once when None), each chunk capped so its workspace stays under 32 MiB: memory
+        beyond the input and output is bounded whatever the number of rows.
+
+        Safe to call from many threads at once, on one model or several: each call borrows
+        its own workspace and reads the weights under a shared lock. A training step on the
+        same model (fit, train_step) takes the lock exclusively, so a prediction sees the
+        weights after some whole step, never a half-updated one.
+        """
         if batch_size is not None:
             batch_size = check_int(batch_size, "batch_size", 1)
         X = as_batch(X, "X", self.in_features)
-        if batch_size is None:
-            return self._core.forward(X, False)
-        return self._core.predict(X, min(batch_size, X.shape[0]))
+        rows = X.shape[0] if batch_size is None else min(batch_size, X.shape[0])
+        return self._core.predict(X, rows)
 
     def fit(self, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None, **kwargs):
         """Train for ``epochs`` epochs (fastnet/training.py); returns a History."""
