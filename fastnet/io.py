@@ -32,6 +32,7 @@ tensors as safetensors bytes (a dict of arrays without safetensors): ``model_pay
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import math
 import os
@@ -126,6 +127,11 @@ def layer_from_config(entry: dict):
     if cls is None:
         raise ValueError(f"unknown layer class {entry['class']!r} (import the module that "
                          "defines it before loading)")
+    accepted = list(inspect.signature(cls.__init__).parameters)[1:]
+    unknown = sorted(set(entry["config"]) - set(accepted))
+    if unknown:  # a file from another version, or edited: it would not be the saved layer
+        raise ValueError(f"{entry['class']} has no constructor argument {', '.join(unknown)} "
+                         f"(it takes {', '.join(accepted) or 'none'})")
     config = {}
     for k, v in entry["config"].items():
         if isinstance(v, dict) and "__callable__" in v:
@@ -418,29 +424,31 @@ def model_payload(model) -> dict:
         blob = st.save(tensors)
     return {"version": _PAYLOAD_VERSION, "architecture": _architecture(model), "tensors": blob,
             "trainable": [bool(p.trainable) for p in model.parameters()],
-            "seed": model._seed, "step": int(model._core.step)}
+            "seed": model._seed, "step": int(model._core.step),
+            # Unpickling imports them first, so a user's layer classes are registered in a
+            # fresh process as pickle would find any class (files read by load never import).
+            "modules": sorted(m for m in _layer_modules(model.layers, set())
+                              if m != "fastnet" and not m.startswith("fastnet."))}
 
 
-def _import_layer_modules(value) -> None:
-    """Import the modules of layer classes a pickle names but this process has not loaded yet
-    (unpickling imports modules anyway; files read by ``load`` never do this)."""
+def _layer_modules(layers, out: set) -> set:
+    """The modules defining these layer classes and those of their child layers."""
     from .nn.layers import Layer
 
-    if isinstance(value, dict):
-        name = value.get("class")
-        if isinstance(name, str) and "." in name and name not in Layer._registry:
-            parts = name.split(".")
-            for k in range(len(parts) - 1, 0, -1):
-                try:
-                    importlib.import_module(".".join(parts[:k]))
-                    break
-                except ImportError:
-                    continue
-        for v in value.values():
-            _import_layer_modules(v)
-    elif isinstance(value, list):
-        for v in value:
-            _import_layer_modules(v)
+    def visit(value):
+        if isinstance(value, Layer):
+            out.add(type(value).__module__)
+            for v in value.get_config().values():
+                visit(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                visit(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                visit(v)
+
+    visit(list(layers))
+    return out
 
 
 def model_from_payload(payload):
@@ -449,7 +457,8 @@ def model_from_payload(payload):
     if not isinstance(payload, dict) or payload.get("version") != _PAYLOAD_VERSION:
         raise ValueError(f"not a {where} of this fastnet version")
     arch = payload.get("architecture")
-    _import_layer_modules(arch)
+    for module in payload.get("modules", ()):
+        importlib.import_module(module)
     model = _unbuilt_model(arch, where)
     blob = payload.get("tensors")
     tensors = blob if isinstance(blob, dict) else _parse_safetensors(blob, where)
