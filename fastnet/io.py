@@ -167,8 +167,8 @@ def _unbuilt_model(arch, where: str):
             or not isinstance(arch.get("layers"), list):
         raise ValueError(f"{where}: the architecture metadata is not a fastnet Sequential")
     seed = _check_seed(arch.get("seed"), "the architecture's seed", where, allow_none=True)
-    core_seed = _check_seed(arch.get("core_seed", 0), "the architecture's core_seed", where,
-                            allow_none=False)
+    core_seed = _check_seed(arch.get("core_seed", 0 if seed is None else seed),
+                            "the architecture's core_seed", where, allow_none=False)
     try:
         layers = [layer_from_config(entry) for entry in arch["layers"]]
         # Seed 0 when none was given: loading must not draw from the global generator (the
@@ -461,7 +461,12 @@ def model_from_payload(payload):
         importlib.import_module(module)
     model = _unbuilt_model(arch, where)
     blob = payload.get("tensors")
-    tensors = blob if isinstance(blob, dict) else _parse_safetensors(blob, where)
+    if isinstance(blob, dict):
+        if not all(isinstance(a, np.ndarray) for a in blob.values()):
+            raise ValueError(f"{where}: the tensors must be numpy arrays")
+        tensors = blob
+    else:
+        tensors = _parse_safetensors(blob, where)
     _match(model._declared_tensors(), tensors, where)
     model._allocate(initialize=False)
     _assign_weights(model, tensors)

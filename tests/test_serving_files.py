@@ -496,6 +496,21 @@ def _model_file(tmp_path, layer_configs, tensors, name="declared.safetensors"):
 CHILD_HUGE = """
 import json, resource, sys, time
 import fastnet as fn
+
+
+def peak_kb():
+    # ru_maxrss survives execve on Linux: a child of a big pytest process would report the
+    # parent's peak. VmHWM belongs to this process's own address space.
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 t0 = time.perf_counter()
 try:
     fn.load({path!r})
@@ -503,7 +518,7 @@ try:
 except ValueError as e:
     result = str(e)
 print(json.dumps({{"seconds": time.perf_counter() - t0, "result": result,
-                  "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
+                  "maxrss_kb": peak_kb()}}))
 """
 
 

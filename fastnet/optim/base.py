@@ -336,7 +336,9 @@ def _restore_optimizer(cls, model, spec) -> "Optimizer":
         for p in layer._params.values():  # a Residual's holds its children's Parameters
             by_name[p.name] = p
     opt = cls.__new__(cls)
-    opt.__dict__.update(spec["attrs"])
+    # copy.copy passes the original's attributes: lists and dicts get their own copies.
+    opt.__dict__.update({k: v.copy() if isinstance(v, (list, dict)) else v
+                         for k, v in spec["attrs"].items()})
     groups = []
     for g in spec["groups"]:
         try:
