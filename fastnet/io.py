@@ -13,30 +13,54 @@ A file holds every arena tensor of the model under its name ("<layer>.<param>", 
   shuffle generator's state, so a resumed fit continues exactly.
 
 Writes are atomic: a temporary file in the target's directory, fsync, then ``os.replace``;
-a failed write leaves any existing file untouched.
+a failed write leaves any existing file untouched, and the new file's mode follows the umask
+(or the mode of the file it replaces), see fastnet/_files.py.
+
+Reads treat the file as untrusted input and check it before allocating anything in
+proportion to what it declares: only a regular file is read (a FIFO, a device or a
+directory is refused), the safetensors layout is parsed here (header length, JSON header,
+dtype, shape and byte range of every tensor, no overlaps, no gaps), the declared
+architecture's tensor names and shapes are compared with the file's *before* the model is
+allocated (its initializers never run: the file's weights overwrite them), and tensor values
+must be finite (a BatchNorm running variance also non-negative). ``load_checkpoint`` into an
+existing model and optimizer validates everything before it assigns anything.
+
+A pickled Sequential (``pickle`` / ``copy.deepcopy``) carries the same architecture and its
+tensors as safetensors bytes (a dict of arrays without safetensors): ``model_payload`` and
+``model_from_payload`` below.
 """
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
+import math
+import os
 import struct
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._files import atomic_write_bytes, check_path as _check_path
+from ._files import atomic_write_bytes, check_path as _check_path, open_regular, read_exact
 
-from ._validate import check_int
+from ._validate import check_finite, check_int
 
 FORMAT = "fastnet"
 FORMAT_VERSION = 1
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+# The safetensors dtypes fastnet writes (arena tensors and optimizer state are float32).
+_DTYPES = {"F32": np.dtype("<f4")}
+_DTYPE_NAMES = {dt: name for name, dt in _DTYPES.items()}
+_MAX_HEADER = 100 * 1024 * 1024  # bytes of JSON header; fastnet's own are a few KB
+_OPTIMIZER_PREFIX = "optimizer/"
 
 
 def _safetensors_numpy():
     try:
         import safetensors.numpy as st
     except ImportError:
-        raise ImportError("fastnet.save/load need the 'safetensors' package: "
+        raise ImportError("fastnet.save and save_checkpoint need the 'safetensors' package: "
                           "pip install 'fastnet[io]' (or pip install safetensors)") from None
     return st
 
@@ -103,6 +127,11 @@ def layer_from_config(entry: dict):
     if cls is None:
         raise ValueError(f"unknown layer class {entry['class']!r} (import the module that "
                          "defines it before loading)")
+    accepted = list(inspect.signature(cls.__init__).parameters)[1:]
+    unknown = sorted(set(entry["config"]) - set(accepted))
+    if unknown:  # a file from another version, or edited: it would not be the saved layer
+        raise ValueError(f"{entry['class']} has no constructor argument {', '.join(unknown)} "
+                         f"(it takes {', '.join(accepted) or 'none'})")
     config = {}
     for k, v in entry["config"].items():
         if isinstance(v, dict) and "__callable__" in v:
@@ -120,23 +149,46 @@ def _architecture(model) -> dict:
             "seed": None if seed is None else int(seed), "core_seed": int(model._core.seed)}
 
 
-def _build(arch: dict, where: str):
+def _check_seed(value, what: str, where: str, allow_none: bool):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+        raise ValueError(f"{where}: {what} must be an integer in [0, 2**64), got {value!r:.80}")
+    return value
+
+
+def _unbuilt_model(arch, where: str):
+    """The Sequential the architecture metadata declares, compiled into C++ layer objects but
+    with no arena yet (Sequential._unbuilt): cheap whatever sizes it declares. The caller
+    compares ``_declared_tensors()`` with the tensors it has, then ``_allocate``s."""
     from .nn.sequential import Sequential
 
     if not isinstance(arch, dict) or arch.get("model") != "Sequential" \
             or not isinstance(arch.get("layers"), list):
         raise ValueError(f"{where}: the architecture metadata is not a fastnet Sequential")
-    layers = [layer_from_config(entry) for entry in arch["layers"]]
-    seed = arch.get("seed")
-    # Seed 0 when none was given: the initial weights are overwritten by the file's, and
-    # loading must not draw from the global generator.
-    model = Sequential(*layers, seed=0 if seed is None else int(seed))
+    seed = _check_seed(arch.get("seed"), "the architecture's seed", where, allow_none=True)
+    core_seed = _check_seed(arch.get("core_seed", 0 if seed is None else seed),
+                            "the architecture's core_seed", where, allow_none=False)
+    try:
+        layers = [layer_from_config(entry) for entry in arch["layers"]]
+        # Seed 0 when none was given: loading must not draw from the global generator (the
+        # initializers do not run: every tensor comes from the file).
+        model = Sequential._unbuilt(layers, seed=0 if seed is None else seed)
+    except (TypeError, ValueError, OverflowError, RecursionError, RuntimeError) as e:
+        text = str(e) if not isinstance(e, RecursionError) else "nested too deeply"
+        if where in text:
+            raise ValueError(text) from None
+        raise ValueError(f"{where}: the architecture cannot be rebuilt: {text}") from None
     model._seed = seed
-    model._core.seed = int(arch.get("core_seed", model._core.seed))
+    model._core.seed = core_seed
     return model
 
 
 # --------------------------------------------------------------------------- file format
+
+# One tensor of a safetensors header: dtype name, shape (tuple), byte range in the data section.
+_Entry = namedtuple("_Entry", "dtype shape begin end")
+
 
 def _model_tensors(model) -> dict:
     return {name: np.ascontiguousarray(view) for name, view in model.state_arrays().items()}
@@ -153,74 +205,281 @@ def _write(path, tensors: dict, meta: dict) -> None:
     atomic_write_bytes(path, st.save(tensors, metadata=metadata))
 
 
-def _read_header(data: bytes, path: str) -> dict:
-    """The JSON header of a safetensors file, checked enough to give a clear error."""
-    if len(data) < 8:
-        raise ValueError(f"{path} is not a fastnet file: only {len(data)} bytes")
-    (size,) = struct.unpack("<Q", data[:8])
-    if size > len(data) - 8 or size == 0:
-        raise ValueError(f"{path} is not a fastnet file (not safetensors, or truncated: "
-                         f"header of {size} bytes in a file of {len(data)})")
+def _header_length(first8, size: int, where: str) -> int:
+    """N of a safetensors file of ``size`` bytes starting with ``first8``: 8 + N <= size."""
+    if size < 8:
+        raise ValueError(f"{where} is not a fastnet file: only {size} bytes")
+    (n,) = struct.unpack("<Q", bytes(first8[:8]))
+    if n == 0 or n > size - 8:
+        raise ValueError(f"{where} is not a fastnet file (not safetensors, or truncated: "
+                         f"header of {n} bytes in a file of {size})")
+    if n > _MAX_HEADER:
+        raise ValueError(f"{where}: the safetensors header declares {n} bytes, more than the "
+                         f"{_MAX_HEADER} fastnet accepts")
+    return n
+
+
+def _no_duplicate_keys(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {k!r}")
+        out[k] = v
+    return out
+
+
+def _parse_json(text, where: str, what: str):
     try:
-        header = json.loads(data[8:8 + size].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValueError(f"{path} is not a fastnet file: unreadable safetensors header") from None
+        if isinstance(text, (bytes, bytearray, memoryview)):
+            text = bytes(text).decode("utf-8")
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ValueError(f"{where}: {what} is not valid JSON ({str(e)[:200]})") from None
+
+
+def _header(raw, where: str) -> dict:
+    header = _parse_json(raw, where, "the safetensors header")
     if not isinstance(header, dict):
-        raise ValueError(f"{path} is not a fastnet file: unreadable safetensors header")
+        raise ValueError(f"{where} is not a fastnet file: unreadable safetensors header")
     return header
 
 
-def _read(path):
-    """(metadata with JSON fields decoded, tensors) of a fastnet file, or a ValueError."""
-    path = _check_path(path)
-    st = _safetensors_numpy()
-    with open(path, "rb") as f:
-        data = f.read()
-    header = _read_header(data, path)
+def _entries(header: dict, data_size: int, where: str) -> dict:
+    """name -> _Entry for every tensor of a safetensors header, each checked: a dtype fastnet
+    writes, a shape of non-negative integers, a byte range [begin, end) inside the data
+    section of ``data_size`` bytes with end - begin = prod(shape) * itemsize; together the
+    ranges tile the data section exactly (no overlap, no gap, nothing after the last)."""
+    entries = {}
+    for name, spec in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data_offsets"}:
+            raise ValueError(f"{where}: tensor {name!r}: the header entry must hold exactly "
+                             f"dtype, shape and data_offsets, got {spec!r:.200}")
+        dtype = spec["dtype"]
+        if not isinstance(dtype, str) or dtype not in _DTYPES:
+            raise ValueError(f"{where}: tensor {name!r} has dtype {dtype!r:.40}; fastnet files "
+                             f"hold {', '.join(_DTYPES)} only")
+        shape = spec["shape"]
+        if not isinstance(shape, list) or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise ValueError(f"{where}: tensor {name!r} has shape {shape!r:.200}; a shape is a "
+                             "list of non-negative integers")
+        offsets = spec["data_offsets"]
+        if not isinstance(offsets, list) or len(offsets) != 2 or not all(
+                isinstance(o, int) and not isinstance(o, bool) for o in offsets):
+            raise ValueError(f"{where}: tensor {name!r} has data_offsets {offsets!r:.200}; "
+                             "expected [begin, end] byte offsets")
+        begin, end = offsets
+        if not 0 <= begin <= end <= data_size:
+            raise ValueError(f"{where}: tensor {name!r} has data_offsets [{begin}, {end}] "
+                             f"outside the data section of {data_size} bytes (truncated or "
+                             "corrupt file)")
+        nbytes = math.prod(shape) * _DTYPES[dtype].itemsize
+        if end - begin != nbytes:
+            raise ValueError(f"{where}: tensor {name!r} of shape {tuple(shape)} and dtype "
+                             f"{dtype} needs {nbytes} bytes but its data_offsets span "
+                             f"{end - begin}")
+        entries[name] = _Entry(dtype, tuple(shape), begin, end)
+    position, previous = 0, None
+    for name, e in sorted(entries.items(), key=lambda item: (item[1].begin, item[1].end)):
+        if e.begin < position:
+            raise ValueError(f"{where}: tensors {previous!r} and {name!r} overlap in the file")
+        if e.begin > position:
+            raise ValueError(f"{where}: {e.begin - position} unused bytes before tensor "
+                             f"{name!r} (corrupt file)")
+        position, previous = e.end, name
+    if position != data_size:
+        raise ValueError(f"{where}: {data_size - position} bytes after the last tensor "
+                         "(corrupt file)")
+    return entries
+
+
+def _fastnet_meta(header: dict, where: str) -> dict:
+    """The fastnet metadata of a header, its JSON fields decoded, or a ValueError."""
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path} is a safetensors file without fastnet metadata (not written "
+        raise ValueError(f"{where} is a safetensors file without fastnet metadata (not written "
                          "by fastnet.save / save_checkpoint)")
+    if not all(isinstance(v, str) for v in meta.values()):
+        raise ValueError(f"{where}: the safetensors metadata must map strings to strings")
     try:
         version = int(meta.get("format_version", "0"))
     except ValueError:
         version = -1
     if not 1 <= version <= FORMAT_VERSION:
-        raise ValueError(f"{path}: unsupported fastnet file format version "
-                         f"{meta.get('format_version')!r} (this fastnet reads up to "
+        raise ValueError(f"{where}: unsupported fastnet file format version "
+                         f"{meta.get('format_version')!r:.40} (this fastnet reads up to "
                          f"{FORMAT_VERSION})")
-    try:
-        tensors = st.load(data)
-    except Exception as e:  # safetensors raises its own error type for corrupt data
-        raise ValueError(f"{path} is corrupt or truncated: {e}") from None
     decoded = dict(meta)
     for key in ("architecture", "checkpoint"):
         if key in meta:
-            try:
-                decoded[key] = json.loads(meta[key])
-            except json.JSONDecodeError:
-                raise ValueError(f"{path}: the {key} metadata is not valid JSON") from None
+            decoded[key] = _parse_json(meta[key], where, f"the {key} metadata")
     if "architecture" not in decoded:
-        raise ValueError(f"{path}: the file has no architecture metadata")
-    return decoded, tensors
+        raise ValueError(f"{where}: the file has no architecture metadata")
+    return decoded
 
 
-def _copy_weights(model, tensors: dict, path: str) -> None:
-    views = model.state_arrays()
-    names = set(tensors) - {k for k in tensors if k.startswith("optimizer/")}
-    if names != set(views):
-        missing, unexpected = sorted(set(views) - names), sorted(names - set(views))
-        raise ValueError(f"{path} does not match the model: missing tensors {missing}, "
-                         f"unexpected {unexpected}")
-    for name, view in views.items():
-        arr = tensors[name]
-        if arr.shape != view.shape:
-            raise ValueError(f"{path}: tensor {name} has shape {arr.shape}, the model's is "
-                             f"{view.shape}")
-        if arr.dtype != np.float32:
-            raise ValueError(f"{path}: tensor {name} has dtype {arr.dtype}, expected float32")
-    for name, view in views.items():
+def _tensors(data, entries: dict) -> dict:
+    """The arrays of a checked data section (views where aligned, read-only for bytes)."""
+    out = {}
+    for name, e in entries.items():
+        dtype = _DTYPES[e.dtype]
+        arr = np.frombuffer(data, dtype=dtype, count=(e.end - e.begin) // dtype.itemsize,
+                            offset=e.begin).reshape(e.shape)
+        if not arr.flags.aligned:
+            arr = arr.copy()
+        out[name] = arr
+    return out
+
+
+def _check_values(tensors: dict, where: str) -> None:
+    """Float tensors finite, BatchNorm running variances non-negative."""
+    for name, arr in tensors.items():
+        if arr.dtype.kind == "f":
+            check_finite(arr, f"{where}: tensor {name!r}")
+        if name.rsplit(".", 1)[-1] == "running_var" and not name.startswith(_OPTIMIZER_PREFIX) \
+                and arr.size and float(arr.min()) < 0.0:
+            raise ValueError(f"{where}: tensor {name!r} (a BatchNorm running variance) has a "
+                             f"negative entry ({float(arr.min())})")
+
+
+def _read(path: str, before_data=None):
+    """(metadata with JSON fields decoded, tensors, before_data's result) of a fastnet file,
+    or a ValueError naming the file.
+
+    The header is read and checked first; ``before_data(meta, entries)`` then checks what the
+    file declares (the architecture against the tensors) before the data section is read."""
+    fd, size = open_regular(path)
+    try:
+        n = _header_length(read_exact(fd, min(size, 8), path, "header length"), size, path)
+        header = _header(read_exact(fd, n, path, "header"), path)
+        meta = _fastnet_meta(header, path)
+        entries = _entries(header, size - 8 - n, path)
+        planned = before_data(meta, entries) if before_data is not None else None
+        data = read_exact(fd, size - 8 - n, path, "tensor data")
+    finally:
+        os.close(fd)
+    tensors = _tensors(data, entries)
+    _check_values(tensors, path)
+    return meta, tensors, planned
+
+
+def _parse_safetensors(blob, where: str) -> dict:
+    """The tensors of safetensors bytes held in memory (a pickled model), checked as a file."""
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise ValueError(f"{where}: the tensors must be safetensors bytes or a dict of arrays")
+    blob = memoryview(blob).cast("B")
+    n = _header_length(blob[:8], len(blob), where)
+    header = _header(blob[8:8 + n], where)
+    entries = _entries(header, len(blob) - 8 - n, where)
+    return _tensors(blob[8 + n:], entries)
+
+
+def _short(names) -> str:
+    names = sorted(names)
+    return str(names) if len(names) <= 10 else f"{names[:10]} and {len(names) - 10} more"
+
+
+def _match(declared, entries: dict, where: str) -> None:
+    """The file's model tensors (all but "optimizer/...") must be exactly the declared ones:
+    same names, shapes, and float32. ``entries`` maps names to anything with .dtype and
+    .shape (an _Entry, or an array)."""
+    have = {name for name in entries if not name.startswith(_OPTIMIZER_PREFIX)}
+    want = {name for name, _ in declared}
+    if have != want:
+        raise ValueError(f"{where} does not match the model: missing tensors "
+                         f"{_short(want - have)}, unexpected {_short(have - want)}")
+    for name, shape in declared:
+        e = entries[name]
+        dtype = e.dtype if isinstance(e.dtype, str) else _DTYPE_NAMES.get(e.dtype, str(e.dtype))
+        if tuple(e.shape) != tuple(shape):
+            raise ValueError(f"{where}: tensor {name} has shape {tuple(e.shape)}, the model's is "
+                             f"{tuple(shape)}")
+        if dtype != "F32":
+            raise ValueError(f"{where}: tensor {name} has dtype {dtype}, expected float32 (F32)")
+
+
+def _assign_weights(model, tensors: dict) -> None:
+    """Copy checked tensors (names and shapes already matched) into the model's arena."""
+    for name, view in model.state_arrays().items():
         view[...] = tensors[name]
+
+
+# --------------------------------------------------------------------------- pickle
+
+_PAYLOAD_VERSION = 1
+
+
+def model_payload(model) -> dict:
+    """What a pickled Sequential holds: the architecture (the JSON structure ``save`` writes),
+    every arena tensor (safetensors bytes, or a dict of arrays when safetensors is not
+    installed), the trainable flag of each parameter, the seed and the random-stream step."""
+    tensors = _model_tensors(model)
+    try:
+        import safetensors.numpy as st
+    except ImportError:
+        blob = {name: arr.copy() for name, arr in tensors.items()}
+    else:
+        blob = st.save(tensors)
+    return {"version": _PAYLOAD_VERSION, "architecture": _architecture(model), "tensors": blob,
+            "trainable": [bool(p.trainable) for p in model.parameters()],
+            "seed": model._seed, "step": int(model._core.step),
+            # Unpickling imports them first, so a user's layer classes are registered in a
+            # fresh process as pickle would find any class (files read by load never import).
+            "modules": sorted(m for m in _layer_modules(model.layers, set())
+                              if m != "fastnet" and not m.startswith("fastnet."))}
+
+
+def _layer_modules(layers, out: set) -> set:
+    """The modules defining these layer classes and those of their child layers."""
+    from .nn.layers import Layer
+
+    def visit(value):
+        if isinstance(value, Layer):
+            out.add(type(value).__module__)
+            for v in value.get_config().values():
+                visit(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                visit(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                visit(v)
+
+    visit(list(layers))
+    return out
+
+
+def model_from_payload(payload):
+    """The Sequential of a ``model_payload`` (unpickling), bit for bit."""
+    where = "pickled fastnet Sequential"
+    if not isinstance(payload, dict) or payload.get("version") != _PAYLOAD_VERSION:
+        raise ValueError(f"not a {where} of this fastnet version")
+    arch = payload.get("architecture")
+    for module in payload.get("modules", ()):
+        importlib.import_module(module)
+    model = _unbuilt_model(arch, where)
+    blob = payload.get("tensors")
+    if isinstance(blob, dict):
+        if not all(isinstance(a, np.ndarray) for a in blob.values()):
+            raise ValueError(f"{where}: the tensors must be numpy arrays")
+        tensors = blob
+    else:
+        tensors = _parse_safetensors(blob, where)
+    _match(model._declared_tensors(), tensors, where)
+    model._allocate(initialize=False)
+    _assign_weights(model, tensors)
+    flags = payload.get("trainable")
+    params = model.parameters()
+    if not isinstance(flags, list) or len(flags) != len(params):
+        raise ValueError(f"{where}: one trainable flag per parameter expected")
+    for p, flag in zip(params, flags):
+        if p.trainable != flag:
+            p.trainable = flag
+    model._seed = payload.get("seed")
+    model._core.step = check_int(payload.get("step"), "step", 0, 2**64 - 1)
+    return model
 
 
 # --------------------------------------------------------------------------- public API
@@ -240,11 +499,22 @@ def save(model, path) -> None:
 
 
 def load(path):
-    """Rebuild the Sequential saved by ``save`` (or ``save_checkpoint``) and its weights."""
+    """Rebuild the Sequential saved by ``save`` (or ``save_checkpoint``) and its weights.
+
+    The file is checked before anything is allocated for it: a regular file, a well-formed
+    safetensors layout, and exactly the tensors (names, shapes, float32) of the architecture
+    it declares; the model is then built without running its initializers and filled from
+    the file. Values must be finite. A bad file gives a ValueError naming it."""
     path = _check_path(path)
-    meta, tensors = _read(path)
-    model = _build(meta["architecture"], path)
-    _copy_weights(model, tensors, path)
+
+    def plan(meta, entries):
+        model = _unbuilt_model(meta["architecture"], path)
+        _match(model._declared_tensors(), entries, path)
+        return model
+
+    _, tensors, model = _read(path, plan)
+    model._allocate(initialize=False)
+    _assign_weights(model, tensors)
     return model
 
 
@@ -270,14 +540,28 @@ def _split_arrays(value, prefix: str, tensors: dict):
 def _join_arrays(value, tensors: dict, path: str):
     if isinstance(value, dict):
         if "__tensor__" in value:
-            try:
-                return tensors[value["__tensor__"]].copy()
-            except KeyError:
-                raise ValueError(f"{path}: missing tensor {value['__tensor__']}") from None
+            name = value["__tensor__"]
+            if not isinstance(name, str) or name not in tensors:
+                raise ValueError(f"{path}: missing tensor {name!r:.100}")
+            return tensors[name].copy()
         return {k: _join_arrays(v, tensors, path) for k, v in value.items()}
     if isinstance(value, list):
         return [_join_arrays(v, tensors, path) for v in value]
     return value
+
+
+def _tensor_refs(value, out: set) -> set:
+    """The tensor names a checkpoint's optimizer JSON refers to ({"__tensor__": name})."""
+    if isinstance(value, dict):
+        if "__tensor__" in value:
+            out.add(value["__tensor__"] if isinstance(value["__tensor__"], str) else None)
+        else:
+            for v in value.values():
+                _tensor_refs(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _tensor_refs(v, out)
+    return out
 
 
 def _rng_state(rng):
@@ -298,7 +582,10 @@ def _arrays_to_lists(value):
 def _lists_to_arrays(value):
     if isinstance(value, dict):
         if "__array__" in value:
-            return np.asarray(value["__array__"], dtype=value["dtype"])
+            dtype = np.dtype(value["dtype"])
+            if dtype.kind not in "iu":
+                raise ValueError(f"an integer array was expected, got dtype {dtype}")
+            return np.asarray(value["__array__"], dtype=dtype)
         return {k: _lists_to_arrays(v) for k, v in value.items()}
     return value
 
@@ -310,7 +597,11 @@ def _rng_from_state(state, path):
     if name not in _BIT_GENERATORS:
         raise ValueError(f"{path}: unknown random generator state {name!r}")
     bitgen = getattr(np.random, name)()
-    bitgen.state = _lists_to_arrays(state)
+    try:
+        bitgen.state = _lists_to_arrays(state)
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
+        raise ValueError(f"{path}: the saved {name} random generator state is invalid: "
+                         f"{str(e)[:200]}") from None
     return np.random.Generator(bitgen)
 
 
@@ -366,6 +657,10 @@ def load_checkpoint(path, model=None, optimizer=None) -> Checkpoint:
     gets the saved state; otherwise ``optimizer_state`` holds it. Random-stream counters and
     the shuffle generator are restored on the model, so ``fit(..., initial_epoch=ckpt.epoch)``
     continues the interrupted run exactly.
+
+    All or nothing: the file (see ``load``), the weights, the optimizer state, the random
+    states and the epoch are all checked before the model or optimizer is changed; after a
+    ValueError both are as they were.
     """
     from .nn.sequential import Sequential
     from .optim.base import Optimizer
@@ -376,28 +671,61 @@ def load_checkpoint(path, model=None, optimizer=None) -> Checkpoint:
     if optimizer is not None and not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a fastnet optimizer or None, got "
                         f"{type(optimizer).__name__}")
-    meta, tensors = _read(path)
-    ckpt = meta.get("checkpoint")
-    if meta.get("kind") != "checkpoint" or not isinstance(ckpt, dict):
-        raise ValueError(f"{path} is a model file, not a checkpoint (use fastnet.load)")
-    if model is None:
-        model = optimizer._model if optimizer is not None else _build(meta["architecture"], path)
-    if optimizer is not None and optimizer._model is not model:
+    if optimizer is not None and model is not None and optimizer._model is not model:
         raise ValueError("optimizer was built on the parameters of another model")
+    given = model if model is not None else (optimizer._model if optimizer is not None else None)
+
+    def plan(meta, entries):
+        ckpt = meta.get("checkpoint")
+        if meta.get("kind") != "checkpoint" or not isinstance(ckpt, dict):
+            raise ValueError(f"{path} is a model file, not a checkpoint (use fastnet.load)")
+        if optimizer is not None and type(optimizer).__name__ != ckpt.get("optimizer_class"):
+            raise ValueError(f"{path} holds the state of a {ckpt.get('optimizer_class')!r:.60} "
+                             f"optimizer, not of a {type(optimizer).__name__}")
+        target = given if given is not None else _unbuilt_model(meta["architecture"], path)
+        _match(target._declared_tensors(), entries, path)
+        refs = _tensor_refs(ckpt.get("optimizer", {}), set())
+        stored = {name for name in entries if name.startswith(_OPTIMIZER_PREFIX)}
+        if refs != stored:
+            raise ValueError(f"{path}: the optimizer state refers to tensors "
+                             f"{_short(n for n in refs - stored if n is not None)}"
+                             f"{' (and a non-string name)' if None in refs else ''} that are not "
+                             f"in the file, and the file has {_short(stored - refs)} it does "
+                             "not use")
+        return target
+
+    meta, tensors, target = _read(path, plan)
+    ckpt = meta["checkpoint"]
+
+    # ----- check everything -----
     opt_state = _join_arrays(ckpt.get("optimizer", {}), tensors, path)
-    if optimizer is not None and type(optimizer).__name__ != ckpt.get("optimizer_class"):
-        raise ValueError(f"{path} holds the state of a {ckpt.get('optimizer_class')} "
-                         f"optimizer, not of a {type(optimizer).__name__}")
-    _copy_weights(model, tensors, path)
+    checked_state = None
     if optimizer is not None:
-        optimizer.load_state_dict(opt_state)
-    rng = ckpt.get("model_rng") or {}
-    model._core.seed = int(rng.get("seed", model._core.seed))
-    model._core.step = int(rng.get("step", 0))
+        try:
+            checked_state = optimizer._check_state(opt_state)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: the optimizer state does not fit this "
+                             f"{type(optimizer).__name__}: {e}") from None
+    rng = ckpt.get("model_rng", {})
+    if not isinstance(rng, dict):
+        raise ValueError(f"{path}: model_rng must be a dict, got {rng!r:.80}")
+    seed = _check_seed(rng.get("seed", target._core.seed), "model_rng seed", path, False)
+    step = _check_seed(rng.get("step", 0), "model_rng step", path, False)
     fit_rng = _rng_from_state(ckpt.get("fit_rng"), path)
-    if fit_rng is not None:
-        model._fit_rng = fit_rng
     epoch = ckpt.get("epoch")
-    return Checkpoint(model=model, optimizer=optimizer,
-                      epoch=None if epoch is None else int(epoch), extra=ckpt.get("extra"),
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0):
+        raise ValueError(f"{path}: epoch must be a non-negative integer or null, got "
+                         f"{epoch!r:.80}")
+
+    # ----- then assign (nothing below fails on the file's contents) -----
+    if given is None:
+        target._allocate(initialize=False)
+    _assign_weights(target, tensors)
+    if optimizer is not None:
+        optimizer._apply_state(checked_state)
+    target._core.seed = seed
+    target._core.step = step
+    if fit_rng is not None:
+        target._fit_rng = fit_rng
+    return Checkpoint(model=target, optimizer=optimizer, epoch=epoch, extra=ckpt.get("extra"),
                       optimizer_state=opt_state)

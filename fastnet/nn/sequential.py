@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 
 import numpy as np
 
@@ -42,6 +43,16 @@ def _optimizer_check():
 
 _check_optimizer_for = None
 
+# Private attributes a pickled Sequential keeps besides its payload (the rest are rebuilt).
+_PICKLED_PRIVATE = ("_fit_rng",)
+
+
+def _unpickle_sequential(payload):
+    """Rebuild a pickled Sequential (see Sequential.__reduce__)."""
+    from ..io import model_from_payload
+
+    return model_from_payload(payload)
+
 
 def _check_training(training) -> bool:
     # A string such as "no" is truthy: only real booleans are accepted.
@@ -58,6 +69,24 @@ class Sequential:
     """
 
     def __init__(self, *layers, seed=None):
+        # Construction in steps, so that a loader can check a declared architecture before
+        # anything large is allocated (Sequential._unbuilt): own the layers and compile them
+        # into C++ layer objects (_prepare: no arena yet), then allocate the arena, bind the
+        # Parameters and run the initializers (_allocate).
+        self._prepare(layers, seed)
+        self._allocate(initialize=True)
+
+    @classmethod
+    def _unbuilt(cls, layers, seed):
+        """A model whose C++ layers exist but whose arena is not allocated yet: the caller
+        checks ``_declared_tensors()`` (cheap: no memory proportional to the parameters), then
+        calls ``_allocate(initialize=False)`` and fills every tensor itself (fastnet/io.py
+        loading a file, unpickling). Nothing else may be used before ``_allocate``."""
+        model = cls.__new__(cls)
+        model._prepare(layers, seed)
+        return model
+
+    def _prepare(self, layers, seed) -> None:
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         if not layers:
@@ -83,6 +112,7 @@ class Sequential:
         if not drawn and int(seed) >= 2**64:  # rng_from_seed has checked the type and sign
             raise ValueError(f"seed must be < 2**64 (the dropout stream key), got {seed}")
         self._core.seed = int(rng.integers(0, 2**63 - 1)) if drawn else int(seed)
+        self._init_rng = rng  # the initializers draw from it in _allocate
 
         width = own[0].input_features()
         if width is None:
@@ -92,18 +122,35 @@ class Sequential:
         # Python layer to its C++ layer (None for a fused ReLU).
         configs, self._core_index, self._widths = compile_layers(own, width)
         for cfg in configs:
-            self._core.add(cfg)
-        self._core.build()
+            self._core.add(cfg)  # layer objects only: the arena is allocated by build()
         self._batch_statistics = needs_batch_statistics(own)
 
-        for i, layer in enumerate(own):
+    def _allocate(self, initialize: bool) -> None:
+        """Allocate the arena, bind every layer's Parameters to it and, when ``initialize``,
+        run the initializers (a loader that overwrites every tensor skips them)."""
+        rng = self.__dict__.pop("_init_rng")
+        self._core.build()
+        for i, layer in enumerate(self._layers):
             params = {}
             core = self._core_index[i]
             for name, shape, offset in (self._core.layer_params(core) if core is not None else []):
                 params[name] = Parameter(f"{i}.{name}", self._core.params_view(offset, shape),
                                          self._core.grads_view(offset, shape), offset, self, layer)
-            if layer._bind(self, params):
+            if layer._bind(self, params) and initialize:
                 layer._initialize(rng, self._activation_after(i))
+
+    def _tensor_decls(self):
+        """(name "<layer>.<param>", shape, offset) of every arena tensor, in arena order. The
+        names and shapes are known before ``_allocate`` (offsets are 0 until then)."""
+        for i, core in enumerate(self._core_index):
+            if core is None:  # an activation fused into the C++ layer before it
+                continue
+            for name, shape, offset in self._core.layer_params(core):
+                yield f"{i}.{name}", tuple(shape), offset
+
+    def _declared_tensors(self) -> list:
+        """[(name, shape)] of the tensors this architecture has, without allocating them."""
+        return [(name, shape) for name, shape, _ in self._tensor_decls()]
 
     # ----- structure -----
     def _activation_after(self, i: int):
@@ -177,13 +224,8 @@ class Sequential:
         """Every tensor the layers declared in the arena, by name "<layer>.<param>", as live
         views: trainable weights, frozen ones and non-trainable buffers (running statistics)
         alike, in arena order."""
-        out = {}
-        for i, core in enumerate(self._core_index):
-            if core is None:  # an activation fused into the C++ layer before it
-                continue
-            for name, shape, offset in self._core.layer_params(core):
-                out[f"{i}.{name}"] = self._core.params_view(offset, shape)
-        return out
+        return {name: self._core.params_view(offset, shape)
+                for name, shape, offset in self._tensor_decls()}
 
     def get_weights(self) -> list:
         """Copies of every arena tensor (see ``state_arrays``), in arena order."""
@@ -214,6 +256,27 @@ class Sequential:
             arrays.append(w)
         for (_, view), w in zip(views, arrays):  # all checked before anything is written
             view[...] = w
+
+    # ----- pickle and copy -----
+    def __reduce__(self):
+        """Pickled as data (fastnet/io.py ``model_payload``): the architecture (the JSON
+        structure fn.save writes), every arena tensor (safetensors bytes, or a dict of arrays
+        without safetensors), each parameter's trainable flag, the seed and the random-stream
+        step. Public attributes (``history``, the ``optimizer`` fit left, your own) and the
+        fit shuffle generator follow as state, after the model is rebuilt, so a model and its
+        optimizer pickled together stay one model and one optimizer."""
+        from ..io import model_payload
+
+        extras = {k: v for k, v in self.__dict__.items()
+                  if not k.startswith("_") or k in _PICKLED_PRIVATE}
+        return (_unpickle_sequential, (model_payload(self),), extras)
+
+    def __setstate__(self, state) -> None:
+        self.__dict__.update(state)
+
+    def __copy__(self):
+        # Two models never share an arena: a copy of a model is a deep copy.
+        return copy.deepcopy(self)
 
     def summary(self, print_fn=print) -> str:
         """Layers, output shapes and parameter counts, as a table (also returned)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 
+import copy
 import math
 import warnings
 
@@ -58,6 +59,10 @@ class Optimizer(abc.ABC):
 
         self._base_lrs = [g["lr"] for g in self.param_groups]
         self._lr_factor = 1.0
+        self._make_core()
+
+    def _make_core(self) -> None:
+        """The fused C++ optimizer over the model's arena (fresh state: zero moments)."""
         self._core = _core.Optimizer(self.kind, [float(h) for h in self._hparams()],
                                      self._model._core, self._slots(),
                                      _CLIP_MODES.get(self.clip_mode, 0), float(self.clip or 0.0))
@@ -209,6 +214,11 @@ class Optimizer(abc.ABC):
     def load_state_dict(self, state: dict) -> None:
         """Restore a state_dict() of an optimizer of the same kind over the same parameters;
         everything is validated before anything is written."""
+        self._apply_state(self._check_state(state))
+
+    def _check_state(self, state) -> dict:
+        """The validated values of a state_dict, ready for ``_apply_state``; writes nothing
+        (fn.load_checkpoint checks a whole checkpoint before it changes anything)."""
         if not isinstance(state, dict) or state.get("kind") != self.kind:
             raise ValueError(f"state_dict is not from a {type(self).__name__} optimizer")
         groups = state.get("param_groups")
@@ -224,11 +234,16 @@ class Optimizer(abc.ABC):
                         for gi, gr in enumerate(groups)]
         saved = state.get("hparams")
         current = [float(h) for h in self._hparams()]
-        if saved is not None and [float(h) for h in saved] != current:
-            # The fused C++ optimizer is built with its hyper-parameters (betas, momentum, ...):
-            # resuming under different ones would silently not be the saved optimizer.
-            raise ValueError(f"state_dict was saved with hyper-parameters {list(saved)}, this "
-                             f"{type(self).__name__} has {current}; build it with the saved ones")
+        if saved is not None:
+            if isinstance(saved, (str, bytes)) or not isinstance(saved, (list, tuple)):
+                raise ValueError(f"state_dict['hparams'] must be a list of numbers, got {saved!r:.100}")
+            saved = [check_float(h, "state_dict hparams") for h in saved]
+            if saved != current:
+                # The fused C++ optimizer is built with its hyper-parameters (betas, momentum,
+                # ...): resuming under different ones would silently not be the saved optimizer.
+                raise ValueError(f"state_dict was saved with hyper-parameters {list(saved)}, "
+                                 f"this {type(self).__name__} has {current}; build it with the "
+                                 "saved ones")
         base_lrs = state.get("base_lrs", self._base_lrs)
         if not isinstance(base_lrs, (list, tuple)) or len(base_lrs) != len(self.param_groups):
             raise ValueError(f"state_dict['base_lrs'] must hold one lr per group "
@@ -236,33 +251,106 @@ class Optimizer(abc.ABC):
         base_lrs = [check_float(b, "state_dict base_lrs", low=0.0) for b in base_lrs]
         steps = check_int(state.get("steps"), "state_dict['steps']", 0, 2**63 - 1)
         skipped = check_int(state.get("skipped_steps"), "state_dict['skipped_steps']", 0, 2**63 - 1)
-        arrays = [np.asarray(a, dtype=np.float32) for a in state["state"]]
+        buffers = state.get("state")
+        if not isinstance(buffers, (list, tuple)):
+            raise ValueError("state_dict['state'] must be a list of arrays")
+        try:
+            arrays = [np.asarray(a, dtype=np.float32) for a in buffers]
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"state_dict['state'] must hold float arrays: {e}") from None
         if len(arrays) != self._core.num_state:
             raise ValueError("state_dict has a different number of state buffers")
         views = [self._core.state_view(k) for k in range(self._core.num_state)]
         if any(a.shape != v.shape for a, v in zip(arrays, views)):
             raise ValueError("state_dict buffers do not match this model's arena")
-        slot_steps = [check_int(s, "state_dict slot_steps", 0, 2**63 - 1)
-                      for s in state["slot_steps"]]
-        slot_state = [float(v) for v in state.get("slot_state", [])]
+        slot_steps, slot_state = state.get("slot_steps"), state.get("slot_state", [])
+        if not isinstance(slot_steps, (list, tuple)) or not isinstance(slot_state, (list, tuple)):
+            raise ValueError("state_dict['slot_steps'] and ['slot_state'] must be lists")
+        slot_steps = [check_int(s, "state_dict slot_steps", 0, 2**63 - 1) for s in slot_steps]
+        slot_state = [check_float(v, "state_dict slot_state") for v in slot_state]
         if len(slot_steps) != len(self._core.slot_steps):
             raise ValueError("state_dict has a different number of parameter step counts")
         if len(slot_state) != len(self._core.slot_state):
             raise ValueError("state_dict has a different per-parameter scalar state")
-        for view, arr in zip(views, arrays):
-            view[...] = arr
-        for g, (lr, wd) in zip(self.param_groups, group_values):
+        return {"arrays": arrays, "group_values": group_values, "base_lrs": base_lrs,
+                "steps": steps, "skipped": skipped, "slot_steps": slot_steps,
+                "slot_state": slot_state}
+
+    def _apply_state(self, checked: dict) -> None:
+        """Write what ``_check_state`` validated (nothing here can fail on the values)."""
+        for k, arr in enumerate(checked["arrays"]):
+            self._core.state_view(k)[...] = arr
+        for g, (lr, wd) in zip(self.param_groups, checked["group_values"]):
             g["lr"], g["weight_decay"] = lr, wd
-        self._base_lrs = base_lrs
-        self._core.steps = steps
-        self._core.skipped_steps = skipped
-        self._core.slot_steps = slot_steps
-        self._core.slot_state = slot_state
+        self._base_lrs = checked["base_lrs"]
+        self._core.steps = checked["steps"]
+        self._core.skipped_steps = checked["skipped"]
+        self._core.slot_steps = checked["slot_steps"]
+        self._core.slot_state = checked["slot_state"]
         self._dirty = True
         self._sync()
 
+    # ----- pickle and copy -----
+    # An optimizer is pickled as (its class, its model, its parameters by name, its plain
+    # attributes) and its state_dict. The model travels with it, so pickling the model and
+    # its optimizer together (pickle.dumps((model, opt))) keeps one model, and the optimizer
+    # steps that model's parameters after loading; copy.copy gives a second optimizer over
+    # the same model with a copy of the state; copy.deepcopy copies the model too.
+    _NOT_PICKLED = ("_core", "_model", "param_groups")
+
+    def _pickle_spec(self) -> dict:
+        groups = [{**{k: v for k, v in g.items() if k != "params"},
+                   "params": [p.name for p in g["params"]]} for g in self.param_groups]
+        attrs = {k: v for k, v in self.__dict__.items() if k not in self._NOT_PICKLED}
+        return {"groups": groups, "attrs": attrs}
+
+    def __reduce__(self):
+        return (_restore_optimizer, (type(self), self._model, self._pickle_spec()),
+                self.state_dict())
+
+    def __setstate__(self, state) -> None:
+        self.load_state_dict(state)
+
+    def __deepcopy__(self, memo):
+        model = copy.deepcopy(self._model, memo)
+        done = memo.get(id(self))
+        if done is not None:  # copying the model copied this optimizer (model.optimizer)
+            return done
+        twin = _restore_optimizer(type(self), model, copy.deepcopy(self._pickle_spec(), memo))
+        memo[id(self)] = twin
+        twin.load_state_dict(self.state_dict())
+        return twin
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr}, clip={self.clip_mode}={self.clip})"
+
+
+def _restore_optimizer(cls, model, spec) -> "Optimizer":
+    """Rebuild a pickled optimizer over ``model`` (its state follows via __setstate__)."""
+    from ..nn.sequential import Sequential
+
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer)) or not isinstance(model, Sequential):
+        raise TypeError("not a pickled fastnet optimizer")
+    by_name = {}
+    for layer in model.layers:
+        for p in layer._params.values():  # a Residual's holds its children's Parameters
+            by_name[p.name] = p
+    opt = cls.__new__(cls)
+    # copy.copy passes the original's attributes: lists and dicts get their own copies.
+    opt.__dict__.update({k: v.copy() if isinstance(v, (list, dict)) else v
+                         for k, v in spec["attrs"].items()})
+    groups = []
+    for g in spec["groups"]:
+        try:
+            params = [by_name[name] for name in g["params"]]
+        except KeyError as e:
+            raise ValueError(f"pickled optimizer: the model has no parameter {e}") from None
+        groups.append({**g, "params": params})
+    opt.param_groups = groups
+    opt._model = model
+    opt._make_core()
+    opt._dirty = True  # lr / trainable flags are pushed to C++ on the first step
+    return opt
 
 
 def check_optimizer_for(model, optimizer) -> "Optimizer":
