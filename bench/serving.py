@@ -37,7 +37,6 @@ import time
 
 import numpy as np
 
-import machine
 import serving_worker
 from measure import SETTLE_S, percentile
 from report import Table, Target, fmt, ratio
@@ -161,6 +160,50 @@ def busy_neighbour():
         proc.wait()
 
 
+def _proc_ticks(pid) -> int:
+    """utime + stime (+ cutime + cstime: children already waited for) of a process, in clock
+    ticks, from /proc/PID/stat; 0 when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return sum(int(x) for x in fields[11:15])      # fields 14-17 of proc(5)
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _busy_ticks():
+    """Busy clock ticks of all CPUs (everything but idle and iowait), or None without /proc."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v[:8]) - v[3] - v[4]
+    except (OSError, ValueError):
+        return None
+
+
+class OtherLoad:
+    """CPU time that processes other than this one, its workers and its neighbour took during
+    a condition: /proc/stat's busy time minus theirs (read from /proc/PID/stat while they
+    live, so before the neighbour is killed and reaped)."""
+
+    def __init__(self, pids):
+        self.pids = list(pids)
+        self.t0, self.busy0 = time.perf_counter(), _busy_ticks()
+        self.ours0 = sum(_proc_ticks(p) for p in ["self"] + self.pids)
+
+    def stop(self, neighbour_pid=None):
+        """(seconds of CPU others used, wall seconds), or None without /proc."""
+        busy = _busy_ticks()
+        if busy is None or self.busy0 is None:
+            return None
+        ours = sum(_proc_ticks(p) for p in ["self"] + self.pids)
+        if neighbour_pid is not None:
+            ours += _proc_ticks(neighbour_pid)
+        hz = os.sysconf("SC_CLK_TCK")
+        return max(0.0, ((busy - self.busy0) - (ours - self.ours0)) / hz), \
+            time.perf_counter() - self.t0
+
+
 def summary(ns: list):
     if not ns:
         return None
@@ -180,7 +223,7 @@ def run(quick: bool = False, rounds=None, log=None):
     samples = {(p, c, cond): [] for p in PEERS for c in PLAN for cond in ("alone", "contended")}
     info = {"rounds": rounds, "plan": plan, "neighbour_lead_s": LEAD_S, "settle_s": SETTLE_S,
             "warmup_s": WARMUP_S, "peers": {}}
-    share = machine.CpuShare()
+    load = {"alone": [], "contended": []}
     t0 = time.perf_counter()
     workers = {}
     with contextlib.ExitStack() as stack:
@@ -205,13 +248,16 @@ def run(quick: bool = False, rounds=None, log=None):
                         f"{w.info['max_abs_diff_b32']:.2g}")
             for r in range(rounds):
                 for cond in ("alone", "contended"):
-                    with (busy_neighbour() if cond == "contended" else contextlib.nullcontext()):
+                    others = OtherLoad(w.proc.pid for w in workers.values())
+                    with (busy_neighbour() if cond == "contended"
+                          else contextlib.nullcontext()) as nb:
                         for case, (calls, budget) in plan.items():
                             for name, w in workers.items():
                                 if case not in w.info["cases"]:
                                     continue
                                 time.sleep(SETTLE_S)
                                 samples[(name, case, cond)] += w.request(case, calls, budget)
+                        load[cond].append(others.stop(nb and nb.pid))
                     log(f"  serving  round {r + 1}/{rounds} {cond}: done "
                         f"({time.perf_counter() - t0:.0f} s)")
         finally:
@@ -221,7 +267,9 @@ def run(quick: bool = False, rounds=None, log=None):
                 except Exception:      # noqa: BLE001 -- the others must still be closed
                     w.proc.kill()
                     w.proc.wait()
-    info["other_processes_cores"] = share.others()     # every child has been waited for
+    info["other_processes_cores"] = {
+        cond: (None if not v or None in v else sum(x[0] for x in v) / sum(x[1] for x in v))
+        for cond, v in load.items()}
     info["elapsed_s"] = time.perf_counter() - t0
     rows = []
     for name in PEERS:
@@ -303,9 +351,13 @@ def notes(rows, info) -> list:
         out.append(f"serving: {len(few)} figure(s) rest on fewer than 100 calls (as few as "
                    f"{min(few)}; the time budget stopped them, see the calls columns): their "
                    "p99 is close to their maximum")
-    o = info.get("other_processes_cores")
-    out.append(f"serving: other processes (not the neighbour) kept {fmt(o, '{:.2f}')} cores busy "
-               f"on average during the section ({info['rounds']} round(s), "
+    o = info.get("other_processes_cores") or {}
+    a, c = o.get("alone"), o.get("contended")
+    out.append(f"serving: other processes (neither the benchmark's nor the neighbour) kept "
+               f"{fmt(a, '{:.2f}')} cores busy on average while the alone figures were taken, "
+               f"{fmt(c, '{:.2f}')} while the contended ones were ({info['rounds']} round(s), "
                f"{info['elapsed_s']:.0f} s)"
-               + ("; the alone figures are not uncontended" if o is not None and o > 0.25 else ""))
+               + ("; above 0.25: the alone figures are not uncontended, and the contended ones "
+                  "had more than one busy neighbour" if (a or 0) > 0.25 or (c or 0) > 0.25
+                  else ""))
     return out
