@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """fastnet benchmark driver (BENCHMARKS.md): every workload, fastnet vs its peers, one run.
 
-    python bench/run.py                    # every workload, 1 and 2 threads (about 6 minutes)
+    python bench/run.py                    # every workload, 1 and 2 threads (about 8 minutes)
     python bench/run.py --quick            # a subset with fewer repetitions (under a minute):
                                            # tiny and mnist steps at 1 and 2 threads; optim,
                                            # digits, predict at the first count; import
@@ -10,10 +10,12 @@
 Workloads: the training steps tiny, tiny-bn, mnist, wide (fastnet vs PyTorch SGD / fused Adam /
 foreach Adam vs the NumPy baseline), optim (clip + Adam update only), digits and mnist10k (real
 data, whole trainings with accuracy), predict (inference latency), import (fresh process),
-memory (peak RSS while training), scaling (the cost curve of the mnist step). Peers run
-interleaved in one process (A B C A B C ...); a figure is the median over repetitions after a
-warm-up. Prints the tables and the targets, writes bench/results/latest.json, latest.png (with
-matplotlib) and, after a full default run, bench/results/README_TABLE.md.
+memory (peak RSS while training), scaling (the cost curve of the mnist step), serving
+(latency at default threads, alone and beside a busy process, one process per peer:
+bench/serving.py). Peers run interleaved in one process (A B C A B C ...); a figure is the
+median over repetitions after a warm-up. Prints the tables and the targets, writes
+bench/results/latest.json, latest.png (with matplotlib) and, after a full default run,
+bench/results/README_TABLE.md.
 """
 import os
 import sys
@@ -46,12 +48,14 @@ import optim_update  # noqa: E402
 import process_costs  # noqa: E402
 import realdata  # noqa: E402
 import scaling  # noqa: E402
+import serving  # noqa: E402
 import torch_peer  # noqa: E402
 from measure import SETTLE_S, Threads, interleaved, interleaved_runs  # noqa: E402
 from report import Table, Target, fmt, plot, ratio, targets_table  # noqa: E402
 from workloads import Workload, describe, gemm_ceiling, make_workloads  # noqa: E402
 
-SECTIONS = ("optim", "digits", "mnist10k", "predict", "import", "memory", "scaling")
+SECTIONS = ("optim", "digits", "mnist10k", "predict", "import", "memory", "scaling",
+            "serving")
 QUICK = ("tiny", "mnist", "optim", "digits", "predict", "import")
 MEMORY_STEPS = 200
 PREDICT_CALLS = 2000
@@ -274,6 +278,8 @@ def make_tables(res, peaks) -> list:
                 t.add(r["peer"], f"{r['baseline_mib']:.1f}", f"{r['peak_mib']:.1f}",
                       f"{r['training_mib']:.1f}")
         tables.append(t)
+    if res.get("serving"):
+        tables.append(serving.table(res["serving"]))
     if res["scaling"]:
         t = Table("scaling: fastnet mnist step (Adam, clip 1.0) vs batch (hidden 512) and vs "
                   "hidden width (batch 128)",
@@ -374,6 +380,7 @@ def make_targets(res, has_adam: bool, peaks=None) -> list:
                               "post-import baseline)",
                               ratio(mem["fastnet"]["training_mib"], t and t["training_mib"]),
                               1.0, kind="<=", detail=detail))
+    out += serving.targets(res.get("serving", []))
     if res["import"]:
         out.append(Target("import", "`python -c 'import fastnet'`", res["import"]["fastnet"], 0.2,
                           kind="<=", unit="s"))
@@ -387,7 +394,8 @@ def main(argv=None):
                     help=f"{', '.join(QUICK)}, fewer repetitions (under a minute)")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     ap.add_argument("--workloads", default=None, help="comma-separated workload ids")
-    ap.add_argument("--reps", type=int, default=None, help="repetitions per step figure")
+    ap.add_argument("--reps", type=int, default=None,
+                    help="repetitions per step figure (serving: rounds, default 2)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results folder")
     args = ap.parse_args(argv)
 
@@ -405,7 +413,7 @@ def main(argv=None):
     else:
         names = [w for w in available if w in QUICK] if args.quick else available
     if not fastnet_runner.has_adam() or "wide" not in loads:
-        names = [w for w in names if w not in SECTIONS[:4] + ("memory", "scaling")]
+        names = [w for w in names if w not in SECTIONS[:4] + ("memory", "scaling", "serving")]
     st = Settings(args.quick, args.reps)
     optimizers = ["sgd"] + (["adam"] if fastnet_runner.has_adam() else [])
     train_names = [w for w in names if w in loads]
@@ -435,8 +443,8 @@ def main(argv=None):
 
     cpu_share = machine.CpuShare()
     res = {k: [] for k in ("train", "optim", "digits", "mnist10k", "predict", "scaling",
-                           "memory")}
-    res["import"], res["stream"] = {}, {}
+                           "memory", "serving")}
+    res["import"], res["stream"], res["serving_method"] = {}, {}, {}
     peaks = {}
     t_start = time.perf_counter()
     for n in threads:
@@ -472,6 +480,9 @@ def main(argv=None):
                          for p in ("fastnet", "torch", "numpy")]
         print("  memory: " + ", ".join(f"{r['peer']} {fmt(r.get('peak_mib'), '{:.0f}')} MiB"
                                        for r in res["memory"]), flush=True)
+    if "serving" in names:     # its own processes, default threads: serving.py
+        res["serving"], res["serving_method"] = serving.run(st.quick, args.reps)
+        notes += serving.notes(res["serving"], res["serving_method"])
     elapsed = time.perf_counter() - t_start
     info["loadavg_end"] = machine.load_average()
     load = (f"other processes kept {fmt(others, '{:.2f}')} of {info['cores']} cores busy on "
