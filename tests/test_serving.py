@@ -149,7 +149,9 @@ probe = X[:16]
 snapshots = [m.get_weights()]
 seen = []
 stop = threading.Event()
+started = threading.Event()
 def trainer():
+    started.wait(30)
     for k in range(60):
         m.train_step(X[k * 16:(k + 1) * 16], y[k * 16:(k + 1) * 16],
                      "sparse_categorical_crossentropy", opt)
@@ -158,6 +160,7 @@ def trainer():
 def predictor():
     while not stop.is_set():
         seen.append(m.predict(probe))
+        started.set()
 run_threads(trainer, predictor)
 ref = small_model(0)
 allowed = []
