@@ -7,6 +7,7 @@ environment; its stdout is returned for the test to parse.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -19,15 +20,28 @@ def run_child(code: str, timeout: float = 60.0, env: dict | None = None,
     child_env = dict(os.environ)
     if env:
         child_env.update(env)
+    # Its own session: on a deadline the whole group goes, grandchildren included (a forked
+    # child hung in a thread library would otherwise outlive the test, spinning on a core).
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=child_env, cwd=cwd,
+                            start_new_session=True)
     try:
-        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                              text=True, timeout=timeout, env=child_env, cwd=cwd)
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        err = (e.stderr or b"").decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        out, err = proc.communicate()
         raise AssertionError(f"child did not finish within {timeout} s (hang?)\n"
                              f"stdout:\n{out}\nstderr:\n{err}") from None
+    finally:
+        _kill_group(proc)  # anything the child left behind
     if proc.returncode != 0:
-        raise AssertionError(f"child exited with {proc.returncode}\nstdout:\n{proc.stdout}\n"
-                             f"stderr:\n{proc.stderr}")
-    return proc.stdout
+        raise AssertionError(f"child exited with {proc.returncode}\nstdout:\n{out}\n"
+                             f"stderr:\n{err}")
+    return out
+
+
+def _kill_group(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
