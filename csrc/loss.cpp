@@ -287,7 +287,7 @@ double loss_forward_backward(LossKind kind, const LossParams& p, const float* pr
   const bool sparse = kind == LossKind::SparseCategoricalCrossentropy;
   if (sparse) {
     if (!labels) throw std::invalid_argument("sparse_categorical_crossentropy: labels are null");
-    // Checked up front, serially: an exception must never leave an OpenMP region.
+    // Checked up front, serially: an exception must not escape from a pool chunk half-way.
     for (int64_t r = 0; r < rows; ++r)
       if (labels[r] < 0 || labels[r] >= cols)
         throw std::out_of_range("sparse_categorical_crossentropy: label " +

@@ -90,3 +90,21 @@ def test_out_saves_a_loadable_model(tmp_path, capsys):
     assert main(["train", "--epochs", "1", "--verbose", "0", "--out",
                  str(tmp_path / "no" / "dir" / "m.safetensors")]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_fifo_or_device_as_data_is_refused_without_blocking(tmp_path):
+    # A FIFO would block the reader forever: run in a child with a deadline.
+    import os
+
+    from child import run_child
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    link = tmp_path / "zero.csv"
+    link.symlink_to("/dev/zero")
+    out = run_child(f"""
+from fastnet.__main__ import main
+print(main(["train", "--data", {str(fifo)!r}, "--target", "y"]),
+      main(["train", "--data", {str(link)!r}, "--target", "y"]))
+""", timeout=60)
+    assert out.split()[-2:] == ["2", "2"]
