@@ -220,14 +220,6 @@ def fit_kwargs(X, y):
                 schedule=lambda t: 0.05 * 0.98 ** t)
 
 
-@pytest.fixture
-def one_thread():
-    before = fn.get_num_threads()
-    fn.set_num_threads(1)
-    yield
-    fn.set_num_threads(before)
-
-
 def test_checkpoint_resume_is_bit_identical(tmp_path, one_thread):
     X, y = data(100)
     kw = fit_kwargs(X, y)

@@ -65,14 +65,6 @@ def rich_model(seed=3):
         seed=seed)
 
 
-@pytest.fixture
-def one_thread():
-    before = fn.get_num_threads()
-    fn.set_num_threads(1)
-    yield
-    fn.set_num_threads(before)
-
-
 def mode_of(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 

@@ -107,29 +107,36 @@ void Model::fit_batches(const float* X, int64_t n, const float* target, const in
   }
 }
 
+namespace {
+
+// Runs body(start, rows) over [0, n) in chunks of `chunk` rows with one borrowed workspace,
+// checking `stop` between chunks; returns false when it stopped early.
+template <class Body>
+bool over_chunks(int64_t n, int64_t chunk, const StopCheck* stop, Body&& body) {
+  for (int64_t start = 0; start < n; start += chunk) {
+    if (stop && start > 0 && (*stop)()) return false;
+    body(start, std::min(chunk, n - start));
+  }
+  return true;
+}
+
+}  // namespace
+
 bool Model::evaluate(const float* X, int64_t n, const float* target, const int32_t* labels,
                      int64_t batch_size, LossKind loss, const LossParams& lp, double* loss_sum,
                      int64_t* correct, const StopCheck* stop) {
   const int64_t in = in_features(), cols = out_features();
-  const int64_t chunk = infer_rows(batch_size);
   auto ws = borrow_workspace();
   double total = 0.0;
   int64_t hits = 0;
-  bool finished = true;
-  for (int64_t start = 0; start < n; start += chunk) {
-    if (stop && start > 0 && (*stop)()) {
-      finished = false;
-      break;
-    }
-    const int64_t rows = std::min(chunk, n - start);
-    const float* xb = X + start * in;
+  const bool finished = over_chunks(n, infer_rows(batch_size), stop, [&](int64_t start, int64_t rows) {
     const float* tb = target ? target + start * cols : nullptr;
     const int32_t* lb = labels ? labels + start : nullptr;
     std::shared_lock<std::shared_mutex> lock(mutex);
-    const float* out = infer(xb, rows, *ws);
+    const float* out = infer(X + start * in, rows, *ws);
     total += loss_forward_backward(loss, lp, out, tb, lb, nullptr, rows, cols) * rows;
     hits += count_correct(out, rows, cols, tb, lb);
-  }
+  });
   return_workspace(std::move(ws));
   *loss_sum = total;
   *correct = hits;
@@ -139,19 +146,12 @@ bool Model::evaluate(const float* X, int64_t n, const float* target, const int32
 bool Model::predict(const float* X, int64_t n, int64_t batch_size, float* out,
                     const StopCheck* stop) {
   const int64_t in = in_features(), cols = out_features();
-  const int64_t chunk = infer_rows(batch_size);
   auto ws = borrow_workspace();
-  bool finished = true;
-  for (int64_t start = 0; start < n; start += chunk) {
-    if (stop && start > 0 && (*stop)()) {
-      finished = false;
-      break;
-    }
-    const int64_t rows = std::min(chunk, n - start);
+  const bool finished = over_chunks(n, infer_rows(batch_size), stop, [&](int64_t start, int64_t rows) {
     std::shared_lock<std::shared_mutex> lock(mutex);
     const float* y = infer(X + start * in, rows, *ws);
     std::memcpy(out + start * cols, y, sizeof(float) * rows * cols);
-  }
+  });
   return_workspace(std::move(ws));
   return finished;
 }
