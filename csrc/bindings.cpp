@@ -165,6 +165,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_spin_us", &set_spin_us, py::arg("us"));
   m.def("spin_us", &spin_us);
   m.def("pool_workers", &pool_workers, "Worker threads created so far in this process.");
+  m.def("pool_late_jobs", &pool_late_jobs,
+        "Jobs after which the pool backed off to caller-only runs (a worker came back late).");
   m.def("openblas_num_threads", []() { return scipy_openblas_get_num_threads(); });
   m.def("openblas_corename", []() { return std::string(scipy_openblas_get_corename()); });
   m.def("openblas_config", []() { return std::string(scipy_openblas_get_config()); });

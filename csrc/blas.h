@@ -68,10 +68,20 @@ inline GemmSplit gemm_split(int64_t m, int64_t n, int64_t k, int threads) {
   return s;
 }
 
+// OpenBLAS must stay single-threaded: a library that sets every BLAS it finds in the process
+// (threadpoolctl, which scikit-learn uses) may have raised its thread count, and each of our
+// blocks would then start OpenBLAS threads of its own on cores our pool already uses (wide
+// at 2 threads: 61 -> 110 ms). Reading the count is a load; it is only ever set back to 1,
+// never flipped around a call.
+inline void keep_openblas_single_threaded() {
+  if (scipy_openblas_get_num_threads() != 1) scipy_openblas_set_num_threads(1);
+}
+
 // C (m×n) = alpha · op(A) · op(B) + beta · C, all row-major.
 inline void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                   const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                   int64_t ldc) {
+  if (!in_parallel()) keep_openblas_single_threaded();
   const GemmSplit s = in_parallel() ? GemmSplit{} : gemm_split(m, n, k, max_threads());
   if (s.blocks <= 1) {
     sgemm_one_thread(trans_a, trans_b, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -128,6 +128,23 @@ struct Pool {
 };
 
 std::atomic<int> g_threads{1};
+
+// Back-off when the box is busy: a worker that the OS deschedules in the middle of a chunk
+// (another process wants its core) makes the caller wait for a whole scheduler time slice,
+// milliseconds for a job worth microseconds. When the caller has waited longer than kLateNs
+// and longer than its own share took, the next jobs of the process run on their callers alone
+// (same chunks, same results) for a back-off period. A late job soon after the previous
+// period ended (within kRepeatNs) doubles the period (kSoloMinNs .. kSoloMaxNs), so a box that
+// stays busy costs one late job every kSoloMaxNs; a lone hiccup on a quiet box costs one short
+// period.
+constexpr int64_t kLateNs = 300 * 1000;
+constexpr int64_t kSoloMinNs = 20 * 1000 * 1000;
+constexpr int64_t kSoloMaxNs = 640 * 1000 * 1000;
+constexpr int64_t kRepeatNs = 100 * 1000 * 1000;
+std::atomic<int64_t> g_solo_until{0};
+std::atomic<int64_t> g_solo_ns{kSoloMinNs};
+std::atomic<int64_t> g_last_late{-2 * kSoloMaxNs};
+std::atomic<int64_t> g_late_jobs{0};
 std::atomic<int> g_spin_us{50};
 // Never deleted: a forked child replaces it and leaks the parent's (its workers, mutexes
 // and condition variable belong to threads that do not exist in the child).
@@ -183,12 +200,18 @@ int num_threads() { return g_threads.load(std::memory_order_acquire); }
 void set_spin_us(int us) { g_spin_us.store(std::max(0, us), std::memory_order_release); }
 int spin_us() { return g_spin_us.load(std::memory_order_relaxed); }
 int pool_workers() { return pool()->spawned.load(); }
+int64_t pool_late_jobs() { return g_late_jobs.load(std::memory_order_relaxed); }
 bool in_pool_task() { return t_in_task; }
 
 void run_chunks(int64_t chunks, ChunkFn fn, void* ctx) {
   if (chunks <= 0) return;
   const int threads = num_threads();
   if (chunks == 1 || threads <= 1 || t_in_task || chunks > kMaxChunks) {
+    run_inline(chunks, fn, ctx);
+    return;
+  }
+  const int64_t start = now_ns();
+  if (start < g_solo_until.load(std::memory_order_relaxed)) {  // backing off: see kLateNs
     run_inline(chunks, fn, ctx);
     return;
   }
@@ -218,10 +241,24 @@ void run_chunks(int64_t chunks, ChunkFn fn, void* ctx) {
   t_in_task = false;
   // Wait for chunks that workers claimed: spin, then yield the core (a worker descheduled
   // mid-chunk may be waiting for exactly this core).
+  const int64_t own_done = now_ns();
   int polls = 0;
   while (p->done.load(std::memory_order_acquire) < chunks) {
     if (++polls < 2000) cpu_relax();
     else sched_yield();
+  }
+  if (polls >= 2000) {
+    const int64_t end = now_ns(), waited = end - own_done;
+    if (waited > kLateNs && waited > own_done - start) {
+      int64_t solo = g_solo_ns.load(std::memory_order_relaxed);
+      solo = end - g_last_late.load(std::memory_order_relaxed) < solo + kRepeatNs
+                 ? std::min(2 * solo, kSoloMaxNs)
+                 : kSoloMinNs;
+      g_solo_ns.store(solo, std::memory_order_relaxed);
+      g_last_late.store(end, std::memory_order_relaxed);
+      g_solo_until.store(end + solo, std::memory_order_relaxed);
+      g_late_jobs.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   std::exception_ptr error = p->error;
   p->error = nullptr;

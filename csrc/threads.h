@@ -28,6 +28,8 @@ void set_spin_us(int us);
 int spin_us();
 // Worker threads created so far in this process (0 in a fresh fork child until first use).
 int pool_workers();
+// Jobs after which the pool backed off because a worker came back late (a busy box).
+int64_t pool_late_jobs();
 // True on a thread that is running a pool chunk (the caller's own chunks included).
 bool in_pool_task();
 

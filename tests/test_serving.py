@@ -333,3 +333,23 @@ print(json.dumps([before, after, child_counts]))
     assert before == 0
     assert after == THREADS - 1
     assert child0 == 0 and child1 == THREADS - 1
+
+
+def test_openblas_raised_by_another_library_is_set_back_to_one_thread():
+    # threadpoolctl (scikit-learn) sets every BLAS in the process: ours too. fastnet must not
+    # then run OpenBLAS threads inside its own pool's blocks (oversubscription).
+    out = child(f"""
+import ctypes
+from fastnet import _openblas
+fn.set_num_threads({THREADS})
+X, y = data(0, 256, 784)
+m = big_model(0)
+expect = m.predict(X)
+lib = ctypes.CDLL(_openblas.LIBRARY_PATH)
+lib.scipy_openblas_set_num_threads(2)
+raised = fn._core.openblas_num_threads()
+got = m.predict(X)
+print(json.dumps([raised, fn._core.openblas_num_threads(), bool(np.array_equal(got, expect))]))
+""")
+    raised, after, same = json.loads(out.strip().splitlines()[-1])
+    assert raised == 2 and after == 1 and same
