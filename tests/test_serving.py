@@ -137,7 +137,8 @@ print(json.dumps(len(bad)))
     assert json.loads(out.strip().splitlines()[-1]) == 0
 
 
-def test_predict_while_training_the_same_model_sees_whole_steps():
+@pytest.mark.parametrize("how", ["train_step", "fit"])
+def test_predict_while_training_the_same_model_sees_whole_steps(how):
     # Every prediction made while another thread trains must equal the prediction of the
     # weights after some whole step (never a half-updated mix).
     out = child(f"""
@@ -150,12 +151,22 @@ snapshots = [m.get_weights()]
 seen = []
 stop = threading.Event()
 started = threading.Event()
+
+class Snap(fn.callbacks.Callback):
+    batch_interval = 1  # fit returns to Python after every step: snapshot it
+    def on_batch_end(self, step, logs=None):
+        snapshots.append(m.get_weights())
+
 def trainer():
     started.wait(30)
-    for k in range(60):
-        m.train_step(X[k * 16:(k + 1) * 16], y[k * 16:(k + 1) * 16],
-                     "sparse_categorical_crossentropy", opt)
-        snapshots.append(m.get_weights())
+    if {how!r} == "fit":
+        m.fit(X[:960], y[:960], loss="sparse_categorical_crossentropy", optimizer=opt,
+              epochs=1, batch_size=16, verbose=0, callbacks=[Snap()])
+    else:
+        for k in range(60):
+            m.train_step(X[k * 16:(k + 1) * 16], y[k * 16:(k + 1) * 16],
+                         "sparse_categorical_crossentropy", opt)
+            snapshots.append(m.get_weights())
     stop.set()
 def predictor():
     while not stop.is_set():
@@ -168,10 +179,10 @@ for w in snapshots:
     ref.set_weights(w)
     allowed.append(ref.predict(probe))
 ok = all(any(np.array_equal(s, a) for a in allowed) for s in seen)
-print(json.dumps([ok, len(seen)]))
+print(json.dumps([ok, len(seen), len(snapshots)]))
 """)
-    ok, count = json.loads(out.strip().splitlines()[-1])
-    assert ok and count > 0
+    ok, count, steps = json.loads(out.strip().splitlines()[-1])
+    assert ok and count > 0 and steps == 61
 
 
 @pytest.mark.parametrize("how", ["os.fork", "multiprocessing"])
@@ -237,8 +248,10 @@ def test_sigint_during_fit_raises_promptly_and_leaves_the_model_usable():
     out = child(f"""
 import os, signal
 fn.set_num_threads({THREADS})
-X, y = data(0, 20000, 784)
-m = big_model(0)
+X, y = data(0, 2000, 784)
+X, y = np.tile(X, (20, 1)), np.tile(y, 20)   # 40k rows: an epoch takes seconds
+m = fn.Sequential(fn.Dense(784, 2048), fn.BatchNorm(2048), fn.ReLU(), fn.Dense(2048, 2048),
+                  fn.ReLU(), fn.Dense(2048, 10), seed=0)   # ~20 ms a step
 opt = fn.optim.Adam(m.parameters(), lr=1e-3)
 timer = threading.Timer(1.0, lambda: (sent.append(time.perf_counter()), os.kill(os.getpid(), signal.SIGINT)))
 sent = []
@@ -270,8 +283,8 @@ def test_sigint_during_a_long_predict_raises_promptly():
     out = child(f"""
 import os, signal
 fn.set_num_threads({THREADS})
-m = big_model(0)
-X = np.full((150_000, 784), 0.5, dtype=np.float32)  # ~1 s of predict at 2 threads
+m = fn.Sequential(fn.Dense(784, 2048, activation="relu"), fn.Dense(2048, 2048), seed=0)
+X = np.full((100_000, 784), 0.5, dtype=np.float32)  # several seconds of predict
 sent = []
 threading.Timer(0.5, lambda: (sent.append(time.perf_counter()), os.kill(os.getpid(), signal.SIGINT))).start()
 try:
