@@ -93,7 +93,8 @@ class Threads:
     def __enter__(self):
         if threadpool_limits is not None:
             self._limits = threadpool_limits(limits=self.n, user_api="blas")
-        fastnet_runner.set_threads(self.n)   # after threadpoolctl: sets ours and our OpenBLAS
+        fastnet_runner.set_threads(self.n)   # threadpoolctl also raised our OpenBLAS: fastnet
+                                             # sets it back to one thread on its next GEMM
         torch_peer.set_threads(self.n)
         return self
 
