@@ -11,7 +11,8 @@
 //   never on which thread runs them, so results are the same whether the pool helped or not.
 // - Chunks are claimed dynamically: the caller starts at once and never waits for a worker to
 //   wake; a worker that is descheduled (a busy neighbour on the box) leaves its share to the
-//   others. Idle workers spin briefly, then sleep on a condition variable.
+//   others. Idle workers spin up to 1 ms, then sleep on a condition variable; when workers
+//   keep coming back late (a busy box), callers run their jobs alone for a while.
 // - A forked child gets a fresh, empty pool (pthread_atfork); workers are created lazily.
 #pragma once
 #include <cstdint>
@@ -23,7 +24,8 @@ namespace fastnet {
 // Process-wide thread count (the caller counts as one), 1..kMaxThreads.
 void set_num_threads(int n);
 int num_threads();
-// Microseconds an idle worker spins before it sleeps (FASTNET_SPIN_US at load; default 50).
+// Microseconds an idle worker spins for the next job before it sleeps (FASTNET_SPIN_US at
+// load; default 1000).
 void set_spin_us(int us);
 int spin_us();
 // Worker threads created so far in this process (0 in a fresh fork child until first use).
