@@ -136,17 +136,19 @@ struct Pool {
 std::atomic<int> g_threads{1};
 
 // Back-off when the box is busy: a worker that the OS deschedules in the middle of a chunk
-// (another process wants its core) makes the caller wait for a whole scheduler time slice,
-// milliseconds for a job worth microseconds. When the caller has waited longer than kLateNs
-// and longer than its own share took, the next jobs of the process run on their callers alone
-// (same chunks, same results) for a back-off period. A late job soon after the previous
-// period ended (within kRepeatNs) doubles the period (kSoloMinNs .. kSoloMaxNs), so a box that
-// stays busy costs one late job every kSoloMaxNs; a lone hiccup on a quiet box costs one short
-// period.
-constexpr int64_t kLateNs = 300 * 1000;
+// (another process wants its core) makes the caller wait for a whole scheduler time slice
+// (~4 ms measured here), for a job worth microseconds. When the caller has waited longer than
+// kLateNs and more than twice as long as its own share took (a worker that merely started or
+// ran a little slower on a quiet box waits less: 0.7-1.1 ms against 0.6 ms shares measured),
+// the next jobs of the process run on their callers alone
+// (same chunks, same results) for a back-off period. A late job within kRepeatNs of the
+// previous one doubles the period (kSoloMinNs .. kSoloMaxNs), so a box that stays busy costs
+// one late job every kSoloMaxNs (also when requests come in bursts with idle gaps between);
+// a lone hiccup on a quiet box costs one short period.
+constexpr int64_t kLateNs = 1000 * 1000;
 constexpr int64_t kSoloMinNs = 20 * 1000 * 1000;
 constexpr int64_t kSoloMaxNs = 640 * 1000 * 1000;
-constexpr int64_t kRepeatNs = 100 * 1000 * 1000;
+constexpr int64_t kRepeatNs = 2000 * 1000 * 1000;
 std::atomic<int64_t> g_solo_until{0};
 std::atomic<int64_t> g_solo_ns{kSoloMinNs};
 std::atomic<int64_t> g_last_late{-2 * kSoloMaxNs};
@@ -255,9 +257,9 @@ void run_chunks(int64_t chunks, ChunkFn fn, void* ctx) {
   }
   if (polls >= 2000) {
     const int64_t end = now_ns(), waited = end - own_done;
-    if (waited > kLateNs && waited > own_done - start) {
+    if (waited > kLateNs && waited > 2 * (own_done - start)) {
       int64_t solo = g_solo_ns.load(std::memory_order_relaxed);
-      solo = end - g_last_late.load(std::memory_order_relaxed) < solo + kRepeatNs
+      solo = end - g_last_late.load(std::memory_order_relaxed) < kRepeatNs
                  ? std::min(2 * solo, kSoloMaxNs)
                  : kSoloMinNs;
       g_solo_ns.store(solo, std::memory_order_relaxed);
