@@ -47,6 +47,43 @@ inline int64_t now_ns() {
 thread_local bool t_in_task = false;
 
 
+// Back-off when the box is busy: a worker that the OS deschedules in the middle of a chunk
+// (another process wants its core) makes the caller wait for a whole scheduler time slice
+// (~4 ms measured here), for a job worth microseconds. When the caller has waited longer than
+// kLateNs and more than twice as long as its own share took (a worker that merely started or
+// ran a little slower on a quiet box waits less: 0.7-1.1 ms against 0.6 ms shares measured),
+// the next jobs of the process run on their callers alone
+// (same chunks, same results) for a back-off period. A late job within kRepeatNs of the
+// previous one doubles the period (kSoloMinNs .. kSoloMaxNs), so a box that stays busy costs
+// one late job every kSoloMaxNs (also when requests come in bursts with idle gaps between);
+// a lone hiccup on a quiet box costs one short period. A worker that finds, while spinning,
+// that it was itself descheduled for more than kPreemptedNs reports the same: the box has
+// more runnable threads than cores, and one more spinning thread only steals time from the
+// caller (batch-1 predict beside a busy loop: p99 2.1 ms with workers spinning on).
+constexpr int64_t kLateNs = 1000 * 1000;
+constexpr int64_t kSoloMinNs = 100 * 1000 * 1000;
+constexpr int64_t kSoloMaxNs = 1280 * 1000 * 1000;
+constexpr int64_t kRepeatNs = 10000LL * 1000 * 1000;
+constexpr int64_t kPreemptedNs = 300 * 1000;
+std::atomic<int64_t> g_solo_until{0};
+std::atomic<int64_t> g_solo_ns{kSoloMinNs};
+std::atomic<int64_t> g_last_late{-2 * kSoloMaxNs};
+std::atomic<int64_t> g_late_jobs{0};
+
+// The box is busy (a late worker, or a worker that was descheduled): callers run alone for
+// the next back-off period.
+void back_off(int64_t now) {
+  int64_t solo = g_solo_ns.load(std::memory_order_relaxed);
+  solo = now - g_last_late.load(std::memory_order_relaxed) < kRepeatNs
+             ? std::min(2 * solo, kSoloMaxNs)
+             : kSoloMinNs;
+  g_solo_ns.store(solo, std::memory_order_relaxed);
+  g_last_late.store(now, std::memory_order_relaxed);
+  g_solo_until.store(now + solo, std::memory_order_relaxed);
+  g_late_jobs.fetch_add(1, std::memory_order_relaxed);
+}
+
+
 struct Pool {
   std::mutex job_mutex;  // owned by the caller whose job is in flight (taken with try_lock)
   std::atomic<uint64_t> word{0};
@@ -95,12 +132,21 @@ struct Pool {
       // core: batch-1 predict at 2 threads flipped between 37 and 63 us from one block of
       // calls to the next; polling with sched_yield after 50 us gave 44-50 us; 1 ms of
       // spinning gives 35 us. On a busy box the back-off (kLateNs) stops waking workers.
-      const int64_t deadline = now_ns() + static_cast<int64_t>(spin_us()) * 1000;
+      int64_t last = now_ns();
+      const int64_t deadline = last + static_cast<int64_t>(spin_us()) * 1000;
       uint64_t w = word.load(std::memory_order_acquire);
       int polls = 0;
       while (gen_of(w) == seen) {
         cpu_relax();
-        if (++polls % 64 == 0 && now_ns() > deadline) break;
+        if (++polls % 64 == 0) {
+          const int64_t t = now_ns();
+          if (t - last > kPreemptedNs) {  // descheduled while spinning: the box is busy
+            back_off(t);
+            break;
+          }
+          if (t > deadline) break;
+          last = t;
+        }
         w = word.load(std::memory_order_acquire);
       }
       if (gen_of(w) == seen) {
@@ -135,24 +181,7 @@ struct Pool {
 
 std::atomic<int> g_threads{1};
 
-// Back-off when the box is busy: a worker that the OS deschedules in the middle of a chunk
-// (another process wants its core) makes the caller wait for a whole scheduler time slice
-// (~4 ms measured here), for a job worth microseconds. When the caller has waited longer than
-// kLateNs and more than twice as long as its own share took (a worker that merely started or
-// ran a little slower on a quiet box waits less: 0.7-1.1 ms against 0.6 ms shares measured),
-// the next jobs of the process run on their callers alone
-// (same chunks, same results) for a back-off period. A late job within kRepeatNs of the
-// previous one doubles the period (kSoloMinNs .. kSoloMaxNs), so a box that stays busy costs
-// one late job every kSoloMaxNs (also when requests come in bursts with idle gaps between);
-// a lone hiccup on a quiet box costs one short period.
-constexpr int64_t kLateNs = 1000 * 1000;
-constexpr int64_t kSoloMinNs = 20 * 1000 * 1000;
-constexpr int64_t kSoloMaxNs = 640 * 1000 * 1000;
-constexpr int64_t kRepeatNs = 2000 * 1000 * 1000;
-std::atomic<int64_t> g_solo_until{0};
-std::atomic<int64_t> g_solo_ns{kSoloMinNs};
-std::atomic<int64_t> g_last_late{-2 * kSoloMaxNs};
-std::atomic<int64_t> g_late_jobs{0};
+
 std::atomic<int> g_spin_us{1000};
 // Never deleted: a forked child replaces it and leaks the parent's (its workers, mutexes
 // and condition variable belong to threads that do not exist in the child).
@@ -257,16 +286,7 @@ void run_chunks(int64_t chunks, ChunkFn fn, void* ctx) {
   }
   if (polls >= 2000) {
     const int64_t end = now_ns(), waited = end - own_done;
-    if (waited > kLateNs && waited > 2 * (own_done - start)) {
-      int64_t solo = g_solo_ns.load(std::memory_order_relaxed);
-      solo = end - g_last_late.load(std::memory_order_relaxed) < kRepeatNs
-                 ? std::min(2 * solo, kSoloMaxNs)
-                 : kSoloMinNs;
-      g_solo_ns.store(solo, std::memory_order_relaxed);
-      g_last_late.store(end, std::memory_order_relaxed);
-      g_solo_until.store(end + solo, std::memory_order_relaxed);
-      g_late_jobs.fetch_add(1, std::memory_order_relaxed);
-    }
+    if (waited > kLateNs && waited > 2 * (own_done - start)) back_off(end);
   }
   std::exception_ptr error = p->error;
   p->error = nullptr;
