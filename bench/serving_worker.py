@@ -71,6 +71,18 @@ def tiny_workload():
 
 # ----- the peers: each returns {case: zero-argument callable}, its thread count, its output
 # on the batch-32 input -----
+
+def peer_calls(predict, make_step=None) -> dict:
+    """The timed calls of one peer: predict at each batch, and the tiny training step when the
+    peer trains (make_step(spec, X, y) -> callable)."""
+    calls = {f"predict b{b}": (lambda X=inputs(b): predict(X)) for b in PREDICT_BATCHES}
+    if make_step is not None:
+        tiny = tiny_workload()
+        X, y = tiny.data(seed=0)
+        calls[TRAIN_CASE] = make_step(tiny.spec, X, y)
+    return calls
+
+
 def fastnet_peer(weights, threads):
     import fastnet as fn
     import fastnet_runner
@@ -79,11 +91,8 @@ def fastnet_peer(weights, threads):
     model = fastnet_runner.build_model(predict_spec())
     model.set_weights([weights[k] for k in model.state_arrays()])
     predict = model.predict
-    calls = {f"predict b{b}": (lambda X=inputs(b): predict(X)) for b in PREDICT_BATCHES}
-    tiny = tiny_workload()
-    X, y = tiny.data(seed=0)
-    calls[TRAIN_CASE] = fastnet_runner.make_step(tiny.spec, "adam", X, y)
-    return calls, fn.get_num_threads(), predict(inputs(32))
+    return (peer_calls(predict, lambda spec, X, y: fastnet_runner.make_step(spec, "adam", X, y)),
+            fn.get_num_threads(), predict(inputs(32)))
 
 
 def torch_peer_(weights, threads):
@@ -112,11 +121,8 @@ def torch_peer_(weights, threads):
         with torch.inference_mode():
             return model(torch.from_numpy(X)).numpy()
 
-    calls = {f"predict b{b}": (lambda X=inputs(b): predict(X)) for b in PREDICT_BATCHES}
-    tiny = tiny_workload()
-    X, y = tiny.data(seed=0)
-    calls[TRAIN_CASE] = torch_peer.make_step(tiny.spec, "adam-fused", X, y)
-    return calls, torch.get_num_threads(), predict(inputs(32))
+    return (peer_calls(predict, lambda spec, X, y: torch_peer.make_step(spec, "adam-fused", X, y)),
+            torch.get_num_threads(), predict(inputs(32)))
 
 
 def onnx_graph(spec, weights):
@@ -185,8 +191,7 @@ def ort_peer(weights, threads):
     def predict(X):
         return run(["Y"], {"X": X})[0]
 
-    calls = {f"predict b{b}": (lambda X=inputs(b): predict(X)) for b in PREDICT_BATCHES}
-    return calls, (threads or "default"), predict(inputs(32))
+    return peer_calls(predict), (threads or "default"), predict(inputs(32))
 
 
 # ----- the loop -----
