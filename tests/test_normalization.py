@@ -267,3 +267,39 @@ def test_batch_of_one_in_training_is_a_clear_error():
         res.forward(X, training=True)
     with pytest.raises(ValueError, match="at least 2"):
         res._core.forward(X, True)
+
+
+# ---- golden references from PyTorch (tests/golden/make_golden.py), checked without torch ----
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("kind", ["bn", "ln"])
+def test_forward_backward_match_torch_golden_at_a_threaded_size(kind, threads):
+    """torch.nn.BatchNorm1d / LayerNorm forward and backward on 256 x 160 (above
+    kParallelThreshold, so the pool's path at 2 threads): Y, dX, dgamma, dbeta and the running
+    statistics."""
+    import os
+
+    with np.load(os.path.join(os.path.dirname(__file__), "golden", "torch_norm.npz")) as z:
+        g = {k: z[k] for k in z.files}
+    old = fn.get_num_threads()
+    fn.set_num_threads(min(threads, fn._config.available_cores()))
+    try:
+        feats = g["X"].shape[1]
+        model = fn.Sequential(fn.BatchNorm(feats, eps=1e-5, momentum=0.1) if kind == "bn"
+                              else fn.LayerNorm(feats, eps=1e-5))
+        state = model.state_arrays()
+        state["0.weight"][...] = g["gamma"]
+        state["0.bias"][...] = g["beta"]
+        Y = model.forward(g["X"], training=True)
+        dX = model.backward(g["dY"])
+    finally:
+        fn.set_num_threads(old)
+    np.testing.assert_allclose(Y, g[f"{kind}_Y"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(dX, g[f"{kind}_dX"], rtol=1e-4, atol=1e-5)
+    weight, bias = model.parameters()
+    np.testing.assert_allclose(weight.grad, g[f"{kind}_dgamma"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(bias.grad, g[f"{kind}_dbeta"], rtol=1e-4, atol=1e-4)
+    if kind == "bn":
+        np.testing.assert_allclose(state["0.running_mean"], g["bn_running_mean"], rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_allclose(state["0.running_var"], g["bn_running_var"], rtol=1e-5,
+                                   atol=1e-6)

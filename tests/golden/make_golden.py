@@ -1,0 +1,102 @@
+"""Regenerate the PyTorch golden references that CI checks without torch (llm.c's approach).
+
+    pip install torch==2.13.0 && python tests/golden/make_golden.py
+
+Writes tests/golden/torch_optim.npz (every optimizer case of tests/test_optim.py under
+plain, clip_norm, clip_layer_norm and clip_value, 20 steps) and tests/golden/torch_norm.npz
+(BatchNorm1d and LayerNorm forward and backward at a size the threaded kernels take).
+Inputs (initial weights, gradients, data) are stored with the outputs, so the CI tests need
+neither torch nor the same NumPy random streams.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))  # tests/ for test_optim's registry
+
+from test_optim import CASES, CLIP, case_id  # noqa: E402
+
+STEPS = 20
+EXTRAS = ["plain", "clip_norm", "clip_layer_norm", "clip_value"]
+SHAPES = [(6, 5), (5,), (5, 3), (3,)]  # Dense(6, 5), Dense(5, 3): weight (in, out), bias
+
+
+def clip(extra, params):
+    if extra == "clip_norm":
+        return float(torch.nn.utils.clip_grad_norm_(params, CLIP[extra]))
+    if extra == "clip_layer_norm":
+        for t in params:
+            torch.nn.utils.clip_grad_norm_([t], CLIP[extra])
+    elif extra == "clip_value":
+        torch.nn.utils.clip_grad_value_(params, CLIP[extra])
+    return float("nan")
+
+
+def optim_golden() -> dict:
+    out = {}
+    rng = np.random.default_rng(20261124)
+    for case in CASES:
+        name, kw = case
+        for extra in EXTRAS:
+            key = f"{case_id(case)}|{extra}"
+            init = [(rng.standard_normal(s) * 0.5).astype(np.float32) for s in SHAPES]
+            grads = [[(rng.standard_normal(s) * 2.0).astype(np.float32) for s in SHAPES]
+                     for _ in range(STEPS)]
+            params = [torch.nn.Parameter(torch.tensor(w)) for w in init]
+            opt = getattr(torch.optim, "NAdam" if name == "Nadam" else name)(params, **kw)
+            norms = []
+            for step in range(STEPS):
+                for t, g in zip(params, grads[step]):
+                    t.grad = torch.tensor(g)
+                norms.append(clip(extra, params))
+                opt.step()
+            for i, w in enumerate(init):
+                out[f"{key}|init{i}"] = w
+                out[f"{key}|final{i}"] = params[i].detach().numpy().copy()
+                out[f"{key}|grads{i}"] = np.stack([g[i] for g in grads])
+            out[f"{key}|norms"] = np.array(norms)
+    return out
+
+
+def norm_golden() -> dict:
+    # 256 x 160 = 40,960 elements: above kParallelThreshold (32,768), the threaded kernels.
+    rng = np.random.default_rng(7)
+    batch, feats = 256, 160
+    X = (rng.standard_normal((batch, feats)) * 2 + 0.5).astype(np.float32)
+    dY = rng.standard_normal((batch, feats)).astype(np.float32)
+    gamma = (1 + 0.3 * rng.standard_normal(feats)).astype(np.float32)
+    beta = (0.2 * rng.standard_normal(feats)).astype(np.float32)
+    out = {"X": X, "dY": dY, "gamma": gamma, "beta": beta}
+    for kind, layer in (("bn", torch.nn.BatchNorm1d(feats, eps=1e-5, momentum=0.1)),
+                        ("ln", torch.nn.LayerNorm(feats, eps=1e-5))):
+        with torch.no_grad():
+            layer.weight.copy_(torch.tensor(gamma))
+            layer.bias.copy_(torch.tensor(beta))
+        layer.train()
+        x = torch.tensor(X, requires_grad=True)
+        y = layer(x)
+        y.backward(torch.tensor(dY))
+        out[f"{kind}_Y"] = y.detach().numpy()
+        out[f"{kind}_dX"] = x.grad.numpy()
+        out[f"{kind}_dgamma"] = layer.weight.grad.numpy()
+        out[f"{kind}_dbeta"] = layer.bias.grad.numpy()
+        if kind == "bn":
+            out["bn_running_mean"] = layer.running_mean.numpy()
+            out["bn_running_var"] = layer.running_var.numpy()
+    return out
+
+
+def main() -> None:
+    for name, data in (("torch_optim.npz", optim_golden()), ("torch_norm.npz", norm_golden())):
+        path = os.path.join(HERE, name)
+        np.savez_compressed(path, **data, torch_version=np.array(torch.__version__))
+        print(f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KiB, {len(data)} arrays)")
+
+
+if __name__ == "__main__":
+    main()
