@@ -364,3 +364,35 @@ def test_large_batch_threaded_backward(name, mode):
         slope = [p for p in model.parameters() if p.name.endswith("slope")][0]
         np.testing.assert_allclose(slope.grad, np.sum(dY * np.minimum(Z, 0.0), axis=0),
                                    rtol=1e-4, atol=1e-5 * scale)
+
+
+# ---------------------------------------------------------------- golden references
+@pytest.fixture(scope="module")
+def torch_activation_golden():
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "golden", "torch_activations.npz")
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", SMOOTH_OR_FIXED)
+def test_value_and_gradient_match_torch_golden(torch_activation_golden, name, mode, threads):
+    """torch.nn.functional's value and gradient (tests/golden/make_golden.py), checked in CI
+    without torch: Dense(n, n) with W = I, b = 0 makes the model output act(Z) and its dX the
+    activation's dZ; 40 x 128 inputs up to |z| = 30 take the threaded kernels at 2 threads."""
+    g = torch_activation_golden
+    Z, dY = g["Z"], g["dY"]
+    n = Z.shape[1]
+    old = fn.get_num_threads()
+    fn.set_num_threads(min(threads, fn._config.available_cores()))
+    try:
+        model = build(name, mode, n, np.eye(n, dtype=np.float32), np.zeros(n, np.float32))
+        Y = model.forward(Z, training=True)
+        dZ = model.backward(dY)
+    finally:
+        fn.set_num_threads(old)
+    np.testing.assert_allclose(Y, g[f"{name}_Y"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dZ, g[f"{name}_dZ"], rtol=1e-4, atol=1e-5)

@@ -3,8 +3,10 @@
     pip install torch==2.13.0 && python tests/golden/make_golden.py
 
 Writes tests/golden/torch_optim.npz (every optimizer case of tests/test_optim.py under
-plain, clip_norm, clip_layer_norm and clip_value, 20 steps) and tests/golden/torch_norm.npz
-(BatchNorm1d and LayerNorm forward and backward at a size the threaded kernels take).
+plain, clip_norm, clip_layer_norm and clip_value, 20 steps), tests/golden/torch_norm.npz
+(BatchNorm1d and LayerNorm forward and backward at a size the threaded kernels take) and
+tests/golden/torch_activations.npz (every deterministic activation of tests/test_activations.py:
+value and gradient computed in float64, stored as float32, over a wide range of inputs).
 Inputs (initial weights, gradients, data) are stored with the outputs, so the CI tests need
 neither torch nor the same NumPy random streams.
 """
@@ -91,8 +93,29 @@ def norm_golden() -> dict:
     return out
 
 
+def activation_golden() -> dict:
+    from test_activations import NAMES, _torch_reference
+
+    rng = np.random.default_rng(11)
+    # 40 x 128 = 5120 elements: the threaded path of every activation but ReLU (which goes
+    # threaded from 32768); inputs up to |z| = 30 (saturation and overflow paths)
+    Z = (rng.standard_normal((40, 128)) * np.linspace(0.1, 30, 128)).astype(np.float32)
+    dY = rng.standard_normal(Z.shape).astype(np.float32)
+    out = {"Z": Z, "dY": dY}
+    for name in NAMES:
+        if name == "rrelu":  # random slopes in training: checked against its own stream
+            continue
+        z = torch.tensor(Z.astype(np.float64), requires_grad=True)
+        y = _torch_reference(name, z)
+        y.backward(torch.tensor(dY.astype(np.float64)))
+        out[f"{name}_Y"] = y.detach().numpy().astype(np.float32)
+        out[f"{name}_dZ"] = z.grad.numpy().astype(np.float32)
+    return out
+
+
 def main() -> None:
-    for name, data in (("torch_optim.npz", optim_golden()), ("torch_norm.npz", norm_golden())):
+    for name, data in (("torch_optim.npz", optim_golden()), ("torch_norm.npz", norm_golden()),
+                       ("torch_activations.npz", activation_golden())):
         path = os.path.join(HERE, name)
         np.savez_compressed(path, **data, torch_version=np.array(torch.__version__))
         print(f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KiB, {len(data)} arrays)")
