@@ -6,7 +6,8 @@ Writes tests/golden/torch_optim.npz (every optimizer case of tests/test_optim.py
 plain, clip_norm, clip_layer_norm and clip_value, 20 steps), tests/golden/torch_norm.npz
 (BatchNorm1d and LayerNorm forward and backward at a size the threaded kernels take) and
 tests/golden/torch_activations.npz (every deterministic activation of tests/test_activations.py:
-value and gradient computed in float64, stored as float32, over a wide range of inputs).
+value and gradient computed in float64, stored as float32, over a wide range of inputs) and
+tests/golden/torch_losses.npz (every loss PyTorch has, value and gradient, small and threaded).
 Inputs (initial weights, gradients, data) are stored with the outputs, so the CI tests need
 neither torch nor the same NumPy random streams.
 """
@@ -113,9 +114,42 @@ def activation_golden() -> dict:
     return out
 
 
+LOSS_SAMPLE_STRIDE = 37
+
+
+def loss_golden() -> dict:
+    """Every loss PyTorch has (tests/test_losses.py TORCH_CASES): value and gradient on 6 x 5
+    inputs stored whole, and on 400 x 96 inputs (the threaded kernels) regenerated from their
+    seed, with a checksum of those inputs and the gradient's row sums, column sums and every
+    LOSS_SAMPLE_STRIDE-th element."""
+    from test_losses import TORCH_CASES, make_inputs
+
+    F = torch.nn.functional
+    out = {}
+    for case in TORCH_CASES:
+        for size, shape, seed in (("small", (6, 5), 2), ("large", (400, 96), 3)):
+            pred, target, p64, t_ref = make_inputs(case, shape=shape, seed=seed)
+            p = torch.tensor(p64, requires_grad=True)
+            loss = case.torch_fn(p, torch.tensor(t_ref), torch, F)
+            loss.backward()
+            grad = p.grad.numpy()
+            key = f"{case.id}|{size}"
+            out[f"{key}|value"] = np.array(loss.item())
+            if size == "small":
+                out[f"{key}|pred"], out[f"{key}|target"] = pred, target
+                out[f"{key}|grad"] = grad
+            else:
+                out[f"{key}|checksum"] = np.array([p64.sum(), np.asarray(t_ref, np.float64).sum()])
+                out[f"{key}|grad_rows"] = grad.sum(axis=1)
+                out[f"{key}|grad_cols"] = grad.sum(axis=0)
+                out[f"{key}|grad_sample"] = grad.ravel()[::LOSS_SAMPLE_STRIDE]
+    return out
+
+
 def main() -> None:
     for name, data in (("torch_optim.npz", optim_golden()), ("torch_norm.npz", norm_golden()),
-                       ("torch_activations.npz", activation_golden())):
+                       ("torch_activations.npz", activation_golden()),
+                       ("torch_losses.npz", loss_golden())):
         path = os.path.join(HERE, name)
         np.savez_compressed(path, **data, torch_version=np.array(torch.__version__))
         print(f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KiB, {len(data)} arrays)")
