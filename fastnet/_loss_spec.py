@@ -23,11 +23,12 @@ class LossSpec:
     def sparse(self) -> bool:
         return self.name == "sparse_categorical_crossentropy"
 
-    def prepare_target(self, y, rows: int, cols: int):
-        """(target, labels) for the C++ step: float targets or int32 labels, validated."""
+    def prepare_target(self, y, rows: int, cols: int, name: str = "y"):
+        """(target, labels) for the C++ step: float targets or int32 labels, validated; errors
+        name the argument ``name`` ("y_val" for validation labels)."""
         if self.sparse:
-            return None, as_labels(y, "y", rows, cols)
-        target = as_targets(y, "y", (rows, cols))
+            return None, as_labels(y, name, rows, cols)
+        target = as_targets(y, name, (rows, cols))
         if self.name in ("hinge", "squared_hinge"):
             target = target.copy()
             target[target == 0] = -1.0  # hinge targets are -1/+1; 0/1 labels are mapped

@@ -55,13 +55,22 @@ class CallbackList:
             cb.set_params(params)
 
     def batch_interval(self):
-        """The smallest interval any callback asks for, or None."""
+        """Steps between returns to Python: the greatest common divisor of the intervals the
+        callbacks ask for (each is then called on its own multiples), or None."""
         steps = [cb.batch_interval for cb in self.callbacks if cb.batch_interval]
-        return min(steps) if steps else None
+        return math.gcd(*steps) if steps else None
 
     def call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
             getattr(cb, hook)(*args)
+
+    def batch_end(self, step: int, batch: int, epoch_end: bool, logs: dict) -> None:
+        """on_batch_end(step, logs) for the callbacks that asked for batch-level calls, when
+        the within-epoch batch count is a multiple of their interval or the epoch ends (its
+        last, shorter chunk); never for a callback whose batch_interval is None."""
+        for cb in self.callbacks:
+            if cb.batch_interval and (batch % cb.batch_interval == 0 or epoch_end):
+                cb.on_batch_end(step, logs)
 
 
 # --------------------------------------------------------------------------- monitored metrics

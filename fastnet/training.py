@@ -98,7 +98,7 @@ class _Progress:
 
 def _prepare_xy(model, X, y, spec, name_x="X", name_y="y"):
     X = as_batch(X, name_x, model.in_features)
-    target, labels = spec.prepare_target(y, X.shape[0], model.out_features)
+    target, labels = spec.prepare_target(y, X.shape[0], model.out_features, name_y)
     return X, target, labels
 
 
@@ -222,8 +222,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
                 optimizer._after_step(float("nan"))  # warns, or raises with on_nonfinite="raise"
             running = tot["loss_sum"] / max(tot["samples"], 1)
             progress.advance(st["steps"], running)
-            cbs.call("on_batch_end", epoch * steps_per_epoch + batch - 1,
-                     {"loss": running, "batch": batch})
+            cbs.batch_end(epoch * steps_per_epoch + batch - 1, batch,
+                          batch >= steps_per_epoch, {"loss": running, "batch": batch})
             if model.stop_training:
                 break
         logs = {"loss": tot["loss_sum"] / max(tot["samples"], 1)}

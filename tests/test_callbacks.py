@@ -348,3 +348,26 @@ def test_get_set_weights_copies_and_checks():
     np.testing.assert_array_equal(model.predict(X), before)  # nothing written on error
     with pytest.raises(TypeError):
         model.set_weights(3)
+
+
+def test_on_batch_end_only_for_callbacks_that_ask_and_on_their_own_multiples():
+    X = np.random.default_rng(0).standard_normal((64 * 8, 4)).astype(np.float32)
+    y = np.arange(len(X)) % 3
+
+    class Record(fn.callbacks.Callback):
+        def __init__(self, interval):
+            super().__init__()
+            self.batch_interval = interval
+            self.calls = []
+
+        def on_batch_end(self, step, logs=None):
+            self.calls.append(logs["batch"])
+
+    never, four, six = Record(None), Record(4), Record(6)
+    model = fn.Sequential(fn.Dense(4, 3), seed=0)
+    model.fit(X, y, loss="sparse_categorical_crossentropy", optimizer=fn.optim.SGD(
+        model.parameters(), lr=0.1), epochs=1, batch_size=64, verbose=0,
+        callbacks=[never, four, six])                      # 8 steps; chunks of gcd(4, 6) = 2
+    assert never.calls == []
+    assert four.calls == [4, 8]
+    assert six.calls == [6, 8]                             # 8: the epoch's last chunk

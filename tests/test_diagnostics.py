@@ -2,7 +2,6 @@
 vanishing / healthy / exploding stacks, no side effects, and GradientMonitor against a NumPy
 training replica."""
 import math
-import time
 
 import numpy as np
 import pytest
@@ -273,8 +272,10 @@ def test_gradient_monitor_frozen_layer_and_misuse():
         lone.on_train_begin({})
 
 
-def test_gradient_monitor_overhead_is_reported(capsys):
-    """Overhead of recording every 10 steps vs plain fit (printed, not asserted: timing)."""
+def test_gradient_monitor_does_not_change_training_and_records_every_tenth_step():
+    """Recording every 10 steps returns to Python between chunks of the epoch: the weights
+    must come out bit-identical to a plain fit, with one record per 10 steps. (Its overhead is
+    a timing: measured in bench/, not asserted here.)"""
     Xtr, ytr, _, _ = fn.datasets.load_digits()
     X = np.tile(Xtr, (2, 1))
     y = np.tile(ytr, 2)
@@ -283,21 +284,22 @@ def test_gradient_monitor_overhead_is_reported(capsys):
         model = fn.Sequential(fn.Dense(64, 128, activation="relu"),
                               fn.Dense(128, 128, activation="relu"), fn.Dense(128, 10), seed=0)
         opt = fn.optim.SGD(model.parameters(), lr=0.01)
-        t = time.perf_counter()
         model.fit(X, y, loss=CE, optimizer=opt, epochs=1, batch_size=64, callbacks=callbacks,
                   verbose=0, seed=0)
-        return time.perf_counter() - t
+        return np.concatenate([w.ravel() for w in model.get_weights()])
 
     threads = fn.get_num_threads()
-    fn.set_num_threads(1)  # one thread: timings not at the mercy of a busy machine
+    fn.set_num_threads(1)  # bit-identical comparison
     try:
-        base = min(run([]) for _ in range(3))
-        mon = min(run([GradientMonitor(every=10)]) for _ in range(3))
+        monitor = GradientMonitor(every=10)
+        plain, monitored = run([]), run([monitor])
     finally:
         fn.set_num_threads(threads)
-    with capsys.disabled():
-        print(f"\nGradientMonitor(every=10) overhead: {100 * (mon / base - 1):+.1f}% "
-              f"({base * 1e3:.1f} ms -> {mon * 1e3:.1f} ms for {-(-len(X) // 64)} steps)")
+    np.testing.assert_array_equal(monitored, plain)
+    steps = -(-len(X) // 64)
+    assert monitor.steps == list(range(9, steps - steps % 10, 10))
+    assert monitor.norms.shape == (len(monitor.steps), 3)
+    assert np.all(np.isfinite(monitor.norms)) and np.all(monitor.norms > 0)
 
 
 def _has_matplotlib():

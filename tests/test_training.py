@@ -89,7 +89,7 @@ def test_fit_is_reproducible_and_callback_interval_does_not_change_results():
             np.testing.assert_array_equal(wa, wb)
         steps = -(-X.shape[0] // 16)
         assert runs[1][1][:3] == [2, 5, 8]          # every 3 steps
-        assert runs[0][1] == [steps - 1, 2 * steps - 1]  # once per epoch
+        assert runs[0][1] == []                     # batch_interval None: never
     finally:
         fn.set_num_threads(fn._config.available_cores())
 
@@ -191,3 +191,16 @@ def test_fit_rejects_bad_data_and_foreign_optimizer():
         m.fit(Xn, y, loss=LOSS, optimizer=opt, verbose=0)
     with pytest.raises(ValueError, match="features"):
         m.fit(X[:, :5], y, loss=LOSS, optimizer=opt, verbose=0)
+
+
+def test_bad_validation_labels_are_named_y_val():
+    X = np.random.default_rng(0).standard_normal((20, 4)).astype(np.float32)
+    y = np.arange(20) % 3
+    model = fn.Sequential(fn.Dense(4, 3), seed=0)
+    opt = fn.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="y_val"):
+        model.fit(X, y, loss="sparse_categorical_crossentropy", optimizer=opt, verbose=0,
+                  validation_data=(X[:5], np.array([0, 1, 2, 7, 0])))
+    with pytest.raises(ValueError, match="y_val"):
+        model.fit(X, np.eye(3)[y], loss="mse", optimizer=opt, verbose=0,
+                  validation_data=(X[:5], np.ones((5, 4))))
