@@ -22,22 +22,11 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/ for test_optim's registry
 
-from test_optim import CASES, CLIP, case_id  # noqa: E402
+from test_optim import CASES, case_id, torch_clip  # noqa: E402
 
 STEPS = 20
 EXTRAS = ["plain", "clip_norm", "clip_layer_norm", "clip_value"]
 SHAPES = [(6, 5), (5,), (5, 3), (3,)]  # Dense(6, 5), Dense(5, 3): weight (in, out), bias
-
-
-def clip(extra, params):
-    if extra == "clip_norm":
-        return float(torch.nn.utils.clip_grad_norm_(params, CLIP[extra]))
-    if extra == "clip_layer_norm":
-        for t in params:
-            torch.nn.utils.clip_grad_norm_([t], CLIP[extra])
-    elif extra == "clip_value":
-        torch.nn.utils.clip_grad_value_(params, CLIP[extra])
-    return float("nan")
 
 
 def optim_golden() -> dict:
@@ -56,7 +45,8 @@ def optim_golden() -> dict:
             for step in range(STEPS):
                 for t, g in zip(params, grads[step]):
                     t.grad = torch.tensor(g)
-                norms.append(clip(extra, params))
+                norm = torch_clip(torch, extra, params)
+                norms.append(float("nan") if norm is None else norm)
                 opt.step()
             for i, w in enumerate(init):
                 out[f"{key}|init{i}"] = w
