@@ -120,8 +120,9 @@ class SignalCheck {
   }
   const StopCheck* get() const { return &fn_; }
   bool stopped() const { return error_ != nullptr; }
-  // Raise the handler's exception (with the GIL held).
+  // The handler's exception (with the GIL held): raised here, or handed to Python.
   [[noreturn]] void raise() { throw std::move(*error_); }
+  py::object exception() const { return error_ ? error_->value() : py::none(); }
 
  private:
   bool poll() {
@@ -321,14 +322,7 @@ PYBIND11_MODULE(_core, m) {
              d["last_gnorm"] = st.last_gnorm;
              // The steps taken before a signal handler raised are reported with its exception,
              // which the caller re-raises after bookkeeping (fastnet/training.py).
-             d["interrupt"] = py::none();
-             if (signals.stopped()) {
-               try {
-                 signals.raise();
-               } catch (py::error_already_set& e) {
-                 d["interrupt"] = e.value();
-               }
-             }
+             d["interrupt"] = signals.exception();
              return d;
            },
            py::arg("X"), py::arg("target"), py::arg("labels"), py::arg("order"),

@@ -89,6 +89,22 @@ inline int max_threads() { return num_threads(); }
 // True inside a pool chunk: a loop started there runs on the calling thread (never nested).
 inline bool in_parallel() { return in_pool_task(); }
 
+// Runs body(part, begin, end) for `parts` fixed contiguous ranges of [0, n) (range `part` is
+// [n·part/parts, n·(part+1)/parts)), on the pool when parts > 1 and the caller is not already
+// inside a pool chunk, else as body(0, 0, n) on the calling thread. Ranges depend on n and
+// parts only, never on which thread runs them, so partials indexed by part and added in part
+// order give the same result however the pool was used.
+template <class Body>
+inline void for_each_range_on(int64_t n, int parts, Body&& body) {
+  if (parts > 1 && n > 1 && !in_parallel()) {
+    run_chunks(parts, [&](int64_t t) {
+      body(static_cast<int>(t), n * t / parts, n * (t + 1) / parts);
+    });
+  } else {
+    body(0, int64_t{0}, n);
+  }
+}
+
 // Runs body(i) for every i in [0, n): cut into up to 4 contiguous ranges per thread (claimed
 // dynamically, so a descheduled worker leaves its share to the others) when `parallel` and
 // more than one thread is configured, else a plain loop on the calling thread. Small loops
@@ -96,31 +112,20 @@ inline bool in_parallel() { return in_pool_task(); }
 template <class Body>
 inline void for_each_index(int64_t n, bool parallel, Body&& body) {
   const int threads = max_threads();
-  if (!parallel || n <= 1 || threads <= 1 || in_parallel()) {
-    for (int64_t i = 0; i < n; ++i) body(i);
-    return;
-  }
-  const int64_t chunks = std::min<int64_t>(n, 4 * static_cast<int64_t>(threads));
-  run_chunks(chunks, [&](int64_t c) {
-    const int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
+  const int parts = parallel && threads > 1 ? static_cast<int>(std::min<int64_t>(n, 4 * threads)) : 1;
+  for_each_range_on(n, parts, [&](int, int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) body(i);
   });
 }
 
-// As for_each_index, with the index of a fixed contiguous range in [0, nthreads) for
-// per-range partials: body(part, i). Ranges depend on n and nthreads only, never on which
-// thread runs them, so partials summed in part order give the same result however the pool
-// was used. nthreads == 1 runs on the calling thread as part 0.
+// As for_each_index, with the index of a fixed range in [0, nthreads) for per-range
+// partials: body(part, i) (see for_each_range_on). nthreads == 1 runs on the calling thread
+// as part 0.
 template <class Body>
 inline void for_each_index_on(int64_t n, int nthreads, Body&& body) {
-  if (nthreads > 1 && n > 1 && !in_parallel()) {
-    run_chunks(nthreads, [&](int64_t t) {
-      const int64_t begin = n * t / nthreads, end = n * (t + 1) / nthreads;
-      for (int64_t i = begin; i < end; ++i) body(static_cast<int>(t), i);
-    });
-  } else {
-    for (int64_t i = 0; i < n; ++i) body(0, i);
-  }
+  for_each_range_on(n, nthreads, [&](int part, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) body(part, i);
+  });
 }
 
 // Runs body(begin, end) over [0, n): directly on the calling thread when n < threshold, one

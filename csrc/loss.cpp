@@ -8,12 +8,11 @@
 // autodiff through Keras' clip/maximum would give.
 #include "loss.h"
 
-#include <vector>
-
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "common.h"
 
@@ -29,23 +28,20 @@ constexpr double kCosineEps = 1e-12;       // tf.math.l2_normalize: x * rsqrt(ma
 // `omp simd` lets the compiler vectorize the double reduction.
 template <class Body>
 inline double sum_over(int64_t n, bool parallel, Body&& body) {
-  const int parts = parallel && !in_parallel() ? max_threads() : 1;
-  if (parts > 1 && n > 1) {
-    std::vector<double> partial(static_cast<size_t>(parts), 0.0);
-    run_chunks(parts, [&](int64_t t) {
-      const int64_t begin = n * t / parts, end = n * (t + 1) / parts;
-      double s = 0.0;
+  const int parts = parallel ? max_threads() : 1;
+  auto range_sum = [&](int64_t begin, int64_t end) {
+    double s = 0.0;
 #pragma omp simd reduction(+ : s)
-      for (int64_t i = begin; i < end; ++i) s += body(i);
-      partial[static_cast<size_t>(t)] = s;
-    });
-    double sum = 0.0;
-    for (double v : partial) sum += v;
-    return sum;
-  }
+    for (int64_t i = begin; i < end; ++i) s += body(i);
+    return s;
+  };
+  if (parts <= 1) return range_sum(0, n);
+  std::vector<double> partial(static_cast<size_t>(parts), 0.0);
+  for_each_range_on(n, parts, [&](int part, int64_t begin, int64_t end) {
+    partial[static_cast<size_t>(part)] = range_sum(begin, end);
+  });
   double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t i = 0; i < n; ++i) sum += body(i);
+  for (double v : partial) sum += v;
   return sum;
 }
 

@@ -46,14 +46,13 @@ inline int64_t now_ns() {
 
 thread_local bool t_in_task = false;
 
-
 // Back-off when the box is busy: a worker that the OS deschedules in the middle of a chunk
 // (another process wants its core) makes the caller wait for a whole scheduler time slice
 // (~4 ms measured here), for a job worth microseconds. When the caller has waited longer than
 // kLateNs and more than twice as long as its own share took (a worker that merely started or
 // ran a little slower on a quiet box waits less: 0.7-1.1 ms against 0.6 ms shares measured),
-// the next jobs of the process run on their callers alone
-// (same chunks, same results) for a back-off period. A late job within kRepeatNs of the
+// the next jobs of the process run on their callers alone (same chunks, same results) for a
+// back-off period. A late job within kRepeatNs of the
 // previous one doubles the period (kSoloMinNs .. kSoloMaxNs), so a box that stays busy costs
 // one late job every kSoloMaxNs (also when requests come in bursts with idle gaps between);
 // a lone hiccup on a quiet box costs one short period. A worker that finds, while spinning,
@@ -82,7 +81,6 @@ void back_off(int64_t now) {
   g_solo_until.store(now + solo, std::memory_order_relaxed);
   g_late_jobs.fetch_add(1, std::memory_order_relaxed);
 }
-
 
 struct Pool {
   std::mutex job_mutex;  // owned by the caller whose job is in flight (taken with try_lock)
@@ -180,8 +178,6 @@ struct Pool {
 };
 
 std::atomic<int> g_threads{1};
-
-
 std::atomic<int> g_spin_us{1000};
 // Never deleted: a forked child replaces it and leaks the parent's (its workers, mutexes
 // and condition variable belong to threads that do not exist in the child).

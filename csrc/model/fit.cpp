@@ -8,7 +8,6 @@
 #include <mutex>
 #include <shared_mutex>
 
-#include "../loss.h"
 #include "../optim/optimizer.h"
 #include "model.h"
 
