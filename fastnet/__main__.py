@@ -90,10 +90,10 @@ def _prepare_user_data(args):
     path = args.data
     if not os.path.exists(path):
         raise CLIError(f"{path}: no such file")
-    from ._files import _require_regular
+    from ._files import require_regular_file
 
     try:  # a FIFO or device would block or never end
-        _require_regular(os.stat(path).st_mode, path)
+        require_regular_file(os.stat(path).st_mode, path)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     if args.target is None:

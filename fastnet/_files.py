@@ -143,7 +143,8 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISSOCK, "a socket"))
 
 
-def _require_regular(mode: int, path: str) -> None:
+def require_regular_file(mode: int, path: str) -> None:
+    """ValueError naming path and its kind unless ``mode`` (from stat) is a regular file's."""
     if stat.S_ISREG(mode):
         return
     what = next((text for test, text in _KINDS if test(mode)), "not a regular file")
@@ -157,11 +158,11 @@ def open_regular(path: str):
     before it is opened; the open itself is non-blocking (a FIFO swapped in after the check
     cannot block) and the descriptor is checked again, its size taken from fstat. The caller
     closes the descriptor."""
-    _require_regular(os.stat(path).st_mode, path)
+    require_regular_file(os.stat(path).st_mode, path)
     fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY)
     try:
         st = os.fstat(fd)
-        _require_regular(st.st_mode, path)
+        require_regular_file(st.st_mode, path)
     except BaseException:
         os.close(fd)
         raise
