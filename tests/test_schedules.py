@@ -1,7 +1,9 @@
-"""fastnet.schedules: every schedule against its closed form over 1000 steps, OneCycle and
-Warmup against torch.optim.lr_scheduler (when installed), and hyper-parameter errors."""
+"""fastnet.schedules: every schedule against its closed form over 1000 steps, against
+torch.optim.lr_scheduler (live when torch is installed, and through the golden values of
+tests/golden/torch_schedules.npz in CI), and hyper-parameter errors."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -14,6 +16,71 @@ STEPS = 1000
 
 def values(schedule, n=STEPS):
     return np.array([schedule(t) for t in range(n)])
+
+
+# Every schedule that has a torch.optim.lr_scheduler twin: id -> (ours, torch factory(opt),
+# base lr of the torch optimizer, steps compared). PowerDecay has no torch twin (its closed
+# form is checked above). CosineAnnealingLR rises again past T_max; ours holds min_lr, so the
+# comparison stops at T_max. tests/golden/make_golden.py records the torch side.
+TORCH_SCHEDULES = {
+    "exponential": (lambda: S.ExponentialDecay(0.1, 0.98),
+                    lambda L, o: L.ExponentialLR(o, gamma=0.98), 0.1, 300),
+    "exponential_staircase": (lambda: S.ExponentialDecay(0.1, 0.9, every=7),
+                              lambda L, o: L.StepLR(o, step_size=7, gamma=0.9), 0.1, 300),
+    "step": (lambda: S.StepDecay(0.2, step_size=30, gamma=0.5),
+             lambda L, o: L.StepLR(o, step_size=30, gamma=0.5), 0.2, STEPS),
+    "cosine": (lambda: S.CosineDecay(0.1, total_steps=800, min_lr=1e-3),
+               lambda L, o: L.CosineAnnealingLR(o, T_max=800, eta_min=1e-3), 0.1, 801),
+    "onecycle": (lambda: S.OneCycle(0.1, STEPS),
+                 lambda L, o: L.OneCycleLR(o, max_lr=0.1, total_steps=STEPS,
+                                           cycle_momentum=False), 0.1, STEPS),
+    "onecycle_custom": (lambda: S.OneCycle(0.1, STEPS, pct_start=0.25, div_factor=10.0,
+                                           final_div_factor=100.0),
+                        lambda L, o: L.OneCycleLR(o, max_lr=0.1, total_steps=STEPS,
+                                                  pct_start=0.25, div_factor=10.0,
+                                                  final_div_factor=100.0, cycle_momentum=False),
+                        0.1, STEPS),
+    "warmup": (lambda: S.Warmup(0.05, 100, start_factor=0.1),
+               lambda L, o: L.LinearLR(o, start_factor=0.1, end_factor=1.0, total_iters=100),
+               0.05, 300),
+    "warmup_step": (lambda: S.Warmup(S.StepDecay(0.1, 40, gamma=0.5), 100, start_factor=0.2),
+                    lambda L, o: L.ChainedScheduler([
+                        L.LinearLR(o, start_factor=0.2, end_factor=1.0, total_iters=100),
+                        L.StepLR(o, step_size=40, gamma=0.5)]), 0.1, 300),
+}
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "torch_schedules.npz")
+
+
+def torch_schedule_values(torch, key):
+    """The lr torch's scheduler gives before each of the first n optimizer steps."""
+    _, make, lr, n = TORCH_SCHEDULES[key]
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=lr)
+    sched = make(torch.optim.lr_scheduler, opt)
+    got = []
+    for _ in range(n):
+        got.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return np.array(got)
+
+
+@pytest.mark.parametrize("key", sorted(TORCH_SCHEDULES))
+def test_schedule_matches_torch_golden(key):
+    """CI's check (no torch): the values torch 2.13 gave, recorded by make_golden.py."""
+    ours, _, _, n = TORCH_SCHEDULES[key]
+    with np.load(GOLDEN) as golden:
+        expected = golden[key]
+    assert expected.shape == (n,)
+    np.testing.assert_allclose(values(ours(), n), expected, rtol=1e-12, atol=1e-18)
+
+
+@pytest.mark.parametrize("key", sorted(TORCH_SCHEDULES))
+def test_schedule_matches_torch_live(key):
+    torch = pytest.importorskip("torch")
+    ours, _, _, n = TORCH_SCHEDULES[key]
+    np.testing.assert_allclose(values(ours(), n), torch_schedule_values(torch, key),
+                               rtol=1e-12, atol=1e-18)
 
 
 def test_exponential_decay():
@@ -62,36 +129,6 @@ def test_onecycle_closed_form():
     assert max(values(sched)) == pytest.approx(max_lr)
     assert sched(total - 1) == pytest.approx(final)
     assert sched(total + 50) == pytest.approx(final)
-
-
-@pytest.mark.parametrize("kw", [{}, {"pct_start": 0.25, "div_factor": 10.0,
-                                     "final_div_factor": 100.0}])
-def test_onecycle_matches_torch(kw):
-    torch = pytest.importorskip("torch")
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([param], lr=0.1)
-    torch_sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=STEPS,
-                                                      cycle_momentum=False, **kw)
-    ours = S.OneCycle(0.1, STEPS, **kw)
-    got = []
-    for _ in range(STEPS):
-        got.append(opt.param_groups[0]["lr"])
-        opt.step()
-        torch_sched.step()
-    np.testing.assert_allclose(values(ours), got, rtol=1e-12)
-
-
-def test_warmup_matches_torch_linearlr():
-    torch = pytest.importorskip("torch")
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([param], lr=0.05)
-    lin = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, end_factor=1.0, total_iters=100)
-    got = []
-    for _ in range(300):
-        got.append(opt.param_groups[0]["lr"])
-        opt.step()
-        lin.step()
-    np.testing.assert_allclose(values(S.Warmup(0.05, 100, start_factor=0.1), 300), got, rtol=1e-12)
 
 
 def test_warmup_wraps_a_schedule():

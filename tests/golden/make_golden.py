@@ -7,7 +7,9 @@ plain, clip_norm, clip_layer_norm and clip_value, 20 steps), tests/golden/torch_
 (BatchNorm1d and LayerNorm forward and backward at a size the threaded kernels take) and
 tests/golden/torch_activations.npz (every deterministic activation of tests/test_activations.py:
 value and gradient computed in float64, stored as float32, over a wide range of inputs) and
-tests/golden/torch_losses.npz (every loss PyTorch has, value and gradient, small and threaded).
+tests/golden/torch_losses.npz (every loss PyTorch has, value and gradient, small and threaded)
+and tests/golden/torch_schedules.npz (the lr of every torch.optim.lr_scheduler twin of a
+fastnet schedule, tests/test_schedules.py TORCH_SCHEDULES, before each optimizer step).
 Inputs (initial weights, gradients, data) are stored with the outputs, so the CI tests need
 neither torch nor the same NumPy random streams.
 """
@@ -136,10 +138,17 @@ def loss_golden() -> dict:
     return out
 
 
+def schedule_golden() -> dict:
+    from test_schedules import TORCH_SCHEDULES, torch_schedule_values
+
+    return {key: torch_schedule_values(torch, key) for key in TORCH_SCHEDULES}
+
+
 def main() -> None:
     for name, data in (("torch_optim.npz", optim_golden()), ("torch_norm.npz", norm_golden()),
                        ("torch_activations.npz", activation_golden()),
-                       ("torch_losses.npz", loss_golden())):
+                       ("torch_losses.npz", loss_golden()),
+                       ("torch_schedules.npz", schedule_golden())):
         path = os.path.join(HERE, name)
         np.savez_compressed(path, **data, torch_version=np.array(torch.__version__))
         print(f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KiB, {len(data)} arrays)")
