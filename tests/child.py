@@ -18,6 +18,11 @@ def run_child(code: str, timeout: float = 60.0, env: dict | None = None,
     """Run ``code`` in ``python -c``; fail (AssertionError) on a non-zero exit, a signal or
     a deadline overrun, with the child's output in the message. Returns its stdout."""
     child_env = dict(os.environ)
+    # tests/ on the path, as pytest puts it for the parent: snippets import test modules and
+    # conftest's factories.
+    here = os.path.dirname(os.path.abspath(__file__))
+    child_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (here, child_env.get("PYTHONPATH", "")) if p)
     if env:
         child_env.update(env)
     # Its own session: on a deadline the whole group goes, grandchildren included (a forked

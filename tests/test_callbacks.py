@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import fastnet as fn
+from conftest import mlp
 from fastnet.callbacks import (Callback, CSVLogger, EarlyStopping, ModelCheckpoint,
                                ReduceLROnPlateau, TerminateOnNaN)
 
@@ -22,7 +23,7 @@ def make_data(n=96, seed=0):
 
 
 def make_model(seed=0):
-    return fn.Sequential(fn.Dense(6, 16, activation="relu"), fn.Dense(16, 3), seed=seed)
+    return mlp(6, 16, 3, seed=seed)
 
 
 class Recorder(Callback):

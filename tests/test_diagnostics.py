@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import fastnet as fn
+from conftest import random_data
 from fastnet.diagnostics import GradientMonitor, inspect
 
 CE = "sparse_categorical_crossentropy"
@@ -28,8 +29,7 @@ def _deep(act, init, depth=20, width=256, d_in=32, seed=0, batchnorm=False):
 
 
 def _data(n=128, d=32, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((n, d)).astype(np.float32), rng.integers(0, 10, n)
+    return random_data(n, d, 10, seed)
 
 
 def _softmax(z):

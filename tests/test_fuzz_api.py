@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 
 import fastnet as fn
+from conftest import random_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCE = "sparse_categorical_crossentropy"
 
 
 def _data(n=20, d=4, k=3, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((n, d)).astype(np.float32), rng.integers(0, k, n)
+    return random_data(n, d, k, seed)
 
 
 def _model(bn=False, seed=0):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import fastnet as fn
+from conftest import random_data
 from fastnet import io as fio
 from fastnet.nn import ACTIVATION_LAYERS, Layer
 
@@ -18,10 +19,7 @@ LOSS = "sparse_categorical_crossentropy"
 
 
 def data(n=64, features=6, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, features)).astype(np.float32)
-    y = rng.integers(0, classes, size=n)
-    return X, y
+    return random_data(n, features, classes, seed)
 
 
 def custom_init(shape, fan_in, fan_out, rng):

@@ -3,17 +3,15 @@ import numpy as np
 import pytest
 
 import fastnet as fn
+from conftest import mlp, random_data
 from fastnet.nn import sequential as seq_mod
 
 LOSS = "sparse_categorical_crossentropy"
 
 
 def _model_and_data(seed=0):
-    model = fn.Sequential(fn.Dense(6, 8, activation="relu"), fn.Dense(8, 3), seed=seed)
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((5, 6)).astype(np.float32)
-    y = rng.integers(0, 3, size=5)
-    return model, X, y
+    X, y = random_data(5, 6, 3, seed)
+    return mlp(6, 8, 3, seed=seed), X, y
 
 
 def _numpy_sgd_step(params, X, y, lr):

@@ -21,6 +21,7 @@ PRELUDE = """
 import json, sys, threading, time
 import numpy as np
 import fastnet as fn
+from conftest import mlp, random_data
 
 def big_model(seed):
     return fn.Sequential(fn.Dense(784, 512), fn.BatchNorm(512), fn.ReLU(), fn.Dropout(0.2),
@@ -28,11 +29,10 @@ def big_model(seed):
                          fn.Dense(512, 10), seed=seed)
 
 def small_model(seed):
-    return fn.Sequential(fn.Dense(64, 128, activation="relu"), fn.Dense(128, 10), seed=seed)
+    return mlp(64, 128, 10, seed=seed)
 
 def data(seed, n, d):
-    rng = np.random.default_rng(seed)
-    return rng.standard_normal((n, d)).astype(np.float32), rng.integers(0, 10, n)
+    return random_data(n, d, 10, seed)
 
 def train(model, X, y, steps, batch=128):
     opt = fn.optim.Adam(model.parameters(), lr=1e-3, clip_norm=1.0)

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 
 import fastnet as fn
+from conftest import mlp, random_data
 import fastnet.schedules as schedules
 from fastnet import _files
 from fastnet import io as fio
@@ -46,12 +47,11 @@ needs_safetensors = pytest.mark.skipif(not HAVE_SAFETENSORS, reason="fn.save nee
 
 
 def data(n=32, features=6, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.normal(size=(n, features)).astype(np.float32), rng.integers(0, classes, size=n)
+    return random_data(n, features, classes, seed)
 
 
 def small_model(seed=0):
-    return fn.Sequential(fn.Dense(6, 3), seed=seed)
+    return mlp(6, 3, seed=seed)
 
 
 def rich_model(seed=3):

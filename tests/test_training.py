@@ -3,20 +3,17 @@ import numpy as np
 import pytest
 
 import fastnet as fn
+from conftest import mlp, teacher_data
 
 LOSS = "sparse_categorical_crossentropy"
 
 
 def _data(n=203, d=12, k=4, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d)).astype(np.float32)
-    W = rng.standard_normal((d, k))
-    y = (X @ W).argmax(1).astype(np.int32)
-    return X, y
+    return teacher_data(n, d, k, seed)
 
 
 def _model(d=12, k=4, seed=0, **kw):
-    return fn.Sequential(fn.Dense(d, 32, activation="relu"), fn.Dense(32, k), seed=seed, **kw)
+    return mlp(d, 32, k, seed=seed, **kw)
 
 
 def _weights(model):

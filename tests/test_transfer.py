@@ -4,15 +4,13 @@ import numpy as np
 import pytest
 
 import fastnet as fn
+from conftest import random_data
 
 LOSS = "sparse_categorical_crossentropy"
 
 
 def data(n=96, classes=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 8)).astype(np.float32)
-    y = rng.integers(0, classes, size=n)
-    return X, y
+    return random_data(n, 8, classes, seed)
 
 
 @pytest.fixture(scope="module")
