@@ -1,5 +1,5 @@
 """Build of fastnet's two native modules: the C++ core (pybind11, its own thread pool, OpenBLAS from the
-scipy-openblas32 wheel) and the Cython data path."""
+scipy-openblas32 wheel) and the Cython metric kernels."""
 import glob
 import os
 
@@ -30,8 +30,8 @@ core = Extension(
 )
 
 data = Extension(
-    "fastnet._data",
-    sources=["fastnet/_data.pyx"],
+    "fastnet._metrics",
+    sources=["fastnet/_metrics.pyx"],
     extra_compile_args=["-O3"] + arch,
 )
 

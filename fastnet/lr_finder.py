@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from . import _data
+
 
 from . import init as _init
 from ._loss_spec import resolve as resolve_loss
@@ -146,7 +146,7 @@ def lr_find(model, X, y, loss, optimizer, start_lr=1e-7, end_lr=10.0, steps=100,
                 optimizer.lr = float(lr)
                 optimizer._sync()
                 idx = np.ascontiguousarray(idx, dtype=np.int64)
-                xb = _data.gather_rows(X, idx)  # Cython: one contiguous minibatch
+                xb = np.take(X, idx, axis=0)  # one contiguous minibatch
                 tb = None if target is None else np.ascontiguousarray(target[idx])
                 lb = None if labels is None else np.ascontiguousarray(labels[idx])
                 value, gnorm = core.train_step(xb, tb, lb, spec.name, spec.delta, spec.from_logits,

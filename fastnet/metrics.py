@@ -1,7 +1,7 @@
-"""Classification metrics over NumPy arrays; the loops are the Cython data path (_data.pyx)."""
+"""Classification metrics over NumPy arrays; the loops are the Cython kernels of fastnet/_metrics.pyx."""
 from __future__ import annotations
 
-from . import _data
+from . import _metrics
 from ._validate import check_finite
 
 
@@ -29,7 +29,7 @@ def accuracy(y_true, y_pred) -> float:
     index), (n, 1) binary probabilities (class 1 when p > 0.5, as Keras' binary_accuracy), or
     1-D integer classes. ``y_true``: 1-D integer labels or one-hot rows.
     """
-    return _data.accuracy(_check_scores(y_pred, "y_pred"), _check_scores(y_true, "y_true"))
+    return _metrics.accuracy(_check_scores(y_pred, "y_pred"), _check_scores(y_true, "y_true"))
 
 
 def confusion_matrix(y_true, y_pred, n_classes=None):
@@ -40,5 +40,5 @@ def confusion_matrix(y_true, y_pred, n_classes=None):
     pred = np.asarray(_check_scores(y_pred, "y_pred"))
     y_true = _check_scores(y_true, "y_true")
     if pred.ndim == 2:
-        pred = _data.argmax_rows(np.ascontiguousarray(pred, dtype=np.float32))
-    return _data.confusion_matrix(y_true, pred, n_classes)
+        pred = _metrics.argmax_rows(np.ascontiguousarray(pred, dtype=np.float32))
+    return _metrics.confusion_matrix(y_true, pred, n_classes)

@@ -1,5 +1,10 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
-"""Data-path kernels: minibatch gathering, label encoding and metrics.
+"""Classification-metric kernels (fn.metrics): argmax over score rows, accuracy and the
+confusion matrix, as typed nogil loops.
+
+This is what the Cython module is for: the metrics run on arrays the user hands in, outside
+the model, so they live beside the Python API rather than in the C++ core. Minibatch
+gathering and label handling of training live in C++ (csrc/), next to the step that uses them.
 
 Typed memoryviews and ``nogil`` loops only, so no NumPy C headers are needed to
 build this module. Every function validates shapes and index ranges *before* a
@@ -13,31 +18,10 @@ Keras (``binary_accuracy`` threshold 0.5); ``argmax`` ties and NaNs follow
 
 import numpy as np
 
-from libc.stdint cimport int32_t, int64_t, uintptr_t
-from libc.string cimport memcpy
+from libc.stdint cimport int32_t, int64_t
 
 
 # --------------------------------------------------------------------------- helpers
-
-cdef inline bint _overlap(const void* a, size_t na, const void* b, size_t nb) noexcept nogil:
-    """True when the byte ranges [a, a+na) and [b, b+nb) intersect."""
-    cdef uintptr_t pa = <uintptr_t>a
-    cdef uintptr_t pb = <uintptr_t>b
-    if na == 0 or nb == 0:
-        return False
-    return pa < pb + nb and pb < pa + na
-
-
-cdef Py_ssize_t _first_bad_index(const int64_t[::1] idx, int64_t n) noexcept nogil:
-    """Position of the first idx[i] outside [0, n), or -1 when all are valid."""
-    cdef Py_ssize_t i
-    cdef int64_t v
-    for i in range(idx.shape[0]):
-        v = idx[i]
-        if v < 0 or v >= n:
-            return i
-    return -1
-
 
 cdef inline int32_t _argmax_row(const float* row, Py_ssize_t k) noexcept nogil:
     """numpy.argmax on one row: first maximum wins; the first NaN wins outright."""
@@ -79,65 +63,6 @@ def _as_float_scores(p, str name):
     if a.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D (n, k) array, got shape {a.shape}")
     return np.ascontiguousarray(a, dtype=np.float32)
-
-
-# --------------------------------------------------------------------------- gathering
-
-def gather_rows(const float[:, ::1] X not None, const int64_t[::1] idx not None,
-                float[:, ::1] out=None):
-    """out[i, :] = X[idx[i], :] for every i; returns ``out`` as an ndarray.
-
-    Used to assemble a shuffled minibatch (inputs or float32 targets) into a
-    contiguous buffer. ``out`` must have shape (len(idx), X.shape[1]) and must not
-    overlap ``X``; it is allocated when omitted. Indices must lie in
-    [0, X.shape[0]) -- negative indices are rejected, not wrapped.
-    """
-    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], m = idx.shape[0]
-    cdef Py_ssize_t i, bad
-    if out is None:
-        out = np.empty((m, d), dtype=np.float32)
-    if out.shape[0] != m or out.shape[1] != d:
-        raise ValueError(
-            f"gather_rows: out has shape ({out.shape[0]}, {out.shape[1]}), "
-            f"expected (len(idx), X.shape[1]) = ({m}, {d})")
-    with nogil:
-        bad = _first_bad_index(idx, n)
-    if bad >= 0:
-        raise IndexError(
-            f"gather_rows: idx[{bad}] = {idx[bad]} is out of range for X with {n} rows")
-    if m == 0 or d == 0:
-        return np.asarray(out)
-    if _overlap(&X[0, 0], <size_t>(n * d * sizeof(float)),
-                &out[0, 0], <size_t>(m * d * sizeof(float))):
-        raise ValueError("gather_rows: out must not overlap X")
-    with nogil:
-        for i in range(m):
-            memcpy(&out[i, 0], &X[idx[i], 0], <size_t>d * sizeof(float))
-    return np.asarray(out)
-
-
-def gather_labels_int32(const int32_t[::1] y not None, const int64_t[::1] idx not None,
-                        int32_t[::1] out=None):
-    """out[i] = y[idx[i]] for int32 class labels; same checks as :func:`gather_rows`."""
-    cdef Py_ssize_t n = y.shape[0], m = idx.shape[0]
-    cdef Py_ssize_t i, bad
-    if out is None:
-        out = np.empty(m, dtype=np.int32)
-    if out.shape[0] != m:
-        raise ValueError(f"gather_labels_int32: out has length {out.shape[0]}, expected len(idx) = {m}")
-    with nogil:
-        bad = _first_bad_index(idx, n)
-    if bad >= 0:
-        raise IndexError(
-            f"gather_labels_int32: idx[{bad}] = {idx[bad]} is out of range for y with {n} elements")
-    if m == 0:
-        return np.asarray(out)
-    if _overlap(&y[0], <size_t>(n * sizeof(int32_t)), &out[0], <size_t>(m * sizeof(int32_t))):
-        raise ValueError("gather_labels_int32: out must not overlap y")
-    with nogil:
-        for i in range(m):
-            out[i] = y[idx[i]]
-    return np.asarray(out)
 
 
 # --------------------------------------------------------------------------- argmax / accuracy
@@ -278,85 +203,3 @@ def confusion_matrix(y_true, y_pred, n_classes=None):
         for i in range(n):
             cv[tv[i], pv[i]] += 1
     return C
-
-
-# --------------------------------------------------------------------------- label encoding
-
-# A dense lookup table is used for integer labels whose value range is at most
-# this many times the number of samples (plus a fixed allowance); otherwise
-# np.unique's sort-based inverse is used.
-cdef int64_t _LUT_SLACK = 1 << 16
-
-
-cdef void _mark_present(const int64_t[::1] y, int64_t lo, int32_t[::1] lut) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(y.shape[0]):
-        lut[y[i] - lo] = 1
-
-
-cdef int32_t _number_present(int32_t[::1] lut) noexcept nogil:
-    """Replace presence flags by consecutive codes (in sorted value order)."""
-    cdef Py_ssize_t j
-    cdef int32_t c = 0
-    for j in range(lut.shape[0]):
-        if lut[j]:
-            lut[j] = c
-            c += 1
-        else:
-            lut[j] = -1
-    return c
-
-
-cdef void _apply_lut(const int64_t[::1] y, int64_t lo, const int32_t[::1] lut,
-                     int32_t[::1] codes) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(y.shape[0]):
-        codes[i] = lut[y[i] - lo]
-
-
-def encode_labels(y):
-    """Encode labels as consecutive int32 codes, like sklearn's ``LabelEncoder``.
-
-    Returns ``(codes, classes)`` where ``classes = np.unique(y)`` (sorted unique
-    values, original dtype) and ``classes[codes] == y``. Accepts a 1-D array (or an
-    (n, 1) column) of integers, floats, bools or strings. Integer labels with a
-    compact range go through a Cython lookup table in O(n + range); other inputs
-    use ``np.unique(..., return_inverse=True)``.
-    """
-    a = np.asarray(y)
-    if a.ndim == 2 and a.shape[1] == 1:
-        a = a.ravel()
-    if a.ndim != 1:
-        raise ValueError(f"encode_labels: expected a 1-D array of labels, got shape {a.shape}")
-    if a.dtype.kind in "cV":
-        raise TypeError(f"encode_labels: unsupported label dtype {a.dtype}")
-    n = a.shape[0]
-    if n == 0:
-        return np.empty(0, dtype=np.int32), np.unique(a)
-    if a.dtype.kind in "iu" and a.dtype.itemsize <= 8 and not (a.dtype.kind == "u" and a.dtype.itemsize == 8):
-        lo = int(a.min())
-        hi = int(a.max())
-        span = hi - lo + 1
-        if span <= 4 * n + _LUT_SLACK:
-            y64 = np.ascontiguousarray(a, dtype=np.int64)
-            return _encode_lut(y64, lo, span, a.dtype)
-    try:
-        classes, inv = np.unique(a, return_inverse=True)
-    except TypeError as e:  # e.g. an object array mixing str and int
-        raise TypeError(f"encode_labels: labels are not mutually comparable ({e})") from None
-    return np.ascontiguousarray(inv.reshape(-1), dtype=np.int32), classes
-
-
-def _encode_lut(const int64_t[::1] y, int64_t lo, Py_ssize_t span, dtype):
-    lut_arr = np.zeros(span, dtype=np.int32)
-    cdef int32_t[::1] lut = lut_arr
-    codes = np.empty(y.shape[0], dtype=np.int32)
-    cdef int32_t[::1] cv = codes
-    with nogil:
-        _mark_present(y, lo, lut)
-    present = np.flatnonzero(lut_arr)
-    classes = (present + lo).astype(dtype)
-    with nogil:
-        _number_present(lut)
-        _apply_lut(y, lo, lut, cv)
-    return codes, classes
