@@ -11,8 +11,6 @@ import math
 
 import numpy as np
 
-
-
 from . import init as _init
 from ._loss_spec import resolve as resolve_loss
 from ._validate import as_batch, check_float, check_int
