@@ -5,8 +5,10 @@ The build runs Sphinx in a child process with a deadline (tests/child.py), as CI
 """
 from __future__ import annotations
 
+import doctest
 import importlib
 import inspect
+import pkgutil
 import re
 from pathlib import Path
 
@@ -136,6 +138,24 @@ def test_sources_do_not_cite_files_outside_the_repo():
     assert citing <= KNOWN_DESIGN_CITATIONS, \
         f"{sorted(citing - KNOWN_DESIGN_CITATIONS)} cite DESIGN.md (not in the repository): " \
         "point to docs/architecture.md"
+
+
+def _python_modules():
+    """Every Python module of the package (the compiled _core and _data have no examples)."""
+    names = ["fastnet"]
+    for info in pkgutil.walk_packages(fn.__path__, "fastnet."):
+        names.append(info.name)
+    return [n for n in names if n not in ("fastnet._core", "fastnet._data")]
+
+
+@pytest.mark.parametrize("module_name", _python_modules())
+def test_docstring_examples_run(module_name, one_thread):
+    """The Examples sections are doctests: each runs and prints what it shows (an example
+    marked ``# doctest: +SKIP`` is shown only)."""
+    module = importlib.import_module(module_name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+                             report=True)
+    assert result.failed == 0, f"{result.failed} docstring example(s) of {module_name} failed"
 
 
 def test_reference_builds_without_warnings(tmp_path):
