@@ -106,7 +106,7 @@ def lr_find(model, X, y, loss, optimizer, start_lr=1e-7, end_lr=10.0, steps=100,
     Parameters
     ----------
     model : Sequential
-    X : array_like, shape (n, in_features)
+    X : array_like, shape (n, features)
     y : array_like
         Targets in the form ``loss`` takes.
     loss : str
