@@ -191,6 +191,25 @@ def _train(args) -> int:
 
 
 def main(argv=None) -> int:
+    """Run the command line (``python -m fastnet``, or the ``fastnet`` script).
+
+    Parameters
+    ----------
+    argv : list of str or None, default None
+        The arguments after the program name; None reads ``sys.argv``.
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success, 2 for a problem with the input (reported in one line on
+        stderr). argparse exits by itself (``SystemExit``) for unknown options and ``--help``.
+
+    Examples
+    --------
+    >>> from fastnet.__main__ import main
+    >>> main(["train", "--epochs", "2", "--hidden", "32", "--verbose", "0"])  # doctest: +SKIP
+    0
+    """
     parser = argparse.ArgumentParser(prog="python -m fastnet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train a model and report test accuracy")

@@ -57,6 +57,28 @@ def set_num_threads(n: int) -> None:
     ``n`` must be >= 1. A value above the cores this process may use (``available_cores``:
     CPU affinity and cgroup quota) is clamped to them with a warning: more threads than cores
     only adds waiting.
+
+    Parameters
+    ----------
+    n : int
+        The thread count, the calling thread included (1 runs everything on the caller and
+        gives bit-identical results for a seed).
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an int.
+    ValueError
+        If ``n`` is below 1 or above 1024.
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> before = fn.get_num_threads()
+    >>> fn.set_num_threads(1)
+    >>> fn.get_num_threads()
+    1
+    >>> fn.set_num_threads(before)
     """
     n = check_int(n, "n", 1)
     if n > MAX_THREADS:
@@ -76,7 +98,23 @@ def get_num_threads() -> int:
 
 
 def manual_seed(seed: int) -> None:
-    """Seed the global generator used for initialization and shuffling when no seed is given."""
+    """Seed the global generator used for initialization and shuffling when no seed is given.
+
+    Models built with ``seed=None`` and ``fit`` calls without ``seed`` draw from this
+    generator, so a script that calls ``manual_seed`` first is reproducible.
+
+    Parameters
+    ----------
+    seed : int
+        A non-negative int.
+
+    Raises
+    ------
+    TypeError
+        If ``seed`` is not an int.
+    ValueError
+        If ``seed`` is negative.
+    """
     _init.manual_seed(seed)
 
 
@@ -96,7 +134,20 @@ def _default_threads() -> int:
 
 
 def show_config(print_fn=print) -> dict:
-    """Versions, compiler, OpenBLAS core type and thread counts."""
+    """Versions, compiler, OpenBLAS core type and thread counts.
+
+    Parameters
+    ----------
+    print_fn : callable or None, default print
+        Called with the report, one ``key: value`` line each; None prints nothing.
+
+    Returns
+    -------
+    dict
+        The same entries: ``fastnet``, ``python``, ``numpy``, ``platform``, ``compiler``,
+        ``openblas``, ``openblas_corename``, ``threads``, ``openblas_threads``,
+        ``thread_pool``, ``available_cores``, ``OPENBLAS_CORETYPE``.
+    """
     import platform
 
     import numpy as np

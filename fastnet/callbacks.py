@@ -17,6 +17,34 @@ from ._validate import check_bool, check_float, check_int
 
 
 class Callback:
+    """Base class of the objects ``fit(callbacks=[...])`` calls back (Keras conventions).
+
+    Subclass it and override the hooks you need; each default does nothing. ``fit`` calls
+    :meth:`set_model` and :meth:`set_params` first, then ``on_train_begin``, per epoch
+    ``on_epoch_begin`` and ``on_epoch_end``, and ``on_train_end``. ``on_batch_end`` is called
+    only when the class sets ``batch_interval`` to a positive int: fit then returns from its
+    C++ loop to Python every ``batch_interval`` steps (the fewer returns, the faster).
+    Setting ``self.model.stop_training = True`` in a hook stops training after the current
+    step chunk (from ``on_batch_end``) or epoch.
+
+    Attributes
+    ----------
+    model : Sequential or None
+        The model being trained (set by fit).
+    params : dict
+        ``epochs``, ``steps`` (per epoch), ``batch_size``, ``samples`` and ``metrics`` of the
+        fit call.
+    batch_interval : int or None
+        Steps between ``on_batch_end`` calls; None (the default) for no batch-level calls.
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> class PrintLoss(fn.callbacks.Callback):
+    ...     def on_epoch_end(self, epoch, logs=None):
+    ...         print(epoch, round(logs["loss"], 3))
+    """
+
     batch_interval = None  # steps between on_batch_end calls; None: no batch-level calls
 
     def __init__(self):
@@ -24,28 +52,66 @@ class Callback:
         self.params = {}
 
     def set_model(self, model) -> None:
+        """Called by fit before training with the model being trained."""
         self.model = model
 
     def set_params(self, params: dict) -> None:
+        """Called by fit before training with the run's settings (see ``params``)."""
         self.params = params
 
     def on_train_begin(self, logs=None):
-        pass
+        """Called once when fit starts, before the first epoch (``logs`` is empty)."""
 
     def on_train_end(self, logs=None):
-        pass
+        """Called once when fit ends, also after an early stop (``logs`` is empty)."""
 
     def on_epoch_begin(self, epoch, logs=None):
-        pass
+        """Called at the start of each epoch (``epoch`` is 0-based; ``logs`` is empty)."""
 
     def on_epoch_end(self, epoch, logs=None):
-        pass
+        """Called at the end of each epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The 0-based epoch index.
+        logs : dict
+            ``loss`` (the epoch's mean training loss), ``accuracy`` for classification losses,
+            ``val_loss`` and ``val_accuracy`` with validation data, ``lr`` (the rate after the
+            epoch) and ``grad_norm`` (the mean global gradient norm of its finite steps).
+        """
 
     def on_batch_end(self, step, logs=None):
-        pass
+        """Called every ``batch_interval`` steps, and after an epoch's last step, when
+        ``batch_interval`` is set; never when it is None.
+
+        Parameters
+        ----------
+        step : int
+            The 0-based global step just finished (counted over all epochs of this fit).
+        logs : dict
+            ``loss`` (the running mean loss of the epoch so far) and ``batch`` (steps done in
+            this epoch).
+        """
 
 
 class CallbackList:
+    """The callbacks of one fit call, dispatched together (used by fit; rarely needed).
+
+    Parameters
+    ----------
+    callbacks : iterable of Callback or None
+    model : Sequential
+        Given to each callback's ``set_model``.
+    params : dict
+        Given to each callback's ``set_params``.
+
+    Raises
+    ------
+    TypeError
+        If an element is not a :class:`Callback`.
+    """
+
     def __init__(self, callbacks, model, params):
         self.callbacks = list(callbacks or ())
         for cb in self.callbacks:
@@ -61,6 +127,7 @@ class CallbackList:
         return math.gcd(*steps) if steps else None
 
     def call(self, hook: str, *args) -> None:
+        """Call the hook named ``hook`` (e.g. ``"on_epoch_end"``) on every callback, in order."""
         for cb in self.callbacks:
             getattr(cb, hook)(*args)
 
@@ -226,6 +293,7 @@ class ReduceLROnPlateau(MonitorCallback):
         return opt
 
     def in_cooldown(self) -> bool:
+        """Whether epochs of the cooldown after the last reduction remain."""
         return self.cooldown_counter > 0
 
     def on_epoch_end(self, epoch, logs=None):

@@ -1,7 +1,7 @@
 """Gradient-health diagnostics: one inspected step (:func:`inspect`) and a training-time
 monitor of per-layer gradient norms (:class:`GradientMonitor`).
 
-Default verdict rule (DESIGN.md, "Tools"), on the layers that hold parameters:
+Default verdict rule (docs/architecture.md, "Tools"), on the layers that hold parameters:
 
 - **exploding** when any activation, gradient norm or the loss is not finite, when the
   first parametrized layer's gradient norm exceeds ``exploding_ratio`` (1e3) × the last one's,
@@ -260,6 +260,31 @@ class GradientMonitor(Callback):
     After training: ``steps`` (global 0-based step index of each record), ``norms`` (records ×
     layers-with-parameters array; NaN for a layer whose parameters are all frozen),
     ``layer_names`` and ``layer_indices``; ``plot(path)`` draws them on a log axis.
+
+    Parameters
+    ----------
+    every : int, default 10
+        Steps between records (>= 1); fit returns to Python this often, so a larger value
+        keeps more of the epoch in C++.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``every`` is not an int >= 1.
+    RuntimeError
+        At the start of training, when used outside ``model.fit`` (no optimizer), or reused on
+        a model with different layers.
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> X, y, _, _ = fn.datasets.load_digits()
+    >>> model = fn.Sequential(fn.Dense(64, 32, activation="relu"), fn.Dense(32, 10), seed=0)
+    >>> monitor = fn.diagnostics.GradientMonitor(every=5)
+    >>> _ = model.fit(X, y, loss="sparse_categorical_crossentropy", verbose=0,
+    ...               optimizer=fn.optim.Adam(model.parameters()), callbacks=[monitor])
+    >>> monitor.norms.shape          # (records, layers with parameters)
+    (8, 2)
     """
 
     def __init__(self, every: int = 10):
@@ -274,11 +299,14 @@ class GradientMonitor(Callback):
 
     @property
     def norms(self) -> np.ndarray:
+        """The recorded L2 gradient norms, float64 (records, layers with parameters); NaN
+        where a layer's parameters are all frozen."""
         if not self._rows:
             return np.zeros((0, len(self.layer_names)))
         return np.asarray(self._rows, dtype=np.float64)
 
     def on_train_begin(self, logs=None):
+        """Find the optimizer fit trains with and group its tensors by layer."""
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None:
             raise RuntimeError("GradientMonitor needs the optimizer that fit uses "
@@ -299,6 +327,7 @@ class GradientMonitor(Callback):
         self._slots = slots
 
     def on_batch_end(self, step, logs=None):
+        """Record the per-layer norms of the step just taken, on multiples of ``every``."""
         batch = (logs or {}).get("batch", step + 1)
         if batch % self.every:
             return

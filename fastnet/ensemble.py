@@ -33,8 +33,41 @@ def _output_activation(model):
 class Ensemble:
     """Average the predictions of ``models`` (fn.Sequential, same input and output widths).
 
-    ``weights`` (one non-negative number per model, not all zero) are normalized to sum to 1;
-    None gives the plain mean.
+    Parameters
+    ----------
+    models : iterable of Sequential
+        At least one model; all take the same input width and give the same output width.
+        The ensemble holds the models themselves (no copies).
+    weights : array_like or None, default None
+        One non-negative number per model, not all zero, normalized to sum to 1; None gives
+        the plain mean.
+
+    Attributes
+    ----------
+    models : list of Sequential
+    weights : numpy.ndarray
+        The normalized weights (float64).
+
+    Raises
+    ------
+    TypeError
+        If ``models`` is not an iterable of Sequential (a single model included), or
+        ``weights`` is not numeric.
+    ValueError
+        If ``models`` is empty, the widths differ, or ``weights`` has the wrong length, a
+        negative or non-finite value, or sums to zero.
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> X, y, X_test, y_test = fn.datasets.load_digits()
+    >>> models = []
+    >>> for seed in range(3):
+    ...     m = fn.Sequential(fn.Dense(64, 32, activation="relu"), fn.Dense(32, 10), seed=seed)
+    ...     _ = m.fit(X, y, loss="sparse_categorical_crossentropy", verbose=0, epochs=5,
+    ...               optimizer=fn.optim.Adam(m.parameters(), lr=1e-2))
+    ...     models.append(m)
+    >>> labels = fn.Ensemble(models).predict_classes(X_test)
     """
 
     def __init__(self, models, weights=None):
@@ -77,10 +110,12 @@ class Ensemble:
 
     @property
     def in_features(self) -> int:
+        """The members' input width."""
         return self.models[0].in_features
 
     @property
     def out_features(self) -> int:
+        """The members' output width."""
         return self.models[0].out_features
 
     def __len__(self) -> int:
@@ -104,13 +139,31 @@ class Ensemble:
         return _sigmoid(out) if out.shape[1] == 1 else _softmax(out)
 
     def predict(self, X, kind: str = "auto", batch_size=None) -> np.ndarray:
-        """The weighted mean of the members' outputs (batch, out_features), float32.
+        """The weighted mean of the members' outputs.
 
-        kind="proba": mean class probabilities; a member ending in Softmax or sigmoid is taken
-        as is, any other output is treated as logits (softmax over the classes, or sigmoid for
-        a single output). kind="raw": mean of the raw outputs (regression). kind="auto":
-        "proba" when every member ends in Softmax or sigmoid, else "raw" (so classifiers that
-        output logits need kind="proba" explicitly).
+        Parameters
+        ----------
+        X : array_like, shape (batch, in_features)
+        kind : {"auto", "proba", "raw"}, default "auto"
+            "proba": mean class probabilities; a member ending in Softmax or sigmoid is taken
+            as is, any other output is treated as logits (softmax over the classes, or sigmoid
+            for a single output). "raw": mean of the raw outputs (regression). "auto": "proba"
+            when every member ends in Softmax or sigmoid, else "raw" (so classifiers that
+            output logits need ``kind="proba"`` explicitly).
+        batch_size : int or None, default None
+            Passed to each member's ``predict``.
+
+        Returns
+        -------
+        numpy.ndarray, shape (batch, out_features)
+            float32.
+
+        Raises
+        ------
+        TypeError
+            If ``kind`` is not a string or ``X`` is not a real numeric array.
+        ValueError
+            If ``kind`` is unknown or ``X`` has the wrong shape or non-finite values.
         """
         kind = self._resolve_kind(kind)
         X = as_batch(X, "X", self.in_features)
@@ -127,7 +180,20 @@ class Ensemble:
         return acc.astype(np.float32)
 
     def predict_classes(self, X, batch_size=None) -> np.ndarray:
-        """argmax of the mean class probabilities (int64, one label per row)."""
+        """The class of each row: argmax of the mean class probabilities.
+
+        A single-output (binary) ensemble gives 1 where the mean probability is above 0.5.
+
+        Parameters
+        ----------
+        X : array_like, shape (batch, in_features)
+        batch_size : int or None, default None
+
+        Returns
+        -------
+        numpy.ndarray, shape (batch,)
+            int64 labels.
+        """
         if self.out_features < 2:
             proba = self.predict(X, kind="proba", batch_size=batch_size)
             return (proba[:, 0] > 0.5).astype(np.int64)

@@ -488,7 +488,31 @@ def save(model, path) -> None:
     """Save the architecture and all weights of a Sequential to ``path`` (safetensors).
 
     Frozen flags are kept. A layer argument given as a callable (a custom initializer) is not
-    stored: it only mattered for the initial weights, and the weights are saved.
+    stored: it only mattered for the initial weights, and the weights are saved. The file is
+    written to a temporary file and then renamed over ``path`` (atomic); no pickle, no code.
+
+    Parameters
+    ----------
+    model : Sequential
+    path : str or os.PathLike
+        The file to write (``.safetensors`` by convention).
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a Sequential or ``path`` not a path.
+    ImportError
+        If the ``safetensors`` package is missing (``pip install "fastnet[io]"``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import fastnet as fn
+    >>> model = fn.Sequential(fn.Dense(4, 3), seed=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> fn.save(model, path)
+    >>> bool((fn.load(path).parameters()[0].data == model.parameters()[0].data).all())
+    True
     """
     from .nn.sequential import Sequential
 
@@ -504,7 +528,27 @@ def load(path):
     The file is checked before anything is allocated for it: a regular file, a well-formed
     safetensors layout, and exactly the tensors (names, shapes, float32) of the architecture
     it declares; the model is then built without running its initializers and filled from
-    the file. Values must be finite. A bad file gives a ValueError naming it."""
+    the file. Values must be finite. A bad file gives a ValueError naming it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Sequential
+        The saved model with its weights and frozen flags.
+
+    Raises
+    ------
+    TypeError
+        If ``path`` is not a path.
+    FileNotFoundError
+        If there is no file at ``path``.
+    ValueError
+        If the file is not a regular file, not a fastnet safetensors file, or its tensors do
+        not match its architecture or are not finite.
+    """
     path = _check_path(path)
 
     def plan(meta, entries):

@@ -100,6 +100,52 @@ def lr_find(model, X, y, loss, optimizer, start_lr=1e-7, end_lr=10.0, steps=100,
     exceeds ``diverge_factor`` × the best smoothed loss so far, or is not finite (that point is
     kept in the result). Weights, gradients, the optimizer (state buffers, step counts, learning
     rates) and the model's random-stream counter are restored afterwards.
+
+    Parameters
+    ----------
+    model : Sequential
+    X : array_like, shape (n, features)
+    y : array_like
+        Targets in the form ``loss`` takes.
+    loss : str
+        A loss name (see :mod:`fastnet.losses`).
+    optimizer : Optimizer
+        An optimizer built on ``model.parameters()``; its own lr is ignored during the ramp.
+    start_lr, end_lr : float, default 1e-7 and 10.0
+        The first and last rates (0 < start_lr < end_lr).
+    steps : int, default 100
+        The number of rates tried (>= 2), one minibatch each.
+    batch_size : int, default 32
+    smooth : float, default 0.98
+        The smoothing factor β of the loss average, in [0, 1).
+    diverge_factor : float, default 4.0
+        Stop when the smoothed loss exceeds this multiple of its best (> 1).
+    seed : int or None, default None
+        Seeds the minibatch order; None draws from the global generator.
+
+    Returns
+    -------
+    LRFinderResult
+        ``lrs``, ``losses``, ``raw_losses``, ``suggestion``, ``stopped_early`` and ``plot``.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a Sequential, ``optimizer`` not an optimizer, or an argument has
+        the wrong type.
+    ValueError
+        If ``optimizer`` trains another model, an argument is out of its range, or ``X``/``y``
+        are malformed.
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> X, y, _, _ = fn.datasets.load_digits()
+    >>> model = fn.Sequential(fn.Dense(64, 32, activation="relu"), fn.Dense(32, 10), seed=0)
+    >>> result = fn.lr_find(model, X, y, "sparse_categorical_crossentropy",
+    ...                     fn.optim.SGD(model.parameters(), lr=0.1), seed=0)
+    >>> 1e-7 <= result.suggestion <= 10.0
+    True
     """
     from .nn.sequential import Sequential
     from .optim.base import check_optimizer_for

@@ -26,9 +26,31 @@ __all__ = ["Schedule", "ExponentialDecay", "PowerDecay", "StepDecay", "CosineDec
 
 
 class Schedule(abc.ABC):
-    """Base class: validates the step and delegates to ``_lr(step)``."""
+    """Base class of the schedules: validates the step and delegates to ``_lr(step)``.
+
+    A subclass implements ``_lr(step) -> float``, the closed form at a checked step; schedules
+    hold no state, so they pickle and copy as plain data.
+    """
 
     def __call__(self, step) -> float:
+        """The learning rate at ``step``.
+
+        Parameters
+        ----------
+        step : int
+            Optimizer updates applied so far (``optimizer.steps``), >= 0.
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        TypeError
+            If ``step`` is not an int.
+        ValueError
+            If ``step`` is negative, or the rate at ``step`` is not finite (an overflow).
+        """
         step = check_int(step, "step", 0)
         # gamma > 1 (or a huge lr0) overflows at a late step: Python's float ** raises
         # OverflowError, other forms give inf; both become a ValueError naming the step.
@@ -54,7 +76,30 @@ def _lr0(value, name="lr0") -> float:
 
 
 class ExponentialDecay(Schedule):
-    """lr0 · gamma^(step // every): every=steps-per-epoch with gamma=0.98 is "×0.98 per epoch"."""
+    """``lr0 · gamma^(step // every)`` (Keras ExponentialDecay with staircase=True).
+
+    Parameters
+    ----------
+    lr0 : float
+        The rate at step 0 (>= 0).
+    gamma : float
+        The factor per ``every`` steps (> 0).
+    every : int, default 1
+        Steps between factors: the steps per epoch with ``gamma=0.98`` is "×0.98 per epoch".
+
+    Raises
+    ------
+    TypeError
+        If a number argument is not a real number (an int where an int is asked).
+    ValueError
+        If an argument is out of its range.
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> fn.schedules.ExponentialDecay(0.1, 0.5, every=10)(25)
+    0.025
+    """
 
     def __init__(self, lr0, gamma, every=1):
         self.lr0 = _lr0(lr0)
@@ -66,7 +111,24 @@ class ExponentialDecay(Schedule):
 
 
 class PowerDecay(Schedule):
-    """lr0 / (1 + step/decay_steps)^power."""
+    """``lr0 / (1 + step/decay_steps)^power`` (power scheduling).
+
+    Parameters
+    ----------
+    lr0 : float
+        The rate at step 0 (>= 0).
+    decay_steps : float
+        Steps over which the rate drops to ``lr0 / 2^power`` (> 0).
+    power : float, default 1.0
+        The exponent (>= 0).
+
+    Raises
+    ------
+    TypeError
+        If a number argument is not a real number (an int where an int is asked).
+    ValueError
+        If an argument is out of its range.
+    """
 
     def __init__(self, lr0, decay_steps, power=1.0):
         self.lr0 = _lr0(lr0)
@@ -78,7 +140,24 @@ class PowerDecay(Schedule):
 
 
 class StepDecay(Schedule):
-    """lr0 · gamma^(step // step_size), as torch.optim.lr_scheduler.StepLR."""
+    """``lr0 · gamma^(step // step_size)``, as torch.optim.lr_scheduler.StepLR.
+
+    Parameters
+    ----------
+    lr0 : float
+        The rate at step 0 (>= 0).
+    step_size : int
+        Steps between factors (>= 1).
+    gamma : float, default 0.1
+        The factor (> 0).
+
+    Raises
+    ------
+    TypeError
+        If a number argument is not a real number (an int where an int is asked).
+    ValueError
+        If an argument is out of its range.
+    """
 
     def __init__(self, lr0, step_size, gamma=0.1):
         self.lr0 = _lr0(lr0)
@@ -91,7 +170,24 @@ class StepDecay(Schedule):
 
 class CosineDecay(Schedule):
     """Half a cosine from lr0 down to min_lr over total_steps (torch CosineAnnealingLR's closed
-    form with T_max=total_steps, eta_min=min_lr); min_lr from then on (no restart)."""
+    form with T_max=total_steps, eta_min=min_lr); min_lr from then on (no restart).
+
+    Parameters
+    ----------
+    lr0 : float
+        The rate at step 0 (>= 0).
+    total_steps : int
+        The length of the half cosine (>= 1).
+    min_lr : float, default 0.0
+        The final rate (0 <= min_lr <= lr0).
+
+    Raises
+    ------
+    TypeError
+        If a number argument is not a real number (an int where an int is asked).
+    ValueError
+        If an argument is out of its range.
+    """
 
     def __init__(self, lr0, total_steps, min_lr=0.0):
         self.lr0 = _lr0(lr0)
@@ -114,7 +210,36 @@ class OneCycle(Schedule):
     """The 1cycle policy (Smith & Topin 2018) with exactly torch OneCycleLR's values
     (anneal_strategy="cos", three_phase=False): cosine from max_lr/div_factor up to max_lr over
     the first pct_start of total_steps, then cosine down to max_lr/(div_factor·final_div_factor)
-    at step total_steps − 1. Later steps keep that final lr (torch raises past total_steps)."""
+    at step total_steps − 1. Later steps keep that final lr (torch raises past total_steps).
+
+    Parameters
+    ----------
+    max_lr : float
+        The peak rate (> 0).
+    total_steps : int
+        Steps of the cycle (>= 2), usually ``epochs * steps_per_epoch``.
+    pct_start : float, default 0.3
+        The fraction of the cycle spent rising; ``pct_start * total_steps`` must lie in
+        ``(1, total_steps)``.
+    div_factor : float, default 25.0
+        The first rate is ``max_lr / div_factor``.
+    final_div_factor : float, default 1e4
+        The last rate is ``max_lr / (div_factor * final_div_factor)``.
+
+    Raises
+    ------
+    TypeError
+        If a number argument is not a real number (an int where an int is asked).
+    ValueError
+        If an argument is out of its range.
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> schedule = fn.schedules.OneCycle(1e-2, total_steps=100)
+    >>> round(schedule(0), 6), round(schedule(29), 6), schedule(99) < 1e-6
+    (0.0004, 0.01, True)
+    """
 
     def __init__(self, max_lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
         self.max_lr = check_float(max_lr, "max_lr", low=0.0, low_open=True)
@@ -147,7 +272,32 @@ class Warmup(Schedule):
     schedule(step) · (start_factor + (1 − start_factor)·step/warmup_steps), afterwards
     schedule(step) unchanged. This is torch's LinearLR(start_factor, end_factor=1.0,
     total_iters=warmup_steps) chained multiplicatively with the wrapped schedule; the wrapped
-    schedule is not delayed. start_factor=0 starts from lr 0 (torch's LinearLR needs > 0)."""
+    schedule is not delayed. start_factor=0 starts from lr 0 (torch's LinearLR needs > 0).
+
+    Parameters
+    ----------
+    schedule : callable or float
+        A ``step -> lr`` callable (e.g. another schedule) or a constant rate (>= 0).
+    warmup_steps : int
+        The length of the ramp (>= 1).
+    start_factor : float, default 0.0
+        The factor at step 0, in [0, 1].
+
+    Raises
+    ------
+    TypeError
+        If ``schedule`` is neither callable nor a number, or another argument has the wrong
+        type.
+    ValueError
+        If an argument is out of its range.
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> schedule = fn.schedules.Warmup(fn.schedules.CosineDecay(1e-2, 1000), warmup_steps=100)
+    >>> schedule(0), round(schedule(50), 6)
+    (0.0, 0.004969)
+    """
 
     def __init__(self, schedule, warmup_steps, start_factor=0.0):
         if isinstance(schedule, bool) or not (callable(schedule) or isinstance(schedule, (int, float))):

@@ -12,6 +12,28 @@ class Parameter:
     optimizers skip it. A buffer (``is_buffer``, e.g. BatchNorm's running statistics) is state
     the layer updates itself: never trainable, its gradient stays zero, and ``parameters()``
     leaves it out (``layer.buffers()`` lists it).
+
+    Parameters are made by the model when it is built; users get them from
+    ``model.parameters()``, ``model.named_parameters()`` or ``layer.parameters()``.
+
+    Attributes
+    ----------
+    name : str
+        The qualified name, e.g. ``"0.weight"`` (layer 0's weight) or ``"2.1.bias"`` inside a
+        :class:`~fastnet.nn.Residual`.
+    layer : Layer
+        The layer that owns the tensor.
+    is_buffer : bool
+        True for state the layer updates itself (BatchNorm's running mean and variance).
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> model = fn.Sequential(fn.Dense(4, 3), seed=0)
+    >>> W = model.parameters()[0]
+    >>> W.name, W.shape
+    ('0.weight', (4, 3))
+    >>> W.data[...] = 0.0          # writes the model's weights in place
     """
 
     __slots__ = ("name", "_data", "_grad", "_trainable", "_offset", "_owner", "layer", "is_buffer")
@@ -31,6 +53,12 @@ class Parameter:
     # the model's weights), so the view itself is never replaced.
     @property
     def data(self) -> np.ndarray:
+        """The values: a writable float32 view into the model's parameter arena.
+
+        Assigning (``p.data = a``) copies ``a`` into the view after checking it: a real numeric
+        array of the same shape (TypeError, ValueError), finite after conversion to float32
+        (ValueError). The view itself is never replaced, so it stays the model's weights.
+        """
         return self._data
 
     @data.setter
@@ -39,6 +67,12 @@ class Parameter:
 
     @property
     def grad(self) -> np.ndarray:
+        """The gradient: a writable float32 view into the model's gradient arena.
+
+        ``model.backward`` overwrites it (no accumulation across calls); the optimizer reads it
+        at ``step()``. Assigning copies into the view, with the type and shape checks of
+        :attr:`data` (non-finite values are allowed: the optimizer skips such a step).
+        """
         return self._grad
 
     @grad.setter
@@ -64,6 +98,11 @@ class Parameter:
 
     @property
     def trainable(self) -> bool:
+        """Whether optimizers update this tensor (default True).
+
+        Set it to a bool (TypeError otherwise); a buffer cannot be made trainable
+        (ValueError). ``layer.freeze()`` / ``unfreeze()`` set it for a whole layer.
+        """
         return self._trainable
 
     @trainable.setter
@@ -80,10 +119,12 @@ class Parameter:
 
     @property
     def shape(self):
+        """The tensor's shape, e.g. ``(in, out)`` for a Dense weight."""
         return self.data.shape
 
     @property
     def size(self) -> int:
+        """The number of elements."""
         return int(self.data.size)
 
     def __repr__(self) -> str:

@@ -10,6 +10,36 @@ from .layers import Layer
 
 
 class Residual(Layer):
+    """A residual block, ``y = x + scale * f(x)``, where ``f`` runs ``layers`` in order.
+
+    The block runs as one composite layer in the C++ core; its children keep their own
+    parameters (named ``"<block>.<child>.<tensor>"``) and can be frozen one by one. ``f`` must
+    keep the width (its output features equal its input features).
+
+    Parameters
+    ----------
+    *layers : Layer
+        The layers of ``f``, or a single list or tuple of them. A layer that already belongs
+        to a model, or is listed twice, is cloned: blocks share nothing.
+    scale : float, default 1.0
+        The factor on ``f(x)`` (residual scaling, Szegedy et al. 2017, uses values below 1).
+
+    Raises
+    ------
+    TypeError
+        If an element of ``layers`` is not a fastnet layer, or ``scale`` is not a real number.
+    ValueError
+        If ``layers`` is empty, or ``f`` changes the width.
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> model = fn.Sequential(
+    ...     fn.Dense(16, 32, activation="relu"),
+    ...     fn.Residual(fn.Dense(32, 32), fn.BatchNorm(32), fn.ReLU(), fn.Dense(32, 32)),
+    ...     fn.Dense(32, 2), seed=0)
+    """
+
     kind = "residual"
 
     def __init__(self, *layers, scale: float = 1.0):
@@ -38,6 +68,7 @@ class Residual(Layer):
 
     @property
     def layers(self):
+        """The child layers of ``f``, in order (a new list)."""
         return list(self._layers)
 
     @property
@@ -51,9 +82,18 @@ class Residual(Layer):
                              "y = x + f(x) needs f to keep the width")
 
     def input_features(self):
+        """The block's input width as given by its first layer, or None if that layer does
+        not fix it (an activation or dropout first)."""
         return self._layers[0].input_features()
 
     def output_features(self, in_features: int) -> int:
+        """The block's output width for ``in_features`` inputs: the same width.
+
+        Raises
+        ------
+        ValueError
+            If ``f`` does not map ``in_features`` features to ``in_features``.
+        """
         self._check_width(in_features)
         return in_features
 
@@ -83,21 +123,27 @@ class Residual(Layer):
                 child._initialize(rng, activation_after(self._layers, k))
 
     def parameters(self):
+        """The children's parameters, in order (buffers left out); empty before the model
+        is built."""
         return [p for child in self._layers for p in child.parameters()]
 
     def named_parameters(self):
+        """``(name, parameter)`` pairs of :meth:`parameters`."""
         return [(p.name, p) for p in self.parameters()]
 
     def buffers(self):
+        """The children's buffers (BatchNorm running statistics), in order."""
         return [p for child in self._layers for p in child.buffers()]
 
     def freeze(self):
+        """Freeze every child (their parameters stop training); returns the block."""
         self._frozen = True
         for child in self._layers:
             child.freeze()
         return self
 
     def unfreeze(self):
+        """Unfreeze every child; returns the block."""
         self._frozen = False
         for child in self._layers:
             child.unfreeze()

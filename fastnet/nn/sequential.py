@@ -62,10 +62,45 @@ def _check_training(training) -> bool:
 
 
 class Sequential:
-    """A feed-forward stack of layers.
+    """A feed-forward stack of layers, compiled into one C++ model.
 
-    ``forward``/``backward``/``train_step`` run in C++ with the GIL released. Parameters are
-    views into one 64-byte-aligned float32 arena; gradients into a second one.
+    ``forward``/``backward``/``train_step`` and whole ``fit`` epochs run in C++ with the GIL
+    released. Parameters are views into one 64-byte-aligned float32 arena; gradients into a
+    second one of the same layout (docs/architecture.md). The model is built, and its
+    parameters initialized, when it is constructed.
+
+    Parameters
+    ----------
+    *layers : Layer
+        The layers, in order. The first layer must fix the input width (a Dense, or a
+        BatchNorm, LayerNorm or PReLU given its features); each later width must match. A layer that belongs to another model, or is listed twice, is
+        cloned: models share nothing.
+    seed : int or None, default None
+        Seeds the initializers and the random streams (dropout masks, RReLU slopes, fit's
+        shuffling when ``fit`` gets no seed of its own). None draws from the global generator
+        (:func:`fastnet.manual_seed`).
+
+    Raises
+    ------
+    TypeError
+        If an element of ``layers`` is not a fastnet layer, or ``seed`` is not an int or None.
+    ValueError
+        If there is no layer, the widths do not match, or the first layer does not fix the
+        input width.
+
+    See Also
+    --------
+    fastnet.io.save, fastnet.io.load : the model on disk.
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> model = fn.Sequential(fn.Dense(64, 128, activation="relu"), fn.Dropout(0.1),
+    ...                       fn.Dense(128, 10), seed=0)
+    >>> model.in_features, model.out_features, model.count_params()
+    (64, 10, 9610)
+    >>> model[0]          # a layer; model[:1] is a new model (a copy)
+    Dense(64, 128, activation='relu')
     """
 
     def __init__(self, *layers, seed=None):
@@ -159,6 +194,7 @@ class Sequential:
 
     @property
     def layers(self):
+        """The layers, in order (a new list; the layers themselves are the model's)."""
         return list(self._layers)
 
     def __len__(self):
@@ -174,27 +210,48 @@ class Sequential:
 
     @property
     def in_features(self) -> int:
+        """The input width (columns of ``X``)."""
         return self._widths[0]
 
     @property
     def out_features(self) -> int:
+        """The output width (columns of ``forward``'s result)."""
         return self._widths[-1]
 
     def parameters(self):
+        """Every parameter of every layer, in order: what an optimizer takes.
+
+        Buffers (BatchNorm's running statistics) are left out; frozen parameters are included
+        (optimizers skip them while ``trainable`` is False).
+
+        Returns
+        -------
+        list of Parameter
+        """
         return [p for layer in self._layers for p in layer.parameters()]
 
     def named_parameters(self):
+        """``(name, parameter)`` pairs of :meth:`parameters`, names such as ``"0.weight"``."""
         return [(p.name, p) for p in self.parameters()]
 
     def count_params(self, trainable_only: bool = False) -> int:
+        """The number of parameter elements (buffers not counted).
+
+        Parameters
+        ----------
+        trainable_only : bool, default False
+            Count only parameters whose ``trainable`` flag is set.
+        """
         return sum(p.size for p in self.parameters() if p.trainable or not trainable_only)
 
     def freeze(self):
+        """Freeze every layer (``trainable=False`` on its parameters); returns the model."""
         for layer in self._layers:
             layer.freeze()
         return self
 
     def unfreeze(self):
+        """Unfreeze every layer; returns the model."""
         for layer in self._layers:
             layer.unfreeze()
         return self
@@ -221,18 +278,47 @@ class Sequential:
             core.step = saved_step
 
     def state_arrays(self) -> dict:
-        """Every tensor the layers declared in the arena, by name "<layer>.<param>", as live
-        views: trainable weights, frozen ones and non-trainable buffers (running statistics)
-        alike, in arena order."""
+        """Every tensor the layers declared in the arena, by name ``"<layer>.<param>"``, as
+        live views: trainable weights, frozen ones and non-trainable buffers (running
+        statistics) alike, in arena order.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            Writable float32 views: writing one changes the model.
+        """
         return {name: self._core.params_view(offset, shape)
                 for name, shape, offset in self._tensor_decls()}
 
     def get_weights(self) -> list:
-        """Copies of every arena tensor (see ``state_arrays``), in arena order."""
+        """Copies of every arena tensor (see :meth:`state_arrays`), in arena order.
+
+        Returns
+        -------
+        list of numpy.ndarray
+            float32 copies, for :meth:`set_weights` on a model of the same architecture.
+        """
         return [v.copy() for v in self.state_arrays().values()]
 
     def set_weights(self, weights) -> None:
-        """Copy a list from ``get_weights()`` (same architecture) back into the arena."""
+        """Copy a list from :meth:`get_weights` (same architecture) back into the arena.
+
+        Every array is checked before anything is written, so a bad list leaves the model
+        unchanged.
+
+        Parameters
+        ----------
+        weights : sequence of array_like
+            One array per arena tensor, in arena order, each of the tensor's shape.
+
+        Raises
+        ------
+        TypeError
+            If ``weights`` is not a sequence, or an array is not numeric.
+        ValueError
+            If the count or a shape differs, or a value is NaN or Inf after conversion to
+            float32.
+        """
         views = list(self.state_arrays().items())
         try:
             weights = list(weights)
@@ -279,7 +365,18 @@ class Sequential:
         return copy.deepcopy(self)
 
     def summary(self, print_fn=print) -> str:
-        """Layers, output shapes and parameter counts, as a table (also returned)."""
+        """Layers, output shapes and parameter counts, as a table.
+
+        Parameters
+        ----------
+        print_fn : callable or None, default print
+            Called with the table; None prints nothing.
+
+        Returns
+        -------
+        str
+            The table.
+        """
         rows = [("#", "layer", "output", "params")]
         for i, layer in enumerate(self._layers):
             n = sum(p.size for p in layer.parameters())
@@ -306,7 +403,31 @@ class Sequential:
 
     # ----- computation -----
     def forward(self, X, training: bool = False) -> np.ndarray:
-        """Output (batch, out_features) as a new float32 array."""
+        """Run the model on a batch.
+
+        Parameters
+        ----------
+        X : array_like, shape (batch, in_features)
+            Real numbers, converted to C-contiguous float32.
+        training : bool, default False
+            True: training mode (dropout active, BatchNorm batch statistics, activations kept
+            for :meth:`backward`); the model is held exclusively for the call. False:
+            inference, safe to run from many threads at once. ``model(X)`` is
+            ``model.forward(X)``.
+
+        Returns
+        -------
+        numpy.ndarray, shape (batch, out_features)
+            A new float32 array.
+
+        Raises
+        ------
+        TypeError
+            If ``X`` is not a real numeric array or ``training`` is not a bool.
+        ValueError
+            If ``X`` has the wrong shape, no rows, NaN or Inf, or (training with BatchNorm)
+            fewer than 2 rows.
+        """
         X = as_batch(X, "X", self.in_features)
         training = _check_training(training)
         if training:
@@ -323,9 +444,28 @@ class Sequential:
     __call__ = forward
 
     def backward(self, dY) -> np.ndarray:
-        """Back-propagate dY (batch, out) after ``forward(X, training=True)``.
+        """Back-propagate ``dY`` after ``forward(X, training=True)``.
 
-        Overwrites every parameter's ``.grad`` and returns dX (batch, in_features).
+        Overwrites every parameter's ``.grad`` (no accumulation), ready for
+        ``optimizer.step()``.
+
+        Parameters
+        ----------
+        dY : array_like, shape (batch, out_features)
+            The gradient of the loss with respect to the last forward's output (the second
+            value a :mod:`fastnet.losses` function returns); the same number of rows.
+
+        Returns
+        -------
+        numpy.ndarray, shape (batch, in_features)
+            dX, the gradient with respect to the input.
+
+        Raises
+        ------
+        RuntimeError
+            If no ``forward(X, training=True)`` came before.
+        ValueError
+            If ``dY``'s shape does not match the last forward's output.
         """
         if self._core.last_train_batch < 0:
             raise RuntimeError("backward() needs a forward(X, training=True) first")
@@ -388,7 +528,21 @@ class Sequential:
         return value
 
     def evaluate_loss(self, X, y, loss) -> float:
-        """Mean loss in inference mode."""
+        """The mean loss over ``X`` in inference mode (no parameter changes).
+
+        Parameters
+        ----------
+        X : array_like, shape (batch, in_features)
+        y : array_like
+            Targets in the form ``loss`` takes (integer labels for
+            ``sparse_categorical_crossentropy``, else an array of the output's shape).
+        loss : str
+            A name from ``fastnet.losses.LOSSES`` (or an alias ``fastnet.losses.get`` accepts).
+
+        Returns
+        -------
+        float
+        """
         spec = _loss_spec(loss)
         X = as_batch(X, "X", self.in_features)
         target, labels = spec.prepare_target(y, X.shape[0], self.out_features)
