@@ -17,14 +17,28 @@ from ._validate import check_bool, check_float, check_int
 
 
 class Callback:
+    """Base class. During fit, ``self.model`` is the model, ``self.params`` the run's
+    settings and ``self.context`` its TrainingContext (optimizer, history, stop_training)."""
+
     batch_interval = None  # steps between on_batch_end calls; None: no batch-level calls
 
     def __init__(self):
         self.model = None
         self.params = {}
+        self.context = None
 
     def set_model(self, model) -> None:
         self.model = model
+
+    def set_context(self, context) -> None:
+        self.context = context
+
+    def _fit_optimizer(self):
+        """The optimizer fit trains with: the context's, else ``model.optimizer`` (a model
+        driven by hand)."""
+        if self.context is not None:
+            return self.context.optimizer
+        return getattr(self.model, "optimizer", None)
 
     def set_params(self, params: dict) -> None:
         self.params = params
@@ -46,13 +60,14 @@ class Callback:
 
 
 class CallbackList:
-    def __init__(self, callbacks, model, params):
+    def __init__(self, callbacks, model, params, context=None):
         self.callbacks = list(callbacks or ())
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be fastnet Callback objects, got {type(cb).__name__}")
             cb.set_model(model)
             cb.set_params(params)
+            cb.set_context(context)
 
     def batch_interval(self):
         """Steps between returns to Python: the greatest common divisor of the intervals the
@@ -219,7 +234,7 @@ class ReduceLROnPlateau(MonitorCallback):
         self._reset()
 
     def _optimizer(self):
-        opt = getattr(self.model, "optimizer", None)
+        opt = self._fit_optimizer()
         if opt is None:
             raise RuntimeError("ReduceLROnPlateau needs the optimizer on model.optimizer "
                                "(model.fit sets it)")
