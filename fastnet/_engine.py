@@ -131,11 +131,12 @@ def eval_loss(model, X, target, labels, spec) -> float:
 # ----------------------------------------------------------------------------- steps
 
 
-def record_step(optimizer, gnorm: float, report: bool = True, stacklevel: int = 3) -> None:
+def record_step(optimizer, gnorm: float, report: bool = True, stacklevel: int = 4) -> None:
     """The bookkeeping after every step, whoever took it: the gradient norm on the optimizer
     and, for a non-finite norm (the step was skipped), a warning or, with
     ``on_nonfinite="raise"``, a FloatingPointError. ``report=False`` only records (lr_find
-    stops on a blow-up itself)."""
+    stops on a blow-up itself). ``stacklevel`` counts the frames from here to the user's call,
+    where the warning points."""
     optimizer.last_grad_norm = gnorm
     if report and not math.isfinite(gnorm):
         if optimizer.on_nonfinite == "raise":
@@ -143,21 +144,21 @@ def record_step(optimizer, gnorm: float, report: bool = True, stacklevel: int = 
                                      "applied")
         warnings.warn(f"non-finite gradient norm ({gnorm}); step skipped "
                       f"({optimizer.skipped_steps} so far)", RuntimeWarning,
-                      stacklevel=stacklevel + 1)
+                      stacklevel=stacklevel)
 
 
 def train_step(model, X, target, labels, spec, optimizer, report: bool = True) -> tuple:
     """Forward, loss, backward and optimizer update in one C++ call; returns (loss, gnorm)."""
     value, gnorm = model._core.train_step(X, target, labels, spec.name, spec.delta,
                                           spec.from_logits, optimizer._core)
-    record_step(optimizer, gnorm, report, stacklevel=4)
+    record_step(optimizer, gnorm, report)  # user -> Sequential.train_step -> here
     return value, gnorm
 
 
 def optimizer_step(optimizer, reference: bool = False, report: bool = True) -> float:
     """One update from the current gradients (``reference``: the scalar twin loops)."""
     gnorm = optimizer._core.step(reference)
-    record_step(optimizer, gnorm, report, stacklevel=4)
+    record_step(optimizer, gnorm, report)  # user -> Optimizer.step -> here
     return gnorm
 
 
@@ -179,7 +180,7 @@ def fit_batches(model, X, target, labels, order, batch_size, first_batch, count,
                                  absorb_single)
     optimizer.last_grad_norm = st["last_gnorm"]
     if st["interrupt"] is None and st["nonfinite"]:
-        record_step(optimizer, float("nan"), stacklevel=4)
+        record_step(optimizer, float("nan"), stacklevel=5)  # user -> fit -> training.fit
     return st
 
 
@@ -209,6 +210,16 @@ def slot_weight_decay(optimizer, slot: int) -> float:
 
 def set_slot_weight_decay(optimizer, slot: int, value: float) -> None:
     optimizer._core.set_slot_weight_decay(slot, value)
+
+
+def steps(optimizer) -> int:
+    """Updates applied so far."""
+    return optimizer._core.steps
+
+
+def skipped_steps(optimizer) -> int:
+    """Steps skipped for a non-finite gradient norm."""
+    return optimizer._core.skipped_steps
 
 
 def step_counts(optimizer) -> dict:

@@ -195,11 +195,11 @@ class Optimizer(abc.ABC):
 
     @property
     def skipped_steps(self) -> int:
-        return _engine.step_counts(self)["skipped_steps"]
+        return _engine.skipped_steps(self)
 
     @property
     def steps(self) -> int:
-        return _engine.step_counts(self)["steps"]
+        return _engine.steps(self)
 
     # ----- state -----
     def state_dict(self) -> dict:
