@@ -226,7 +226,7 @@ def _layer_outputs(model):
 def _would_be_updates(model, optimizer, rows, saved_params) -> None:
     """Take one real optimizer step from the current gradients, record ‖Δw‖/‖w‖ per tensor,
     then restore the optimizer (the caller restores the weights)."""
-    state = optimizer.state_dict()
+    state, last_grad_norm = optimizer.state_dict(), optimizer.last_grad_norm
     try:
         # A probe, not a training step: nothing is reported for a skipped step.
         gnorm = _engine.optimizer_step(optimizer, report=False)
@@ -246,6 +246,7 @@ def _would_be_updates(model, optimizer, rows, saved_params) -> None:
                 row["update_ratio"] = math.sqrt(d_sq / w_sq)
     finally:
         optimizer.load_state_dict(state)
+        optimizer.last_grad_norm = last_grad_norm
 
 
 class GradientMonitor(Callback):

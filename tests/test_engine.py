@@ -142,3 +142,18 @@ def test_fit_has_an_explicit_documented_signature():
         if name != "self":
             assert f"{name} :" in doc, name
     assert "Returns" in doc and "Raises" in doc
+
+
+def test_probes_step_through_the_engine_and_leave_no_trace():
+    X, y = _data(64)
+    m = _model()
+    opt = fn.optim.Adam(m.parameters(), lr=0.01)
+    m.train_step(X, y, "sparse_categorical_crossentropy", opt)
+    norm, weights, state = opt.last_grad_norm, m.get_weights(), opt.state_dict()
+    fn.diagnostics.inspect(m, X, y, "sparse_categorical_crossentropy", opt)
+    fn.lr_find(m, X, y, "sparse_categorical_crossentropy", opt, steps=5, batch_size=16, seed=0)
+    assert opt.last_grad_norm == norm and opt.lr == 0.01
+    for a, b in zip(weights, m.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    after = opt.state_dict()
+    assert after["steps"] == state["steps"] and after["slot_steps"] == state["slot_steps"]
