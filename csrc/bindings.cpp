@@ -7,6 +7,7 @@
 #include <cblas.h>
 
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -194,6 +195,21 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("seed", &Model::seed)
       .def_readwrite("step", &Model::step)
       .def_readonly("last_train_batch", &Model::last_train_batch)
+      // Trainable flags, by parameter index (Model::param_decls order): the optimizers read
+      // them at every step.
+      .def("param_trainable",
+           [](Model& self, size_t i) {
+             auto decls = self.param_decls();
+             if (i >= decls.size()) throw py::index_error("parameter index");
+             return decls[i]->trainable;
+           })
+      .def("set_param_trainable",
+           [](Model& self, size_t i, bool flag) {
+             auto decls = self.param_decls();
+             if (i >= decls.size()) throw py::index_error("parameter index");
+             std::unique_lock<std::shared_mutex> lock(self.mutex);  // not during a step
+             decls[i]->trainable = flag;
+           })
       .def("layer_params",
            [](Model& self, size_t i) {
              py::list out;
@@ -227,7 +243,7 @@ PYBIND11_MODULE(_core, m) {
       .def("backward",
            [](Model& self, FArray dY, bool want_dx) -> py::object {
              if (self.last_train_batch < 0)
-               throw py::value_error("backward() needs a forward(X, training=True) first");
+               throw std::runtime_error("backward() needs a forward(X, training=True) first");
              check_2d(dY, self.out_features(), "dY");
              const int64_t batch = dY.shape(0);
              if (batch != self.last_train_batch)
@@ -372,7 +388,7 @@ PYBIND11_MODULE(_core, m) {
              if (i >= self.num_layers()) throw py::index_error("layer index out of range");
              std::shared_lock<std::shared_mutex> lock(self.mutex);
              const float* src = self.layer_output(i);
-             if (!src) throw py::value_error("activation() needs a forward pass first");
+             if (!src) throw std::runtime_error("activation() needs a forward pass first");
              const int64_t batch = self.last_batch(), width = self.layer(i).out;
              py::array_t<float> A({batch, width});
              std::memcpy(A.mutable_data(), src, sizeof(float) * batch * width);
@@ -396,14 +412,22 @@ PYBIND11_MODULE(_core, m) {
       .def(py::init([](const std::string& kind, std::vector<double> hparams,
                        std::shared_ptr<Model> model, std::vector<py::tuple> slots, int clip_mode,
                        float clip_value) {
+             // Each slot: (offset, size, lr, weight_decay, parameter index); the parameter
+             // index names the model tensor whose trainable flag the optimizer reads.
              std::vector<ParamSlot> ps;
+             auto decls = model->param_decls();
              for (auto& t : slots) {
                ParamSlot s;
                s.offset = py::cast<size_t>(t[0]);
                s.size = py::cast<size_t>(t[1]);
-               s.lr = py::cast<float>(t[2]);
-               s.weight_decay = py::cast<float>(t[3]);
-               s.trainable = py::cast<bool>(t[4]);
+               s.set_lr(py::cast<double>(t[2]));
+               s.set_weight_decay(py::cast<double>(t[3]));
+               const size_t index = py::cast<size_t>(t[4]);
+               if (index >= decls.size() || decls[index]->offset != s.offset ||
+                   decls[index]->size() != s.size)
+                 throw py::value_error("slot does not match the model's parameter " +
+                                       std::to_string(index));
+               s.trainable_flag = &decls[index]->trainable;
                ps.push_back(s);
              }
              return make_optimizer(kind, hparams, std::move(model), std::move(ps),
@@ -416,12 +440,33 @@ PYBIND11_MODULE(_core, m) {
              return self.step(reference);
            },
            py::arg("reference") = false)
-      .def("set_slot", [](Optimizer& self, size_t i, float lr, float wd, bool trainable) {
-        if (i >= self.slots.size()) throw py::index_error("slot index");
-        self.slots[i].lr = lr;
-        self.slots[i].weight_decay = wd;
-        self.slots[i].trainable = trainable;
-      })
+      // Per-slot settings, as set (the kernels use their float32 forms): Python's groups
+      // read and write them here; fit writes the scheduled lr itself.
+      .def("slot_lr",
+           [](const Optimizer& self, size_t i) {
+             if (i >= self.slots.size()) throw py::index_error("slot index");
+             return self.slots[i].lr_value;
+           })
+      .def("slot_weight_decay",
+           [](const Optimizer& self, size_t i) {
+             if (i >= self.slots.size()) throw py::index_error("slot index");
+             return self.slots[i].weight_decay_value;
+           })
+      .def("set_slot_lr",
+           [](Optimizer& self, size_t i, double v) {
+             if (i >= self.slots.size()) throw py::index_error("slot index");
+             if (!(v >= 0.0) || !std::isfinite(v)) throw py::value_error("lr must be finite, >= 0");
+             std::unique_lock<std::shared_mutex> lock(self.model->mutex);
+             self.slots[i].set_lr(v);
+           })
+      .def("set_slot_weight_decay",
+           [](Optimizer& self, size_t i, double v) {
+             if (i >= self.slots.size()) throw py::index_error("slot index");
+             if (!(v >= 0.0) || !std::isfinite(v))
+               throw py::value_error("weight_decay must be finite, >= 0");
+             std::unique_lock<std::shared_mutex> lock(self.model->mutex);
+             self.slots[i].set_weight_decay(v);
+           })
       .def_readwrite("steps", &Optimizer::steps)
       .def_readwrite("skipped_steps", &Optimizer::skipped_steps)
       .def_property(

@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 
-from . import _core
+from . import _engine
 from . import init as _init
 from ._validate import check_int
 
@@ -89,12 +89,12 @@ def set_num_threads(n: int) -> None:
                       f"(CPU affinity / cgroup quota); using {cores} threads", RuntimeWarning,
                       stacklevel=2)
         n = cores
-    _core.set_num_threads(n)
+    _engine.set_num_threads(n)
 
 
 def get_num_threads() -> int:
     """The process-wide thread count set by ``set_num_threads`` (default: available cores)."""
-    return _core.get_num_threads()
+    return _engine.get_num_threads()
 
 
 def manual_seed(seed: int) -> None:
@@ -122,7 +122,7 @@ def _init_thread_pool() -> None:
     """Default thread count at import: FASTNET_NUM_THREADS or OMP_NUM_THREADS if set, else the
     cores this process may use; never more than those cores."""
     n = min(_default_threads(), available_cores())
-    _core.set_num_threads(max(1, min(n, MAX_THREADS)))
+    _engine.set_num_threads(max(1, min(n, MAX_THREADS)))
 
 
 def _default_threads() -> int:
@@ -154,18 +154,19 @@ def show_config(print_fn=print) -> dict:
 
     from . import __version__
 
+    build = _engine.build_info()
     info = {
         "fastnet": __version__,
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "platform": platform.platform(),
-        "compiler": _core.compiler(),
-        "openblas": _core.openblas_config(),
-        "openblas_corename": _core.openblas_corename(),
-        "threads": _core.get_num_threads(),
-        "openblas_threads": _core.openblas_num_threads(),
-        "thread_pool": f"fastnet pool ({_core.pool_workers()} workers started, spin "
-                       f"{_core.spin_us()} us); OpenBLAS single-threaded",
+        "compiler": build["compiler"],
+        "openblas": build["openblas"],
+        "openblas_corename": build["openblas_corename"],
+        "threads": build["threads"],
+        "openblas_threads": build["openblas_threads"],
+        "thread_pool": f"fastnet pool ({build['pool_workers']} workers started, spin "
+                       f"{build['spin_us']} us); OpenBLAS single-threaded",
         "available_cores": available_cores(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
     }

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from . import _core
+from . import _engine
 
 _REAL_KINDS = "biuf"  # bool, signed, unsigned, float
 _NATIVE_INT_LABELS = (np.dtype(np.int32), np.dtype(np.int64))
@@ -24,7 +24,9 @@ def as_float_array(x, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}")
     try:
         arr = np.asarray(x)
-    except Exception as exc:  # ragged lists and the like
+    except ValueError as exc:  # ragged nested sequences: a bad shape
+        raise ValueError(f"{name} must be a rectangular numeric array: {exc}") from None
+    except Exception as exc:  # objects numpy cannot convert
         raise TypeError(f"{name} must be a numeric array: {exc}") from None
     if arr.dtype.kind not in _REAL_KINDS:
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
@@ -35,7 +37,7 @@ def check_finite(arr: np.ndarray, name: str) -> None:
     # float32 C-contiguous (every batch after as_float_array): one vectorized C++ scan;
     # anything else: min/max propagate NaN and expose Inf without a boolean temporary.
     if arr.dtype == np.float32 and arr.flags.c_contiguous:
-        ok = _core.all_finite(arr)
+        ok = _engine.all_finite(arr)
     else:
         ok = not arr.size or (math.isfinite(float(arr.min())) and math.isfinite(float(arr.max())))
     if not ok:
@@ -65,7 +67,7 @@ def as_labels(y, name: str, rows: int, n_classes: int) -> np.ndarray:
     """Integer class labels as a C-contiguous int32 vector of length rows, each in [0, n_classes)."""
     if (type(y) is np.ndarray and y.ndim == 1 and y.shape[0] == rows and rows
             and y.dtype in _NATIVE_INT_LABELS and y.flags.c_contiguous):
-        narrowed, lo, hi = _core.int_labels(y)  # the common case: one C++ pass
+        narrowed, lo, hi = _engine.int_labels(y)  # the common case: one C++ pass
         if lo >= 0 and hi < n_classes:
             return narrowed
     if isinstance(y, (str, bytes)):
@@ -84,7 +86,7 @@ def as_labels(y, name: str, rows: int, n_classes: int) -> np.ndarray:
             raise ValueError(f"{name} must hold whole-number class labels")
     narrowed = None
     if arr.dtype in _NATIVE_INT_LABELS and arr.flags.c_contiguous:
-        narrowed, lo, hi = _core.int_labels(arr)  # range and int32 copy in one C++ pass
+        narrowed, lo, hi = _engine.int_labels(arr)  # range and int32 copy in one C++ pass
     elif arr.size:
         lo, hi = int(arr.min()), int(arr.max())
     if arr.size and (lo < 0 or hi >= n_classes):

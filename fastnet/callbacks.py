@@ -24,13 +24,15 @@ class Callback:
     ``on_epoch_begin`` and ``on_epoch_end``, and ``on_train_end``. ``on_batch_end`` is called
     only when the class sets ``batch_interval`` to a positive int: fit then returns from its
     C++ loop to Python every ``batch_interval`` steps (the fewer returns, the faster).
-    Setting ``self.model.stop_training = True`` in a hook stops training after the current
-    step chunk (from ``on_batch_end``) or epoch.
+    Setting ``self.model.stop_training = True`` (or ``self.context.stop_training = True``) in a
+    hook stops training after the current step chunk (from ``on_batch_end``) or epoch.
 
     Attributes
     ----------
     model : Sequential or None
         The model being trained (set by fit).
+    context : TrainingContext or None
+        The running fit's state: optimizer, history, stop_training (set by fit).
     params : dict
         ``epochs``, ``steps`` (per epoch), ``batch_size``, ``samples`` and ``metrics`` of the
         fit call.
@@ -50,10 +52,22 @@ class Callback:
     def __init__(self):
         self.model = None
         self.params = {}
+        self.context = None
 
     def set_model(self, model) -> None:
         """Called by fit before training with the model being trained."""
         self.model = model
+
+    def set_context(self, context) -> None:
+        """Called by fit before training with the run's TrainingContext (see ``context``)."""
+        self.context = context
+
+    def _fit_optimizer(self):
+        """The optimizer fit trains with: the context's, else ``model.optimizer`` (a model
+        driven by hand)."""
+        if self.context is not None:
+            return self.context.optimizer
+        return getattr(self.model, "optimizer", None)
 
     def set_params(self, params: dict) -> None:
         """Called by fit before training with the run's settings (see ``params``)."""
@@ -112,13 +126,14 @@ class CallbackList:
         If an element is not a :class:`Callback`.
     """
 
-    def __init__(self, callbacks, model, params):
+    def __init__(self, callbacks, model, params, context=None):
         self.callbacks = list(callbacks or ())
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be fastnet Callback objects, got {type(cb).__name__}")
             cb.set_model(model)
             cb.set_params(params)
+            cb.set_context(context)
 
     def batch_interval(self):
         """Steps between returns to Python: the greatest common divisor of the intervals the
@@ -286,7 +301,7 @@ class ReduceLROnPlateau(MonitorCallback):
         self._reset()
 
     def _optimizer(self):
-        opt = getattr(self.model, "optimizer", None)
+        opt = self._fit_optimizer()
         if opt is None:
             raise RuntimeError("ReduceLROnPlateau needs the optimizer on model.optimizer "
                                "(model.fit sets it)")

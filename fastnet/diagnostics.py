@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from . import _core
+from . import _engine
 from ._loss_spec import resolve as resolve_loss
 from ._validate import as_batch, check_float, check_int
 from .callbacks import Callback
@@ -180,13 +180,12 @@ def inspect(model, X, y, loss, optimizer=None, *, vanishing_ratio=1e-3, explodin
     X = as_batch(X, "X", model.in_features)
     target, labels = spec.prepare_target(y, X.shape[0], model.out_features)
 
-    core = model._core
     with model._preserved_state() as saved_params, np.errstate(all="ignore"):
-        out = core.forward(X, True)
+        out = _engine.forward(model, X, True)
         activations = _layer_outputs(model)
-        value, dout = _core.loss_forward_backward(spec.name, out, target, labels, spec.delta,
-                                                  spec.from_logits, True)
-        core.backward(np.ascontiguousarray(dout, dtype=np.float32), False)
+        value, dout = _engine.loss_forward_backward(spec.name, out, target, labels, spec.delta,
+                                                    spec.from_logits, True)
+        _engine.backward(model, np.ascontiguousarray(dout, dtype=np.float32), False)
         rows = []
         for i, (layer, act) in enumerate(zip(model.layers, activations)):
             kind = layer.activation_name
@@ -219,7 +218,7 @@ def _layer_outputs(model):
     outputs, last = [], None
     for core_index in model._core_index:
         if core_index is not None:
-            last = model._core.activation(core_index)
+            last = _engine.activation(model, core_index)
         outputs.append(last)
     return outputs
 
@@ -227,10 +226,10 @@ def _layer_outputs(model):
 def _would_be_updates(model, optimizer, rows, saved_params) -> None:
     """Take one real optimizer step from the current gradients, record ‖Δw‖/‖w‖ per tensor,
     then restore the optimizer (the caller restores the weights)."""
-    state = optimizer.state_dict()
+    state, last_grad_norm = optimizer.state_dict(), optimizer.last_grad_norm
     try:
-        optimizer._sync()
-        gnorm = optimizer._core.step()
+        # A probe, not a training step: nothing is reported for a skipped step.
+        gnorm = _engine.optimizer_step(optimizer, report=False)
         if not math.isfinite(gnorm):
             return  # skipped step: no update to measure
         for row, layer in zip(rows, model.layers):
@@ -247,13 +246,14 @@ def _would_be_updates(model, optimizer, rows, saved_params) -> None:
                 row["update_ratio"] = math.sqrt(d_sq / w_sq)
     finally:
         optimizer.load_state_dict(state)
+        optimizer.last_grad_norm = last_grad_norm
 
 
 class GradientMonitor(Callback):
     """Records per-layer gradient norms during ``fit`` every ``every`` steps.
 
     The norms come from the optimizer's own reduction of the step just taken (per-tensor Σg²
-    in C++, ``optimizer._core.last_sumsq``), so recording costs a Python call and a short
+    in C++, ``fastnet._engine.last_sumsq``), so recording costs a Python call and a short
     list per record, no extra pass over the gradients. A record is taken when the within-epoch
     step count is a multiple of ``every`` (a shorter last chunk of an epoch is not recorded).
 
@@ -307,7 +307,7 @@ class GradientMonitor(Callback):
 
     def on_train_begin(self, logs=None):
         """Find the optimizer fit trains with and group its tensors by layer."""
-        optimizer = getattr(self.model, "optimizer", None)
+        optimizer = self._fit_optimizer()
         if optimizer is None:
             raise RuntimeError("GradientMonitor needs the optimizer that fit uses "
                                "(model.optimizer); use it as a callback of model.fit")
@@ -331,7 +331,7 @@ class GradientMonitor(Callback):
         batch = (logs or {}).get("batch", step + 1)
         if batch % self.every:
             return
-        sumsq = self._optimizer._core.last_sumsq
+        sumsq = _engine.last_sumsq(self._optimizer)
         row = []
         for group in self._groups:
             if not any(self._slots[k].trainable for k in group):

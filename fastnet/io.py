@@ -42,9 +42,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import _engine
 from ._files import atomic_write_bytes, check_path as _check_path, open_regular, read_exact
 
 from ._validate import check_finite, check_int
+from .training import set_shuffle_rng, shuffle_rng
 
 FORMAT = "fastnet"
 FORMAT_VERSION = 1
@@ -146,7 +148,7 @@ def layer_from_config(entry: dict):
 def _architecture(model) -> dict:
     seed = model._seed if isinstance(model._seed, (int, np.integer)) else None
     return {"model": "Sequential", "layers": [layer_to_config(layer) for layer in model.layers],
-            "seed": None if seed is None else int(seed), "core_seed": int(model._core.seed)}
+            "seed": None if seed is None else int(seed), "core_seed": _engine.rng_state(model)[0]}
 
 
 def _check_seed(value, what: str, where: str, allow_none: bool):
@@ -180,7 +182,7 @@ def _unbuilt_model(arch, where: str):
             raise ValueError(text) from None
         raise ValueError(f"{where}: the architecture cannot be rebuilt: {text}") from None
     model._seed = seed
-    model._core.seed = core_seed
+    _engine.set_rng_state(model, seed=core_seed)
     return model
 
 
@@ -424,7 +426,7 @@ def model_payload(model) -> dict:
         blob = st.save(tensors)
     return {"version": _PAYLOAD_VERSION, "architecture": _architecture(model), "tensors": blob,
             "trainable": [bool(p.trainable) for p in model.parameters()],
-            "seed": model._seed, "step": int(model._core.step),
+            "seed": model._seed, "step": _engine.rng_state(model)[1],
             # Unpickling imports them first, so a user's layer classes are registered in a
             # fresh process as pickle would find any class (files read by load never import).
             "modules": sorted(m for m in _layer_modules(model.layers, set())
@@ -478,7 +480,7 @@ def model_from_payload(payload):
         if p.trainable != flag:
             p.trainable = flag
     model._seed = payload.get("seed")
-    model._core.step = check_int(payload.get("step"), "step", 0, 2**64 - 1)
+    _engine.set_rng_state(model, step=check_int(payload.get("step"), "step", 0, 2**64 - 1))
     return model
 
 
@@ -686,8 +688,8 @@ def save_checkpoint(path, model, optimizer, epoch=None, extra=None) -> None:
         "extra": extra,
         "optimizer": opt_state,
         "optimizer_class": type(optimizer).__name__,
-        "model_rng": {"seed": int(model._core.seed), "step": int(model._core.step)},
-        "fit_rng": _rng_state(getattr(model, "_fit_rng", None)),
+        "model_rng": dict(zip(("seed", "step"), _engine.rng_state(model))),
+        "fit_rng": _rng_state(shuffle_rng(model)),
     }
     _write(path, tensors, {"kind": "checkpoint", "architecture": _architecture(model),
                            "checkpoint": checkpoint})
@@ -753,7 +755,8 @@ def load_checkpoint(path, model=None, optimizer=None) -> Checkpoint:
     rng = ckpt.get("model_rng", {})
     if not isinstance(rng, dict):
         raise ValueError(f"{path}: model_rng must be a dict, got {rng!r:.80}")
-    seed = _check_seed(rng.get("seed", target._core.seed), "model_rng seed", path, False)
+    seed = _check_seed(rng.get("seed", _engine.rng_state(target)[0]), "model_rng seed", path,
+                       False)
     step = _check_seed(rng.get("step", 0), "model_rng step", path, False)
     fit_rng = _rng_from_state(ckpt.get("fit_rng"), path)
     epoch = ckpt.get("epoch")
@@ -767,9 +770,8 @@ def load_checkpoint(path, model=None, optimizer=None) -> Checkpoint:
     _assign_weights(target, tensors)
     if optimizer is not None:
         optimizer._apply_state(checked_state)
-    target._core.seed = seed
-    target._core.step = step
+    _engine.set_rng_state(target, seed=seed, step=step)
     if fit_rng is not None:
-        target._fit_rng = fit_rng
+        set_shuffle_rng(target, fit_rng, optimizer)
     return Checkpoint(model=target, optimizer=optimizer, epoch=epoch, extra=ckpt.get("extra"),
                       optimizer_state=opt_state)

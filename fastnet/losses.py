@@ -36,7 +36,7 @@ import numbers
 
 import numpy as np
 
-from . import _core
+from . import _engine
 
 __all__ = [
     "mse", "mae", "huber", "log_cosh", "mape", "msle", "hinge", "squared_hinge",
@@ -141,7 +141,7 @@ def _dense(name, pred, target, *, delta=1.0, from_logits=False, check_pred=None)
         raise ValueError(f"{name}: target shape {t_shape} must equal pred shape {shape}")
     if check_pred is not None:
         check_pred(p, p_min)
-    value, grad = _core.loss_forward_backward(name, p, t, None, delta, from_logits, True)
+    value, grad = _engine.loss_forward_backward(name, p, t, None, delta, from_logits, True)
     return float(value), grad.reshape(shape)
 
 
@@ -235,7 +235,7 @@ def sparse_categorical_crossentropy(pred, labels, from_logits=True):
     y = _as_labels(labels, rows, cols, "labels")
     if not from_logits:
         _check_probability_rows(p, p_min, "sparse_categorical_crossentropy")
-    value, grad = _core.loss_forward_backward(
+    value, grad = _engine.loss_forward_backward(
         "sparse_categorical_crossentropy", p, None, y, 1.0, from_logits, True)
     return float(value), grad.reshape(shape)
 

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from . import _engine
 from . import init as _init
 from ._loss_spec import resolve as resolve_loss
 from ._validate import as_batch, check_float, check_int
@@ -171,7 +172,6 @@ def lr_find(model, X, y, loss, optimizer, start_lr=1e-7, end_lr=10.0, steps=100,
     batch_size = min(batch_size, n)
     lrs = start_lr * (end_lr / start_lr) ** (np.arange(steps) / (steps - 1))
 
-    core = model._core
     saved_opt = optimizer.state_dict()
     saved_last_gnorm = optimizer.last_grad_norm
 
@@ -188,13 +188,13 @@ def lr_find(model, X, y, loss, optimizer, start_lr=1e-7, end_lr=10.0, steps=100,
                 idx = order[pos:pos + batch_size]
                 pos += batch_size
                 optimizer.lr = float(lr)
-                optimizer._sync()
                 idx = np.ascontiguousarray(idx, dtype=np.int64)
                 xb = np.take(X, idx, axis=0)  # one contiguous minibatch
                 tb = None if target is None else np.ascontiguousarray(target[idx])
                 lb = None if labels is None else np.ascontiguousarray(labels[idx])
-                value, gnorm = core.train_step(xb, tb, lb, spec.name, spec.delta, spec.from_logits,
-                                               optimizer._core)
+                # The run stops on a blow-up itself: a skipped step is not reported.
+                value, gnorm = _engine.train_step(model, xb, tb, lb, spec, optimizer,
+                                                  report=False)
                 avg = smooth * avg + (1.0 - smooth) * value
                 s = avg / (1.0 - smooth ** (i + 1))
                 tried.append(float(lr))

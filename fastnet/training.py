@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from . import _engine
 from . import init as _init
 from ._loss_spec import resolve as resolve_loss
 from ._validate import as_batch, check_bool, check_float, check_int
@@ -39,6 +40,44 @@ class History:
         from .plotting import plot_history
 
         return plot_history(self, path, keys)
+
+
+class TrainingContext:
+    """The state of a fit run, which callbacks reach as ``self.context``.
+
+    ``model``, ``optimizer``, ``history`` (a History), ``stop_training`` (set it to end the run
+    after the current chunk of steps or epoch; ``model.stop_training = True``, the Keras idiom,
+    sets it too), ``params`` (epochs, steps, batch_size, samples, metrics) and
+    ``shuffle_rng``, the generator of the epoch orders. The model keeps the context of its
+    last fit (``model.history``, ``model.optimizer`` read it): ``fit(..., initial_epoch=k)``
+    continues its shuffle generator, and checkpoints and pickles carry it.
+    """
+
+    def __init__(self, model, optimizer, shuffle_rng, params=None):
+        self.model = model
+        self.optimizer = optimizer
+        self.history = History()
+        self.stop_training = False
+        self.shuffle_rng = shuffle_rng
+        self.params = dict(params or {})
+
+    def __repr__(self) -> str:
+        return (f"TrainingContext(optimizer={self.optimizer!r}, history={self.history!r}, "
+                f"stop_training={self.stop_training})")
+
+
+def set_shuffle_rng(model, rng, optimizer=None) -> None:
+    """Make ``rng`` the shuffle generator that ``fit(..., initial_epoch=k)`` continues
+    (fn.load_checkpoint restores it)."""
+    if model._training is None:
+        model._training = TrainingContext(model, optimizer, rng)
+    else:
+        model._training.shuffle_rng = rng
+
+
+def shuffle_rng(model):
+    """The shuffle generator of the model's last fit (None before any)."""
+    return None if model._training is None else model._training.shuffle_rng
 
 
 def _resolve_metrics(metrics, spec, out_features):
@@ -107,8 +146,8 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
         metrics=None, callbacks=(), verbose="auto", seed=None, initial_epoch=0):
     """Train epochs ``initial_epoch .. epochs-1``; returns a History.
 
-    Resuming: with ``initial_epoch > 0`` the shuffle generator kept on the model
-    (``model._fit_rng``, restored by ``fn.load_checkpoint``) is continued and ``seed`` is not
+    Resuming: with ``initial_epoch > 0`` the shuffle generator of the model's last fit
+    (its TrainingContext, restored by ``fn.load_checkpoint``) is continued and ``seed`` is not
     used, so 2 epochs + checkpoint + 2 epochs equals 4 epochs straight.
     """
     from .optim.base import check_optimizer_for
@@ -153,29 +192,23 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
     absorb = bool(getattr(model, "_batch_statistics", False))
     if absorb and n < 2:
         raise ValueError("a model with BatchNorm needs at least 2 training rows")
-    steps_per_epoch = model._core.epoch_batches(n, batch_size, absorb)
-    # The shuffle generator lives on the model so a checkpoint can save it
-    # (fn.save_checkpoint) and fit(..., initial_epoch=k) can continue it: a resumed run then
+    steps_per_epoch = _engine.epoch_batches(n, batch_size, absorb)
+    # The shuffle generator stays with the model's training context so a checkpoint can save
+    # it (fn.save_checkpoint) and fit(..., initial_epoch=k) can continue it: a resumed run then
     # sees the same epoch orders as an uninterrupted one. A fresh run starts from ``seed``.
-    stored = getattr(model, "_fit_rng", None)
+    stored = shuffle_rng(model)
     if initial_epoch > 0 and isinstance(stored, np.random.Generator):
         rng = stored
     else:
         rng = _init.rng_from_seed(seed)
-    model._fit_rng = rng
-    model.optimizer = optimizer  # callbacks reach the optimizer here (ReduceLROnPlateau)
-    history = History()
-    model.history = history
-    model.stop_training = False
-    model.optimizer = optimizer  # callbacks that read optimizer state (GradientMonitor) find it here
     params = {"epochs": epochs, "steps": steps_per_epoch, "batch_size": batch_size,
               "samples": n, "metrics": metrics}
-    cbs = CallbackList(callbacks, model, params)
+    context = TrainingContext(model, optimizer, rng, params)
+    model._training = context
+    history = context.history
+    cbs = CallbackList(callbacks, model, params, context)
     interval = cbs.batch_interval() or steps_per_epoch
     progress = _Progress(verbose, epochs, steps_per_epoch)
-    core = model._core
-    opt_core = optimizer._core
-    stop_on_nonfinite = optimizer.on_nonfinite == "raise"
     base0 = optimizer._base_lrs[0]
     slot_base = None
     if schedule is not None:
@@ -202,36 +235,30 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
                 if not np.all(np.isfinite(lrs)) or np.any(lrs < 0):
                     raise ValueError("schedule returned a negative or non-finite learning rate")
                 factors = (lrs / base0 if base0 else lrs).astype(np.float32)
-            optimizer._sync()
-            st = core.fit_batches(X, target, labels, order, batch_size, batch, count, spec.name,
-                                  spec.delta, spec.from_logits, opt_core,
-                                  slot_base if factors is not None else None, factors,
-                                  stop_on_nonfinite, absorb)
-            if factors is not None:
-                optimizer.lr = float(lrs[st["steps"] - 1]) if st["steps"] else optimizer.lr
+            # C++ sets each batch's scheduled lr in the optimizer's slots itself.
+            st = _engine.fit_batches(model, X, target, labels, order, batch_size, batch, count,
+                                     spec, optimizer, slot_base if factors is not None else None,
+                                     factors, absorb)
             for k in tot:
                 tot[k] += st[k]
             batch += st["steps"]
-            optimizer.last_grad_norm = st["last_gnorm"]
             if st["interrupt"] is not None:
                 # A signal handler raised (Ctrl-C) between two steps: the model and optimizer
                 # hold the state after the last whole step; the counters above include it.
                 progress.close()
                 raise st["interrupt"]
-            if st["nonfinite"]:
-                optimizer._after_step(float("nan"))  # warns, or raises with on_nonfinite="raise"
             running = tot["loss_sum"] / max(tot["samples"], 1)
             progress.advance(st["steps"], running)
             cbs.batch_end(epoch * steps_per_epoch + batch - 1, batch,
                           batch >= steps_per_epoch, {"loss": running, "batch": batch})
-            if model.stop_training:
+            if context.stop_training:
                 break
         logs = {"loss": tot["loss_sum"] / max(tot["samples"], 1)}
         if "accuracy" in metrics:
             logs["accuracy"] = tot["correct"] / max(tot["samples"], 1)
         if val is not None:
-            vloss, vcorrect = core.evaluate(val[0], val[1], val[2], max(batch_size, 256),
-                                            spec.name, spec.delta, spec.from_logits)
+            vloss, vcorrect = _engine.evaluate(model, val[0], val[1], val[2],
+                                               max(batch_size, 256), spec)
             logs["val_loss"] = vloss
             if "accuracy" in metrics:
                 logs["val_accuracy"] = vcorrect / val[0].shape[0]
@@ -241,7 +268,7 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
         history.append(epoch, logs)
         progress.epoch_end(epoch, logs, time.perf_counter() - t0)
         cbs.call("on_epoch_end", epoch, logs)
-        if model.stop_training:
+        if context.stop_training:
             break
     cbs.call("on_train_end", {})
     return history
@@ -254,8 +281,7 @@ def evaluate(model, X, y, loss, metrics=None, batch_size=256) -> dict:
     metrics = _resolve_metrics(metrics, spec, model.out_features)
     X, target, labels = _prepare_xy(model, X, y, spec)
     batch_size = min(batch_size, X.shape[0])  # 2**63 does not fit the C++ int64 argument
-    value, correct = model._core.evaluate(X, target, labels, batch_size, spec.name, spec.delta,
-                                          spec.from_logits)
+    value, correct = _engine.evaluate(model, X, target, labels, batch_size, spec)
     out = {"loss": value}
     if "accuracy" in metrics:
         out["accuracy"] = correct / X.shape[0]

@@ -207,7 +207,7 @@ def test_activation_binding_copies_layer_outputs():
     np.testing.assert_array_equal(model._core.activation(1), out)
     with pytest.raises(IndexError):
         model._core.activation(2)
-    with pytest.raises(ValueError, match="forward"):
+    with pytest.raises(RuntimeError, match="forward"):  # call order
         fn.Sequential(fn.Dense(4, 3), seed=0)._core.activation(0)
 
 

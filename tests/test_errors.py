@@ -35,13 +35,23 @@ def test_wrong_feature_count(model):
 
 @pytest.mark.parametrize("bad", [
     "abc", b"abc", np.array([["a", "b", "c", "d"]]), np.array([[object()] * 4], dtype=object),
-    np.ones((2, 4), complex), None, [[1, 2], [3]],
-], ids=["str", "bytes", "str-array", "object-array", "complex", "None", "ragged"])
+    np.ones((2, 4), complex), None,
+], ids=["str", "bytes", "str-array", "object-array", "complex", "None"])
 def test_wrong_dtype_is_a_type_error(model, bad):
     with pytest.raises(TypeError, match="X must be"):
         model.forward(bad)
     with pytest.raises(TypeError, match="X must be"):
         model.predict(bad)
+
+
+def test_ragged_input_is_a_value_error_everywhere(model):
+    # A bad shape, as fn.losses reports it: ValueError naming the argument.
+    ragged = [[1, 2], [3]]
+    for call in (model.forward, model.predict):
+        with pytest.raises(ValueError, match="X must be a rectangular"):
+            call(ragged)
+    with pytest.raises(ValueError, match="pred must be a rectangular"):
+        fn.losses.mse(ragged, [[1, 2], [3, 4]])
 
 
 def test_float64_and_ints_are_converted_silently(model, X):
@@ -280,7 +290,7 @@ def test_core_guards_do_not_crash():
         core.grads_view(0, [1000])
     with pytest.raises(ValueError, match="X has 4 columns, expected 3"):
         core.forward(np.ones((2, 4), np.float32), False)
-    with pytest.raises(ValueError, match="backward"):
+    with pytest.raises(RuntimeError, match="backward"):  # call order
         core.backward(np.ones((2, 2), np.float32), True)
     with pytest.raises(ValueError, match="unknown activation"):
         fn._core.Model().add({"kind": "dense", "in_features": 3, "out_features": 2,

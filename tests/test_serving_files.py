@@ -704,7 +704,7 @@ def _snapshot(model, opt):
     state = opt.state_dict()
     return (model.get_weights(), [a.copy() for a in state["state"]],
             {k: v for k, v in state.items() if k != "state"}, model._core.step, model._core.seed,
-            model._fit_rng.bit_generator.state if hasattr(model, "_fit_rng") else None)
+            None if model._training is None else model._training.shuffle_rng.bit_generator.state)
 
 
 @needs_safetensors
@@ -869,7 +869,8 @@ def test_a_fitted_model_keeps_its_optimizer_history_and_shuffle_generator(one_th
         assert twin.optimizer._model is twin and twin.optimizer is not opt
         assert_same_state(opt, twin.optimizer)
         assert twin.history.history == model.history.history and twin.note == model.note
-        assert twin._fit_rng.bit_generator.state == model._fit_rng.bit_generator.state
+        assert (twin._training.shuffle_rng.bit_generator.state
+                == model._training.shuffle_rng.bit_generator.state)
     lone = copy.deepcopy(opt)  # the model's copy copies the optimizer: still one of each
     assert lone._model.optimizer is lone
     m2, o2 = pickle.loads(pickle.dumps((model, opt)))

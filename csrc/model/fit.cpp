@@ -83,7 +83,7 @@ void Model::fit_batches(const float* X, int64_t n, const float* target, const in
     }
     if (opt && lr_factors) {
       const float f = lr_factors[b];
-      for (size_t k = 0; k < opt->slots.size(); ++k) opt->slots[k].lr = slot_base_lrs[k] * f;
+      for (size_t k = 0; k < opt->slots.size(); ++k) opt->slots[k].set_lr(slot_base_lrs[k] * f);
     }
     double gnorm = 0.0, value;
     int64_t hits;

@@ -15,6 +15,7 @@ struct ParamDecl {
   std::string name;
   std::vector<int64_t> shape;
   size_t offset = 0;
+  bool trainable = true;  // false: optimizers skip it (Parameter.trainable, layer.freeze())
   size_t size() const {
     size_t n = 1;
     for (auto d : shape) n *= static_cast<size_t>(d);

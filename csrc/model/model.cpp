@@ -166,7 +166,7 @@ void Model::backward_impl(float* g, float* dX) {
 
 void Model::backward(const float* dY, float* dX) {
   if (last_train_batch < 0)
-    throw std::logic_error("backward() needs a forward(training=True) first");
+    throw std::runtime_error("backward() needs a forward(training=True) first");
   const int64_t batch = input_batch_;
   std::memcpy(train_ws_.grad_a.data(), dY, sizeof(float) * batch * layers_.back()->out);
   backward_impl(train_ws_.grad_a.data(), dX);

@@ -36,7 +36,7 @@ double Optimizer::step(bool reference) {
   std::vector<Segment> segs;
   std::vector<size_t> idx;
   for (size_t i = 0; i < slots.size(); ++i)
-    if (slots[i].trainable) {
+    if (slots[i].trainable()) {
       segs.push_back({slots[i].offset, slots[i].size});
       idx.push_back(i);
     }

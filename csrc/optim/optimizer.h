@@ -17,12 +17,25 @@ class Model;
 enum class ClipMode : int { None = 0, GlobalNorm, LayerNorm, Value };
 
 // One parameter tensor as the optimizer sees it: its arena segment and its group's settings.
+// lr and weight_decay are what the kernels read (float32); lr_value and weight_decay_value
+// keep the values as set, which Python reads back (opt.lr, param_groups[i]["lr"]).
 struct ParamSlot {
   size_t offset = 0;
   size_t size = 0;
   float lr = 1e-3f;
   float weight_decay = 0.0f;
-  bool trainable = true;
+  double lr_value = 1e-3;
+  double weight_decay_value = 0.0;
+  const bool* trainable_flag = nullptr;  // the model's flag (ParamDecl::trainable); null: true
+  void set_lr(double v) {
+    lr_value = v;
+    lr = static_cast<float>(v);
+  }
+  void set_weight_decay(double v) {
+    weight_decay_value = v;
+    weight_decay = static_cast<float>(v);
+  }
+  bool trainable() const { return !trainable_flag || *trainable_flag; }
 };
 
 class Optimizer {

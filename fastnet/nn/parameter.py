@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _engine
+from .._validate import check_bool
+
 
 class Parameter:
     """One parameter tensor of a built model.
@@ -36,16 +39,17 @@ class Parameter:
     >>> W.data[...] = 0.0          # writes the model's weights in place
     """
 
-    __slots__ = ("name", "_data", "_grad", "_trainable", "_offset", "_owner", "layer", "is_buffer")
+    __slots__ = ("name", "_data", "_grad", "_offset", "_index", "_owner", "layer", "is_buffer")
 
-    def __init__(self, name: str, data: np.ndarray, grad: np.ndarray, offset: int, owner, layer):
+    def __init__(self, name: str, data: np.ndarray, grad: np.ndarray, offset: int, index: int,
+                 owner, layer):
         self.name = name
         self._data = data
         self._grad = grad
         self._offset = offset
+        self._index = index  # position among the model's tensors (C++ Model::param_decls)
         self._owner = owner  # the Sequential whose arena holds this tensor
         self.layer = layer
-        self._trainable = True
         self.is_buffer = False
 
     # ``p.data = a`` / ``p.grad = a`` copy into the arena view: rebinding the attribute would
@@ -96,6 +100,7 @@ class Parameter:
                              "float32)")
         view[...] = arr
 
+    # The flag lives in the C++ model (the optimizers read it at every step).
     @property
     def trainable(self) -> bool:
         """Whether optimizers update this tensor (default True).
@@ -103,19 +108,23 @@ class Parameter:
         Set it to a bool (TypeError otherwise); a buffer cannot be made trainable
         (ValueError). ``layer.freeze()`` / ``unfreeze()`` set it for a whole layer.
         """
-        return self._trainable
+        return _engine.param_trainable(self._owner, self._index)
 
     @trainable.setter
     def trainable(self, value: bool) -> None:
-        if not isinstance(value, (bool, np.bool_)):  # bool("no") is True
-            raise TypeError(f"{self.name}.trainable must be True or False, got "
-                            f"{type(value).__name__}")
-        value = bool(value)
+        value = check_bool(value, f"{self.name}.trainable")
         if value and self.is_buffer:
             raise ValueError(f"{self.name} is a buffer (updated by its layer), not trainable")
-        if value != self._trainable:
-            self._trainable = value
-            self._owner._trainable_version += 1  # optimizers re-read the flags
+        _engine.set_param_trainable(self._owner, self._index, value)
+
+    # Layer._bind sets the flag without the buffer check (it sets is_buffer just before).
+    @property
+    def _trainable(self) -> bool:
+        return self.trainable
+
+    @_trainable.setter
+    def _trainable(self, value: bool) -> None:
+        _engine.set_param_trainable(self._owner, self._index, bool(value))
 
     @property
     def shape(self):

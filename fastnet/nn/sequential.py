@@ -6,10 +6,10 @@ import copy
 
 import numpy as np
 
-from .. import _core
+from .. import _engine
 from .. import init as _init
 from .._loss_spec import resolve as _resolve_loss
-from .._validate import as_batch, check_int
+from .._validate import as_batch, check_bool, check_int
 from ._fusion import activation_after, compile_layers, needs_batch_statistics
 from .layers import Layer
 from .parameter import Parameter
@@ -43,8 +43,9 @@ def _optimizer_check():
 
 _check_optimizer_for = None
 
-# Private attributes a pickled Sequential keeps besides its payload (the rest are rebuilt).
-_PICKLED_PRIVATE = ("_fit_rng",)
+# Private attributes a pickled Sequential keeps besides its payload (the rest are rebuilt):
+# the TrainingContext of its last fit (optimizer, history, shuffle generator).
+_PICKLED_PRIVATE = ("_training",)
 
 
 def _unpickle_sequential(payload):
@@ -52,13 +53,6 @@ def _unpickle_sequential(payload):
     from ..io import model_from_payload
 
     return model_from_payload(payload)
-
-
-def _check_training(training) -> bool:
-    # A string such as "no" is truthy: only real booleans are accepted.
-    if not isinstance(training, (bool, np.bool_)):
-        raise TypeError(f"training must be True or False, got {type(training).__name__}")
-    return bool(training)
 
 
 class Sequential:
@@ -139,14 +133,13 @@ class Sequential:
             own.append(layer)
         self._layers = own
         self._seed = seed
-        self._trainable_version = 0
+        self._training = None  # the TrainingContext of the last fit (fastnet/training.py)
         rng = _init.rng_from_seed(seed)
-        self._core = _core.Model()
         # Counter-based dropout / RReLU streams are keyed by this seed.
         drawn = seed is None or isinstance(seed, np.random.Generator)
         if not drawn and int(seed) >= 2**64:  # rng_from_seed has checked the type and sign
             raise ValueError(f"seed must be < 2**64 (the dropout stream key), got {seed}")
-        self._core.seed = int(rng.integers(0, 2**63 - 1)) if drawn else int(seed)
+        stream_seed = int(rng.integers(0, 2**63 - 1)) if drawn else int(seed)
         self._init_rng = rng  # the initializers draw from it in _allocate
 
         width = own[0].input_features()
@@ -156,21 +149,25 @@ class Sequential:
         # BatchNorm→ReLU pairs become one C++ layer (nn/_fusion.py); _core_index maps each
         # Python layer to its C++ layer (None for a fused ReLU).
         configs, self._core_index, self._widths = compile_layers(own, width)
-        for cfg in configs:
-            self._core.add(cfg)  # layer objects only: the arena is allocated by build()
+        # C++ layer objects only: the arena is allocated by _allocate.
+        _engine.build_model_core(self, configs, stream_seed)
         self._batch_statistics = needs_batch_statistics(own)
 
     def _allocate(self, initialize: bool) -> None:
         """Allocate the arena, bind every layer's Parameters to it and, when ``initialize``,
         run the initializers (a loader that overwrites every tensor skips them)."""
         rng = self.__dict__.pop("_init_rng")
-        self._core.build()
+        _engine.allocate(self)
+        index = 0  # tensors in arena order, as C++ Model::param_decls lists them
         for i, layer in enumerate(self._layers):
             params = {}
             core = self._core_index[i]
-            for name, shape, offset in (self._core.layer_params(core) if core is not None else []):
-                params[name] = Parameter(f"{i}.{name}", self._core.params_view(offset, shape),
-                                         self._core.grads_view(offset, shape), offset, self, layer)
+            for name, shape, offset in (_engine.layer_params(self, core) if core is not None
+                                        else []):
+                params[name] = Parameter(f"{i}.{name}", _engine.params_view(self, offset, shape),
+                                         _engine.grads_view(self, offset, shape), offset, index,
+                                         self, layer)
+                index += 1
             if layer._bind(self, params) and initialize:
                 layer._initialize(rng, self._activation_after(i))
 
@@ -180,7 +177,7 @@ class Sequential:
         for i, core in enumerate(self._core_index):
             if core is None:  # an activation fused into the C++ layer before it
                 continue
-            for name, shape, offset in self._core.layer_params(core):
+            for name, shape, offset in _engine.layer_params(self, core):
                 yield f"{i}.{name}", tuple(shape), offset
 
     def _declared_tensors(self) -> list:
@@ -256,26 +253,49 @@ class Sequential:
             layer.unfreeze()
         return self
 
+    # ----- the last fit (its TrainingContext, fastnet/training.py) -----
+    @property
+    def history(self):
+        """The History of the last ``fit`` (None before any), as Keras' ``model.history``."""
+        return None if self._training is None else self._training.history
+
+    @property
+    def optimizer(self):
+        """The optimizer of the last ``fit`` (None before any)."""
+        return None if self._training is None else self._training.optimizer
+
+    @property
+    def stop_training(self) -> bool:
+        """Set to True from a callback to end the running fit (the Keras idiom): it sets the
+        fit's ``TrainingContext.stop_training``."""
+        return self._training is not None and self._training.stop_training
+
+    @stop_training.setter
+    def stop_training(self, value) -> None:
+        value = check_bool(value, "stop_training")
+        if self._training is None:
+            raise RuntimeError("stop_training ends a running fit; this model has not been fit")
+        self._training.stop_training = value
+
     # ----- whole-model state (checkpoints, EarlyStopping, save/load) -----
     @contextlib.contextmanager
     def _preserved_state(self):
         """Everything a probe may change comes back on exit: the parameter arena (weights and
         BatchNorm buffers), the gradient arena and the random-stream step counter. Yields the
         saved parameter arena (a flat copy) or None for a model without parameters."""
-        core = self._core
-        floats = core.arena_floats
-        params = core.params_view(0, [floats]) if floats else None
-        grads = core.grads_view(0, [floats]) if floats else None
+        floats = _engine.arena_floats(self)
+        params = _engine.params_view(self, 0, [floats]) if floats else None
+        grads = _engine.grads_view(self, 0, [floats]) if floats else None
         saved_params = None if params is None else params.copy()
         saved_grads = None if grads is None else grads.copy()
-        saved_step = core.step
+        _, saved_step = _engine.rng_state(self)
         try:
             yield saved_params
         finally:
             if params is not None:
                 params[...] = saved_params
                 grads[...] = saved_grads
-            core.step = saved_step
+            _engine.set_rng_state(self, step=saved_step)
 
     def state_arrays(self) -> dict:
         """Every tensor the layers declared in the arena, by name ``"<layer>.<param>"``, as
@@ -287,7 +307,7 @@ class Sequential:
         dict of str to numpy.ndarray
             Writable float32 views: writing one changes the model.
         """
-        return {name: self._core.params_view(offset, shape)
+        return {name: _engine.params_view(self, offset, shape)
                 for name, shape, offset in self._tensor_decls()}
 
     def get_weights(self) -> list:
@@ -348,9 +368,9 @@ class Sequential:
         """Pickled as data (fastnet/io.py ``model_payload``): the architecture (the JSON
         structure fn.save writes), every arena tensor (safetensors bytes, or a dict of arrays
         without safetensors), each parameter's trainable flag, the seed and the random-stream
-        step. Public attributes (``history``, the ``optimizer`` fit left, your own) and the
-        fit shuffle generator follow as state, after the model is rebuilt, so a model and its
-        optimizer pickled together stay one model and one optimizer."""
+        step. Public attributes (your own) and the context of the last fit (``history``, the
+        ``optimizer``, the shuffle generator) follow as state, after the model is rebuilt, so
+        a model and its optimizer pickled together stay one model and one optimizer."""
         from ..io import model_payload
 
         extras = {k: v for k, v in self.__dict__.items()
@@ -429,12 +449,12 @@ class Sequential:
             fewer than 2 rows.
         """
         X = as_batch(X, "X", self.in_features)
-        training = _check_training(training)
+        training = check_bool(training, "training")
         if training:
             self._check_training_batch(X.shape[0])
-            return self._core.forward(X, True)
+            return _engine.forward(self, X, True)
         # Inference: chunked, in a borrowed workspace, safe from many threads (see predict).
-        return self._core.predict(X, X.shape[0])
+        return _engine.predict(self, X, X.shape[0])
 
     def _check_training_batch(self, rows: int) -> None:
         if self._batch_statistics and rows < 2:
@@ -467,13 +487,13 @@ class Sequential:
         ValueError
             If ``dY``'s shape does not match the last forward's output.
         """
-        if self._core.last_train_batch < 0:
+        rows = _engine.last_train_batch(self)
+        if rows < 0:
             raise RuntimeError("backward() needs a forward(X, training=True) first")
         dY = as_batch(dY, "dY", self.out_features)
-        if dY.shape[0] != self._core.last_train_batch:
-            raise ValueError(f"dY has {dY.shape[0]} rows but the last forward had "
-                             f"{self._core.last_train_batch}")
-        return self._core.backward(dY, True)
+        if dY.shape[0] != rows:
+            raise ValueError(f"dY has {dY.shape[0]} rows but the last forward had {rows}")
+        return _engine.backward(self, dY, True)
 
     def predict(self, X, batch_size=None) -> np.ndarray:
         """Inference-mode forward, batched in C++ in chunks of ``batch_size`` rows (all rows
@@ -489,14 +509,79 @@ class Sequential:
             batch_size = check_int(batch_size, "batch_size", 1)
         X = as_batch(X, "X", self.in_features)
         rows = X.shape[0] if batch_size is None else min(batch_size, X.shape[0])
-        return self._core.predict(X, rows)
+        return _engine.predict(self, X, rows)
 
-    def fit(self, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None, **kwargs):
-        """Train for ``epochs`` epochs (fastnet/training.py); returns a History."""
+    def fit(self, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
+            schedule_interval="step", validation_data=None, validation_split=0.0, shuffle=True,
+            metrics=None, callbacks=(), verbose="auto", seed=None, initial_epoch=0):
+        """Train the model; the epochs run in C++ with the GIL released.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, in_features)
+            Training inputs (converted to float32; NaN or Inf is a ValueError).
+        y : array_like
+            Targets: integer class labels (n,) for the sparse losses, else an array of the
+            output's shape ((n,) is accepted for one output).
+        loss : str or loss object
+            The loss, by name (e.g. ``"sparse_categorical_crossentropy"``, ``"mse"``) or a
+            configured object from ``fastnet.losses``.
+        optimizer : fastnet.optim.Optimizer
+            An optimizer built on this model's parameters.
+        epochs : int, default 1
+            Train epochs ``initial_epoch .. epochs - 1``.
+        batch_size : int, default 32
+            Rows per step; a batch larger than the data is one batch of all rows. The last,
+            shorter batch of an epoch is kept.
+        schedule : callable or None, default None
+            ``step -> lr`` (see fastnet.schedules), applied per ``schedule_interval``.
+        schedule_interval : {"step", "epoch"}, default "step"
+            Call ``schedule`` with the optimizer's step count before every step, or with the
+            epoch index before every epoch.
+        validation_data : tuple (X_val, y_val) or None, default None
+            Evaluated after every epoch (``val_loss``, ``val_accuracy``).
+        validation_split : float in [0, 1), default 0.0
+            Hold out this last fraction of the rows (before shuffling) as validation data.
+            Give ``validation_data`` or ``validation_split``, not both.
+        shuffle : bool, default True
+            Shuffle the rows every epoch.
+        metrics : str, sequence of str or None, default None
+            ``"accuracy"`` or nothing; None: accuracy for a class loss with several outputs.
+        callbacks : sequence of fastnet.callbacks.Callback, default ()
+            Called at train, epoch and (when they ask) batch boundaries; they reach the run
+            as ``self.context`` (a TrainingContext) and may set
+            ``self.model.stop_training = True``.
+        verbose : {0, 1, 2, "auto"}, default "auto"
+            0 silent, 1 a progress bar (tqdm), 2 one line per epoch; "auto": 1 on a
+            terminal, else 2.
+        seed : int, numpy Generator or None, default None
+            Seed of the shuffle generator (None: drawn from the global generator).
+        initial_epoch : int, default 0
+            First epoch to run; with ``initial_epoch > 0`` the shuffle generator of the last
+            fit (or of ``fn.load_checkpoint``) is continued and ``seed`` is unused.
+
+        Returns
+        -------
+        History
+            Per-epoch records: ``history.history["loss"]``, ``"accuracy"``, ``"val_loss"``,
+            ``"val_accuracy"``, ``"lr"``, ``"grad_norm"``; also kept as ``model.history``.
+
+        Raises
+        ------
+        TypeError
+            An argument of the wrong type (the message names it).
+        ValueError
+            A bad value or shape (the message names the argument).
+        FloatingPointError
+            A non-finite gradient norm with ``on_nonfinite="raise"`` on the optimizer.
+        """
         from ..training import fit as _fit
 
         return _fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs,
-                    batch_size=batch_size, schedule=schedule, **kwargs)
+                    batch_size=batch_size, schedule=schedule, schedule_interval=schedule_interval,
+                    validation_data=validation_data, validation_split=validation_split,
+                    shuffle=shuffle, metrics=metrics, callbacks=callbacks, verbose=verbose,
+                    seed=seed, initial_epoch=initial_epoch)
 
     def evaluate(self, X, y, loss, metrics=None, batch_size=256) -> dict:
         """Mean loss (and accuracy for classification) in inference mode."""
@@ -521,10 +606,7 @@ class Sequential:
                 raise TypeError(f"schedule must be a callable step -> lr, got "
                                 f"{type(schedule).__name__}")
             optimizer.lr = schedule(optimizer.steps)
-        optimizer._sync()
-        value, gnorm = self._core.train_step(X, target, labels, spec.name, spec.delta,
-                                             spec.from_logits, optimizer._core)
-        optimizer._after_step(gnorm)
+        value, _ = _engine.train_step(self, X, target, labels, spec, optimizer)
         return value
 
     def evaluate_loss(self, X, y, loss) -> float:
@@ -546,4 +628,4 @@ class Sequential:
         spec = _loss_spec(loss)
         X = as_batch(X, "X", self.in_features)
         target, labels = spec.prepare_target(y, X.shape[0], self.out_features)
-        return self._core.eval_loss(X, target, labels, spec.name, spec.delta, spec.from_logits)
+        return _engine.eval_loss(self, X, target, labels, spec)

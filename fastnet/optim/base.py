@@ -7,14 +7,12 @@ with the clip scale folded into that pass (csrc/optim/).
 from __future__ import annotations
 
 import abc
-
 import copy
-import math
-import warnings
+from collections.abc import MutableMapping
 
 import numpy as np
 
-from .. import _core
+from .. import _engine
 from .._validate import check_float, check_int
 from ..nn.parameter import Parameter
 
@@ -27,6 +25,55 @@ def check_betas(betas) -> tuple:
         raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
     return tuple(check_float(b, f"betas[{i}]", low=0.0, high=1.0, high_open=True)
                  for i, b in enumerate(betas))
+
+
+class ParamGroup(MutableMapping):
+    """One parameter group: ``params`` and its settings, as torch.optim's group dicts.
+
+    "lr" and "weight_decay" are read from and written to the C++ optimizer's slots of the
+    group's parameters (C++ owns them): ``opt.param_groups[0]["lr"] = x`` takes effect at the
+    next step and is validated when set. Other keys (e.g. "params") are kept here. A group
+    without parameters has no slot and keeps its settings here.
+    """
+
+    _SETTINGS = ("lr", "weight_decay")
+
+    def __init__(self, optimizer, index: int, first_slot: int, entries: dict):
+        self._optimizer = optimizer
+        self._index = index
+        self._slots = range(first_slot, first_slot + len(entries["params"]))
+        self._entries = dict(entries)
+
+    def __getitem__(self, key):
+        if key in self._SETTINGS and self._slots:
+            read = _engine.slot_lr if key == "lr" else _engine.slot_weight_decay
+            return read(self._optimizer, self._slots[0])
+        return self._entries[key]
+
+    def __setitem__(self, key, value) -> None:
+        if key not in self._SETTINGS:
+            if key == "params":
+                raise TypeError("a parameter group's params cannot be replaced")
+            self._entries[key] = value
+            return
+        value = check_float(value, f"param_groups[{self._index}][{key!r}]", low=0.0)
+        if self._slots:
+            write = _engine.set_slot_lr if key == "lr" else _engine.set_slot_weight_decay
+            for k in self._slots:
+                write(self._optimizer, k, value)
+        self._entries[key] = value  # read back only for a group without parameters
+
+    def __delitem__(self, key) -> None:
+        raise TypeError("keys of a parameter group cannot be deleted")
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 class Optimizer(abc.ABC):
@@ -58,17 +105,20 @@ class Optimizer(abc.ABC):
         self.last_grad_norm = None
 
         self._base_lrs = [g["lr"] for g in self.param_groups]
-        self._lr_factor = 1.0
         self._make_core()
 
     def _make_core(self) -> None:
-        """The fused C++ optimizer over the model's arena (fresh state: zero moments)."""
-        self._core = _core.Optimizer(self.kind, [float(h) for h in self._hparams()],
-                                     self._model._core, self._slots(),
+        """The fused C++ optimizer over the model's arena (fresh state: zero moments). From
+        here on the groups' lr and weight_decay live in its slots."""
+        groups = [{k: v for k, v in g.items()} for g in self.param_groups]
+        slots = [(p._offset, p.size, g["lr"], g["weight_decay"], p._index)
+                 for g in groups for p in g["params"]]
+        _engine.build_optimizer_core(self, self._model, self.kind, self._hparams(), slots,
                                      _CLIP_MODES.get(self.clip_mode, 0), float(self.clip or 0.0))
-        self._synced_version = self._model._trainable_version
-        self._synced_hparams = self._group_hparams()
-        self._dirty = False
+        self.param_groups, first = [], 0
+        for gi, g in enumerate(groups):
+            self.param_groups.append(ParamGroup(self, gi, first, g))
+            first += len(g["params"])
 
     # ----- construction helpers -----
     def _check_group(self, group: dict) -> None:
@@ -109,10 +159,6 @@ class Optimizer(abc.ABC):
             groups.append(group)
         return groups
 
-    def _slots(self):
-        return [(p._offset, p.size, g["lr"], g["weight_decay"], p.trainable)
-                for g in self.param_groups for p in g["params"]]
-
     @abc.abstractmethod
     def _hparams(self):
         """The positional hyper-parameters csrc/optim/factory.cpp expects for ``kind``."""
@@ -129,57 +175,17 @@ class Optimizer(abc.ABC):
         base0 = self._base_lrs[0]
         for g, base in zip(self.param_groups, self._base_lrs):
             g["lr"] = value if base0 == 0 else base * (value / base0)
-        self._dirty = True
 
     # ----- stepping -----
-    def _sync(self) -> None:
-        """Push changed learning rates, decays or trainable flags to C++."""
-        version = self._model._trainable_version
-        # ``opt.param_groups[0]["lr"] = x`` (the torch.optim idiom) changes a group without
-        # setting _dirty: compare the values, and validate them before C++ uses them.
-        hparams = self._group_hparams()
-        if not self._dirty and version == self._synced_version and hparams == self._synced_hparams:
-            return
-        for gi, g in enumerate(self.param_groups):
-            g["lr"] = check_float(g["lr"], f"param_groups[{gi}]['lr']", low=0.0)
-            g["weight_decay"] = check_float(g["weight_decay"], f"param_groups[{gi}]['weight_decay']",
-                                            low=0.0)
-        i = 0
-        for g in self.param_groups:
-            for p in g["params"]:
-                self._core.set_slot(i, float(g["lr"]), float(g["weight_decay"]), p.trainable)
-                i += 1
-        self._synced_version = version
-        self._synced_hparams = self._group_hparams()
-        self._dirty = False
-
-    def _group_hparams(self) -> list:
-        return [(g["lr"], g["weight_decay"]) for g in self.param_groups]
-
-    def _after_step(self, gnorm: float) -> None:
-        self.last_grad_norm = gnorm
-        if not math.isfinite(gnorm):
-            if self.on_nonfinite == "raise":
-                raise FloatingPointError(f"non-finite gradient norm ({gnorm}); the step was not "
-                                         "applied")
-            warnings.warn(f"non-finite gradient norm ({gnorm}); step skipped "
-                          f"({self.skipped_steps} so far)", RuntimeWarning, stacklevel=3)
-
     def step(self) -> float:
         """Apply one update from the current gradients; returns the global gradient norm
         before clipping (non-finite: nothing applied, the step is counted as skipped)."""
-        self._sync()
-        gnorm = self._core.step()
-        self._after_step(gnorm)
-        return gnorm
+        return _engine.optimizer_step(self)
 
     def step_reference(self) -> float:
         """The same step through the plain scalar reference loops (no SIMD, no threads): the
         twin of the fused kernels that tests compare against."""
-        self._sync()
-        gnorm = self._core.step(True)
-        self._after_step(gnorm)
-        return gnorm
+        return _engine.optimizer_step(self, reference=True)
 
     def zero_grad(self) -> None:
         """Zero the gradients (backward overwrites them anyway; kept for PyTorch habits)."""
@@ -189,26 +195,27 @@ class Optimizer(abc.ABC):
 
     @property
     def skipped_steps(self) -> int:
-        return self._core.skipped_steps
+        return _engine.skipped_steps(self)
 
     @property
     def steps(self) -> int:
-        return self._core.steps
+        return _engine.steps(self)
 
     # ----- state -----
     def state_dict(self) -> dict:
         """A copy (not live views) of everything needed to resume."""
+        counts = _engine.step_counts(self)
         return {
             "kind": self.kind,
             "hparams": [float(h) for h in self._hparams()],
             "param_groups": [{"lr": g["lr"], "weight_decay": g["weight_decay"],
                               "sizes": [p.size for p in g["params"]]} for g in self.param_groups],
             "base_lrs": list(self._base_lrs),
-            "steps": self._core.steps,
-            "skipped_steps": self._core.skipped_steps,
-            "slot_steps": list(self._core.slot_steps),
-            "slot_state": list(self._core.slot_state),
-            "state": [self._core.state_view(k).copy() for k in range(self._core.num_state)],
+            "steps": counts["steps"],
+            "skipped_steps": counts["skipped_steps"],
+            "slot_steps": counts["slot_steps"],
+            "slot_state": counts["slot_state"],
+            "state": [v.copy() for v in _engine.state_views(self)],
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -258,9 +265,9 @@ class Optimizer(abc.ABC):
             arrays = [np.asarray(a, dtype=np.float32) for a in buffers]
         except (TypeError, ValueError) as e:
             raise ValueError(f"state_dict['state'] must hold float arrays: {e}") from None
-        if len(arrays) != self._core.num_state:
+        views = _engine.state_views(self)
+        if len(arrays) != len(views):
             raise ValueError("state_dict has a different number of state buffers")
-        views = [self._core.state_view(k) for k in range(self._core.num_state)]
         if any(a.shape != v.shape for a, v in zip(arrays, views)):
             raise ValueError("state_dict buffers do not match this model's arena")
         slot_steps, slot_state = state.get("slot_steps"), state.get("slot_state", [])
@@ -268,9 +275,10 @@ class Optimizer(abc.ABC):
             raise ValueError("state_dict['slot_steps'] and ['slot_state'] must be lists")
         slot_steps = [check_int(s, "state_dict slot_steps", 0, 2**63 - 1) for s in slot_steps]
         slot_state = [check_float(v, "state_dict slot_state") for v in slot_state]
-        if len(slot_steps) != len(self._core.slot_steps):
+        counts = _engine.step_counts(self)
+        if len(slot_steps) != len(counts["slot_steps"]):
             raise ValueError("state_dict has a different number of parameter step counts")
-        if len(slot_state) != len(self._core.slot_state):
+        if len(slot_state) != len(counts["slot_state"]):
             raise ValueError("state_dict has a different per-parameter scalar state")
         return {"arrays": arrays, "group_values": group_values, "base_lrs": base_lrs,
                 "steps": steps, "skipped": skipped, "slot_steps": slot_steps,
@@ -278,17 +286,13 @@ class Optimizer(abc.ABC):
 
     def _apply_state(self, checked: dict) -> None:
         """Write what ``_check_state`` validated (nothing here can fail on the values)."""
-        for k, arr in enumerate(checked["arrays"]):
-            self._core.state_view(k)[...] = arr
+        for view, arr in zip(_engine.state_views(self), checked["arrays"]):
+            view[...] = arr
         for g, (lr, wd) in zip(self.param_groups, checked["group_values"]):
             g["lr"], g["weight_decay"] = lr, wd
         self._base_lrs = checked["base_lrs"]
-        self._core.steps = checked["steps"]
-        self._core.skipped_steps = checked["skipped"]
-        self._core.slot_steps = checked["slot_steps"]
-        self._core.slot_state = checked["slot_state"]
-        self._dirty = True
-        self._sync()
+        _engine.set_step_counts(self, checked["steps"], checked["skipped"],
+                                checked["slot_steps"], checked["slot_state"])
 
     # ----- pickle and copy -----
     # An optimizer is pickled as (its class, its model, its parameters by name, its plain
@@ -296,7 +300,7 @@ class Optimizer(abc.ABC):
     # its optimizer together (pickle.dumps((model, opt))) keeps one model, and the optimizer
     # steps that model's parameters after loading; copy.copy gives a second optimizer over
     # the same model with a copy of the state; copy.deepcopy copies the model too.
-    _NOT_PICKLED = ("_core", "_model", "param_groups")
+    _NOT_PICKLED = (_engine.NATIVE_ATTR, "_model", "param_groups")
 
     def _pickle_spec(self) -> dict:
         groups = [{**{k: v for k, v in g.items() if k != "params"},
@@ -349,7 +353,6 @@ def _restore_optimizer(cls, model, spec) -> "Optimizer":
     opt.param_groups = groups
     opt._model = model
     opt._make_core()
-    opt._dirty = True  # lr / trainable flags are pushed to C++ on the first step
     return opt
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 
-from .. import _core
+from .. import _engine
 from .._validate import check_float
 from ..nn.parameter import Parameter
 
 
 def _segments(model, name: str):
-    """(core model, [(offset, size)]) of the trainable parameters of a Sequential or of an
+    """(model, [(offset, size)]) of the trainable parameters of a Sequential or of an
     iterable of Parameters of one model. Frozen parameters are left out, as torch leaves out
     tensors without gradients."""
     from ..nn.sequential import Sequential
@@ -37,7 +37,7 @@ def _segments(model, name: str):
     if len(owners) != 1:
         raise ValueError(f"all parameters in {name} must belong to one model")
     owner = next(iter(owners.values()))
-    return owner._core, [(p._offset, p.size) for p in params if p.trainable]
+    return owner, [(p._offset, p.size) for p in params if p.trainable]
 
 
 def clip_grad_norm(model, max_norm, error_if_nonfinite: bool = False) -> float:
@@ -46,8 +46,8 @@ def clip_grad_norm(model, max_norm, error_if_nonfinite: bool = False) -> float:
     before clipping. A non-finite norm leaves the gradients untouched (torch would multiply
     them by NaN) and raises FloatingPointError when ``error_if_nonfinite``."""
     max_norm = check_float(max_norm, "max_norm", low=0.0, low_open=True)
-    core, segs = _segments(model, "model")
-    norm = _core.clip_grad_norm(core, segs, max_norm) if segs else 0.0
+    owner, segs = _segments(model, "model")
+    norm = _engine.clip_grad_norm(owner, segs, max_norm) if segs else 0.0
     if error_if_nonfinite and not math.isfinite(norm):
         raise FloatingPointError(f"the total gradient norm is non-finite ({norm}); gradients "
                                  "were left unchanged")
@@ -58,6 +58,6 @@ def clip_grad_value(model, clip_value) -> None:
     """Clamp every gradient element to [−clip_value, clip_value] in place
     (torch.nn.utils.clip_grad_value_)."""
     clip_value = check_float(clip_value, "clip_value", low=0.0, low_open=True)
-    core, segs = _segments(model, "model")
+    owner, segs = _segments(model, "model")
     if segs:
-        _core.clip_grad_value(core, segs, clip_value)
+        _engine.clip_grad_value(owner, segs, clip_value)
