@@ -3,6 +3,7 @@
 Picks up fn.optim.Adam, fn.BatchNorm and fn.Dropout automatically once they exist; until then
 the Adam rows and the BatchNorm/Dropout workloads are skipped (run.py says so).
 """
+
 from __future__ import annotations
 
 import fastnet as fn

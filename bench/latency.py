@@ -18,6 +18,7 @@ whatever else runs on the host); in one process it also changed after the `wide`
 run. A fresh process keeps the driver's history out; the ratio, measured interleaved, held
 (2.6-3.9x) through both periods.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,14 +29,14 @@ import time
 
 if __name__ == "__main__":
     _here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:0] = [os.path.dirname(_here), _here]   # fastnet as built in place, bench/
+    sys.path[:0] = [os.path.dirname(_here), _here]  # fastnet as built in place, bench/
 
-import numpy as np  # noqa: E402
-
-import fastnet as fn  # noqa: E402
 import fastnet_runner  # noqa: E402
+import numpy as np  # noqa: E402
 import torch_peer  # noqa: E402
 from measure import SETTLE_S, Threads, percentile  # noqa: E402
+
+import fastnet as fn  # noqa: E402
 
 
 def fastnet_predict(spec, seed: int = 0, train_steps: int = 20):
@@ -53,8 +54,9 @@ def fastnet_predict(spec, seed: int = 0, train_steps: int = 20):
     return model.predict
 
 
-def measure(peers: dict, X, calls: int, rounds: int = 10, warmup: int = 100,
-            settle_s: float = 0.0) -> dict:
+def measure(
+    peers: dict, X, calls: int, rounds: int = 10, warmup: int = 100, settle_s: float = 0.0
+) -> dict:
     """name -> {"median_us", "p99_us", "calls"} (None for a missing peer).
 
     settle_s: idle time before each peer's round (multi-threaded runs): the other peer's
@@ -77,9 +79,18 @@ def measure(peers: dict, X, calls: int, rounds: int = 10, warmup: int = 100,
                 t0 = clock()
                 f(X)
                 out.append(clock() - t0)
-    return {k: ({"median_us": statistics.median(samples[k]) * 1e6,
-                 "p99_us": percentile(samples[k], 99.0) * 1e6, "calls": len(samples[k])}
-                if k in live else None) for k in peers}
+    return {
+        k: (
+            {
+                "median_us": statistics.median(samples[k]) * 1e6,
+                "p99_us": percentile(samples[k], 99.0) * 1e6,
+                "calls": len(samples[k]),
+            }
+            if k in live
+            else None
+        )
+        for k in peers
+    }
 
 
 def run(spec, batch: int, calls: int, seed: int = 0, settle_s: float = 0.0) -> dict:
@@ -90,6 +101,7 @@ def run(spec, batch: int, calls: int, seed: int = 0, settle_s: float = 0.0) -> d
 
 def main(argv) -> None:
     from workloads import make_workloads
+
     threads, calls, batches = int(argv[0]), int(argv[1]), [int(b) for b in argv[2:]]
     spec = make_workloads(True, True)["mnist"].spec
     settle_s = SETTLE_S if threads > 1 else 0.0

@@ -8,6 +8,7 @@
   for reference (the rate the PyTorch peer's Linear layers can reach).
 - stream_bandwidth: a STREAM-like memory bandwidth (McCalpin's copy and add kernels) in NumPy.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -18,10 +19,10 @@ import threading
 import time
 
 import numpy as np
-
-import fastnet as fn
 import torch_peer
 from measure import threadpool_info
+
+import fastnet as fn
 
 
 def cpu_model() -> str:
@@ -85,10 +86,22 @@ def numpy_blas() -> list:
     """numpy's BLAS libraries as threadpoolctl reports them (empty without threadpoolctl)."""
     if threadpool_info is None:
         return []
-    return [{k: d.get(k) for k in ("internal_api", "prefix", "version", "architecture",
-                                     "num_threads", "filepath")}
-            for d in threadpool_info() if d.get("user_api") == "blas"
-            and os.path.realpath(d.get("filepath") or "") != os.path.realpath(fn._openblas.LIBRARY_PATH)]
+    return [
+        {
+            k: d.get(k)
+            for k in (
+                "internal_api",
+                "prefix",
+                "version",
+                "architecture",
+                "num_threads",
+                "filepath",
+            )
+        }
+        for d in threadpool_info()
+        if d.get("user_api") == "blas"
+        and os.path.realpath(d.get("filepath") or "") != os.path.realpath(fn._openblas.LIBRARY_PATH)
+    ]
 
 
 def machine_info(unset_env: str) -> dict:
@@ -103,8 +116,9 @@ def machine_info(unset_env: str) -> dict:
         "fastnet": fn.__version__,
         "fastnet_openblas_corename": cfg["openblas_corename"],
         "fastnet_openblas": cfg["openblas"],
-        "numpy_openblas_corename": next((str(b["architecture"]) for b in blas
-                                         if "numpy" in (b["filepath"] or "")), "n/a"),
+        "numpy_openblas_corename": next(
+            (str(b["architecture"]) for b in blas if "numpy" in (b["filepath"] or "")), "n/a"
+        ),
         "blas_libraries": blas,
         "unset_env": unset_env,
         "loadavg_start": load_average(),
@@ -125,7 +139,7 @@ def _rate(call, n: int, reps: int) -> float:
         t0 = time.perf_counter()
         call()
         times.append(time.perf_counter() - t0)
-    return 2.0 * n ** 3 / statistics.median(times) / 1e9
+    return 2.0 * n**3 / statistics.median(times) / 1e9
 
 
 def sgemm_gflops_numpy(n: int = 2048, reps: int = 5) -> float:
@@ -156,8 +170,26 @@ def sgemm_gflops_fastnet(n: int = 2048, reps: int = 5) -> float:
     sgemm.restype = None
     A, B, C = _square_operands(n)
     pa, pb, pc = (x.ctypes.data for x in (A, B, C))
-    return _rate(lambda: sgemm(_CBLAS_ROW_MAJOR, _CBLAS_NO_TRANS, _CBLAS_NO_TRANS, n, n, n, 1.0,
-                               pa, n, pb, n, 0.0, pc, n), n, reps)
+    return _rate(
+        lambda: sgemm(
+            _CBLAS_ROW_MAJOR,
+            _CBLAS_NO_TRANS,
+            _CBLAS_NO_TRANS,
+            n,
+            n,
+            n,
+            1.0,
+            pa,
+            n,
+            pb,
+            n,
+            0.0,
+            pc,
+            n,
+        ),
+        n,
+        reps,
+    )
 
 
 def stream_bandwidth(threads: int, floats: int = 16 << 20, reps: int = 7) -> dict:
@@ -167,8 +199,10 @@ def stream_bandwidth(threads: int, floats: int = 16 << 20, reps: int = 7) -> dic
     so no write-allocate traffic goes uncounted). Best of reps for each; "best" is the faster
     kernel, which gives the stricter bound."""
     arrays = [(np.ones(floats, np.float32), np.ones(floats, np.float32)) for _ in range(threads)]
-    kernels = {"copy": (lambda a, b: np.copyto(b, a), 8),
-               "add": (lambda a, b: np.add(a, b, out=a), 12)}
+    kernels = {
+        "copy": (lambda a, b: np.copyto(b, a), 8),
+        "add": (lambda a, b: np.add(a, b, out=a), 12),
+    }
     out = {}
     for name, (kernel, bytes_per) in kernels.items():
         for pair in arrays:
@@ -177,7 +211,7 @@ def stream_bandwidth(threads: int, floats: int = 16 << 20, reps: int = 7) -> dic
         for _ in range(reps):
             barrier = threading.Barrier(threads + 1)
 
-            def work(a, b):
+            def work(a, b, barrier=barrier, kernel=kernel):  # this round's, bound now
                 barrier.wait()
                 kernel(a, b)
 

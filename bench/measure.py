@@ -4,6 +4,7 @@ Peers run interleaved (A B C A B C ...) after a warm-up; a figure is the median 
 repetitions of the mean time per call of a block of calls. Thread counts are set for fastnet,
 torch and numpy's BLAS together.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -43,7 +44,9 @@ def time_block(step, steps: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def interleaved(peers: dict, reps: int, block_s: float, warm_s: float, settle_s: float = 0.0) -> dict:
+def interleaved(
+    peers: dict, reps: int, block_s: float, warm_s: float, settle_s: float = 0.0
+) -> dict:
     """Median µs per call for each peer (None stays None), the peers timed in turn."""
     live = {name: step for name, step in peers.items() if step is not None}
     sizes = {name: warm_and_size(step, block_s, warm_s) for name, step in live.items()}
@@ -53,8 +56,10 @@ def interleaved(peers: dict, reps: int, block_s: float, warm_s: float, settle_s:
             if settle_s:
                 time.sleep(settle_s)
             samples[name].append(time_block(step, sizes[name]))
-    return {name: (statistics.median(samples[name]) * 1e6 if name in samples else None)
-            for name in peers}
+    return {
+        name: (statistics.median(samples[name]) * 1e6 if name in samples else None)
+        for name in peers
+    }
 
 
 def interleaved_runs(peers: dict, reps: int, settle_s: float = 0.0) -> dict:
@@ -70,8 +75,10 @@ def interleaved_runs(peers: dict, reps: int, settle_s: float = 0.0) -> dict:
             t0 = time.perf_counter()
             last[name] = run()
             times[name].append(time.perf_counter() - t0)
-    return {name: ((statistics.median(times[name]), last[name]) if name in live else (None, None))
-            for name in peers}
+    return {
+        name: ((statistics.median(times[name]), last[name]) if name in live else (None, None))
+        for name in peers
+    }
 
 
 def percentile(values, q: float) -> float:
@@ -93,8 +100,8 @@ class Threads:
     def __enter__(self):
         if threadpool_limits is not None:
             self._limits = threadpool_limits(limits=self.n, user_api="blas")
-        fastnet_runner.set_threads(self.n)   # threadpoolctl also raised our OpenBLAS: fastnet
-                                             # sets it back to one thread on its next GEMM
+        fastnet_runner.set_threads(self.n)  # threadpoolctl also raised our OpenBLAS: fastnet
+        # sets it back to one thread on its next GEMM
         torch_peer.set_threads(self.n)
         return self
 

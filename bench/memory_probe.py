@@ -11,13 +11,14 @@ getrusage(RUSAGE_SELF).ru_maxrss. On Linux ru_maxrss is not reset by exec: a chi
 the benchmark driver (hundreds of MiB with torch loaded) starts with the driver's RSS as its
 maximum, while VmHWM belongs to the new process image alone.
 """
+
 import json
 import os
 import resource
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))     # the repository root: fastnet as built in place
+sys.path.insert(0, os.path.dirname(HERE))  # the repository root: fastnet as built in place
 sys.path.insert(1, HERE)
 
 
@@ -26,23 +27,26 @@ def max_rss_mib() -> float:
         with open("/proc/self/status") as f:
             for line in f:
                 if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0          # kB
+                    return int(line.split()[1]) / 1024.0  # kB
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 def main(peer: str, steps: int) -> None:
     try:
         from threadpoolctl import threadpool_limits
+
         threadpool_limits(limits=1, user_api="blas")
     except ImportError:
         pass
     from workloads import make_workloads
+
     if peer == "fastnet":
         import fastnet_runner as runner
     elif peer == "torch":
         import torch_peer as runner
+
         if not runner.available():
             print(json.dumps({"peer": peer, "error": "torch not installed"}))
             return
@@ -59,8 +63,17 @@ def main(peer: str, steps: int) -> None:
     for _ in range(steps):
         step()
     peak = max_rss_mib()
-    print(json.dumps({"peer": peer, "steps": steps, "baseline_mib": baseline, "peak_mib": peak,
-                      "training_mib": peak - baseline}))
+    print(
+        json.dumps(
+            {
+                "peer": peer,
+                "steps": steps,
+                "baseline_mib": baseline,
+                "peak_mib": peak,
+                "training_mib": peak - baseline,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

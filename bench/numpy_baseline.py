@@ -5,6 +5,7 @@ Dropout; softmax cross-entropy; the backward pass by hand; global-norm clipping
 (torch.nn.utils.clip_grad_norm_: scale = min(1, max_norm / (norm + 1e-6))) and SGD with
 momentum or Adam with torch.optim's update formulas. Everything is float32.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,24 +16,31 @@ F32 = np.float32
 class NumpyMLP:
     """An MLP from a workload spec (bench/workloads.py) with a plain NumPy training step."""
 
-    def __init__(self, spec, optimizer: str = "sgd", lr: float | None = None, clip_norm=1.0,
-                 seed: int = 0):
+    def __init__(
+        self, spec, optimizer: str = "sgd", lr: float | None = None, clip_norm=1.0, seed: int = 0
+    ):
         self.rng = np.random.default_rng(seed)
         self.spec = tuple(spec)
-        self.params = []          # flat list of arrays, updated in place
-        self.layers = []          # (kind, extra) with indices into self.params
+        self.params = []  # flat list of arrays, updated in place
+        self.layers = []  # (kind, extra) with indices into self.params
         for s in self.spec:
             kind = s[0]
             if kind == "dense":
                 fan_in, fan_out = s[1], s[2]
-                W = (self.rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(F32)
+                W = (self.rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(
+                    F32
+                )
                 b = np.zeros(fan_out, F32)
                 self.layers.append(("dense", len(self.params)))
                 self.params += [W, b]
             elif kind == "batchnorm":
                 n = s[1]
-                self.layers.append(("batchnorm", {"i": len(self.params), "mean": np.zeros(n, F32),
-                                                  "var": np.ones(n, F32)}))
+                self.layers.append(
+                    (
+                        "batchnorm",
+                        {"i": len(self.params), "mean": np.zeros(n, F32), "var": np.ones(n, F32)},
+                    )
+                )
                 self.params += [np.ones(n, F32), np.zeros(n, F32)]
             elif kind == "relu":
                 self.layers.append(("relu", None))
@@ -67,7 +75,7 @@ class NumpyMLP:
                 gamma, beta = self.params[extra["i"]], self.params[extra["i"] + 1]
                 m = h.shape[0]
                 mu = h.mean(axis=0)
-                var = h.var(axis=0)                       # biased: used to normalize
+                var = h.var(axis=0)  # biased: used to normalize
                 inv_std = 1.0 / np.sqrt(var + 1e-5)
                 xhat = (h - mu) * inv_std
                 # Running statistics as torch.nn.BatchNorm1d: momentum 0.1, unbiased variance.
@@ -95,7 +103,7 @@ class NumpyMLP:
                 W = self.params[extra]
                 grads[extra] = cache.T @ d
                 grads[extra + 1] = d.sum(axis=0)
-                if idx > 0:                                  # no dX for the input
+                if idx > 0:  # no dX for the input
                     d = d @ W.T
             elif kind == "batchnorm":
                 xhat, inv_std = cache
@@ -104,8 +112,9 @@ class NumpyMLP:
                 grads[extra["i"]] = (d * xhat).sum(axis=0)
                 grads[extra["i"] + 1] = d.sum(axis=0)
                 dxhat = d * gamma
-                d = (inv_std / m) * (m * dxhat - dxhat.sum(axis=0)
-                                     - xhat * (dxhat * xhat).sum(axis=0))
+                d = (inv_std / m) * (
+                    m * dxhat - dxhat.sum(axis=0) - xhat * (dxhat * xhat).sum(axis=0)
+                )
             elif kind == "relu":
                 d = d * cache
             elif kind == "dropout":
@@ -137,7 +146,7 @@ class NumpyMLP:
         else:
             b1, b2 = self.betas
             self.t += 1
-            bc1, bc2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+            bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
             step = self.lr / bc1
             for p, g, m, v in zip(self.params, grads, self.m, self.v):
                 g = g * scale

@@ -8,13 +8,14 @@ Peers:
 The bandwidth bound is 32 bytes a parameter: the fused pass reads p, g, m, v and writes p, m, v
 (28 bytes), the norm reads g once more (4), at the stream bandwidth measured in the same run.
 """
+
 from __future__ import annotations
 
+import fastnet_runner
 import numpy as np
+import torch_peer
 
 import fastnet as fn
-import fastnet_runner
-import torch_peer
 
 BYTES_PER_PARAM = 28 + 4
 
@@ -39,11 +40,19 @@ def row(n_params: int, us: dict, bandwidth: dict, threads: int) -> dict:
     """One record of the optim table from the medians (µs) and the stream bandwidth (B/s)."""
     bound_us = BYTES_PER_PARAM * n_params / bandwidth["best"] * 1e6
     ours = us["fastnet"]
-    return {"threads": threads, "params": n_params,
-            "fastnet_us": ours, "torch_us": us["torch"], "torch_foreach_us": us["torch_foreach"],
-            "torch_over_fastnet": None if us["torch"] is None else us["torch"] / ours,
-            "torch_foreach_over_fastnet": (None if us["torch_foreach"] is None
-                                           else us["torch_foreach"] / ours),
-            "stream_copy_gbs": bandwidth["copy"] / 1e9, "stream_add_gbs": bandwidth["add"] / 1e9,
-            "bound_us": bound_us, "pct_bound": 100.0 * bound_us / ours,
-            "fastnet_gbs": BYTES_PER_PARAM * n_params / (ours * 1e-6) / 1e9}
+    return {
+        "threads": threads,
+        "params": n_params,
+        "fastnet_us": ours,
+        "torch_us": us["torch"],
+        "torch_foreach_us": us["torch_foreach"],
+        "torch_over_fastnet": None if us["torch"] is None else us["torch"] / ours,
+        "torch_foreach_over_fastnet": (
+            None if us["torch_foreach"] is None else us["torch_foreach"] / ours
+        ),
+        "stream_copy_gbs": bandwidth["copy"] / 1e9,
+        "stream_add_gbs": bandwidth["add"] / 1e9,
+        "bound_us": bound_us,
+        "pct_bound": 100.0 * bound_us / ours,
+        "fastnet_gbs": BYTES_PER_PARAM * n_params / (ours * 1e-6) / 1e9,
+    }

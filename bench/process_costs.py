@@ -8,6 +8,7 @@ memory  peak resident memory while training the `mnist` workload, each peer in i
         after imports and data (baseline), the one after the steps (peak) and their
         difference (training).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,15 +21,24 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-IMPORTS = {"python": "pass", "fastnet": "import fastnet", "torch": "import torch",
-           "numpy": "import numpy"}
+IMPORTS = {
+    "python": "pass",
+    "fastnet": "import fastnet",
+    "torch": "import torch",
+    "numpy": "import numpy",
+}
 
 
 def _run(code: str, env=None) -> float | None:
     """Seconds of one fresh interpreter running code from the repository root, None on error."""
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     dt = time.perf_counter() - t0
     return dt if done.returncode == 0 else None
 
@@ -56,15 +66,25 @@ def import_times(reps: int = 5) -> dict:
         for _ in range(reps):
             for name, code in IMPORTS.items():
                 samples[name].append(_run(code, env))
-    return {k: (None if any(t is None for t in v) else statistics.median(v))
-            for k, v in samples.items()}
+    return {
+        k: (None if any(t is None for t in v) else statistics.median(v)) for k, v in samples.items()
+    }
 
 
 def predict_latency(threads: int, calls: int, batches) -> dict:
     """bench/latency.py in a fresh process: {batch: {peer: {median_us, p99_us, calls}}}."""
-    done = subprocess.run([sys.executable, os.path.join(HERE, "latency.py"), str(threads),
-                           str(calls), *map(str, batches)], cwd=ROOT, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(HERE, "latency.py"),
+            str(threads),
+            str(calls),
+            *map(str, batches),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise RuntimeError("bench/latency.py failed:\n" + done.stderr[-2000:])
     return {int(k): v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
@@ -72,8 +92,12 @@ def predict_latency(threads: int, calls: int, batches) -> dict:
 
 def peak_memory(peer: str, steps: int) -> dict:
     """The JSON line of bench/memory_probe.py for this peer ({"error": ...} on failure)."""
-    done = subprocess.run([sys.executable, os.path.join(HERE, "memory_probe.py"), peer,
-                           str(steps)], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, os.path.join(HERE, "memory_probe.py"), peer, str(steps)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         return {"peer": peer, "error": done.stderr.strip().splitlines()[-1:] or ["failed"]}
     return json.loads(done.stdout.strip().splitlines()[-1])

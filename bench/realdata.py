@@ -14,17 +14,18 @@ mnist10k  fn.datasets.mnist10k_split() (first 8,000 images train, last 2,000 tes
 A peer's run builds its model and trains; the returned callable gives the test accuracy and
 is called after the timing.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import time
 
-import numpy as np
-
-import fastnet as fn
 import fastnet_runner
+import numpy as np
 import torch_peer
 from workloads import mlp
+
+import fastnet as fn
 
 LOSS = "sparse_categorical_crossentropy"
 DIGITS_SPEC = mlp([64, 256, 256, 10])
@@ -70,8 +71,9 @@ def fastnet_train(spec, data, epochs: int, batch: int, seed: int = 0):
     def run():
         model = fastnet_runner.build_model(spec, seed)
         opt = fn.optim.Adam(model.parameters(), lr=LR)
-        model.fit(X, y, loss=LOSS, optimizer=opt, epochs=epochs, batch_size=batch, verbose=0,
-                  seed=seed)
+        model.fit(
+            X, y, loss=LOSS, optimizer=opt, epochs=epochs, batch_size=batch, verbose=0, seed=seed
+        )
         return lambda: model.evaluate(Xt, yt, LOSS, metrics=["accuracy"])["accuracy"]
 
     return run
@@ -83,30 +85,51 @@ def fastnet_time_to(spec, data, target: float, max_epochs: int, batch: int, seed
     model = fastnet_runner.build_model(spec, seed)
     opt = fn.optim.Adam(model.parameters(), lr=LR)
     stop = _StopAt(target, t0)
-    model.fit(X, y, loss=LOSS, optimizer=opt, epochs=max_epochs, batch_size=batch, verbose=0,
-              seed=seed, validation_data=(Xt, yt), metrics=["accuracy"], callbacks=[stop])
+    model.fit(
+        X,
+        y,
+        loss=LOSS,
+        optimizer=opt,
+        epochs=max_epochs,
+        batch_size=batch,
+        verbose=0,
+        seed=seed,
+        validation_data=(Xt, yt),
+        metrics=["accuracy"],
+        callbacks=[stop],
+    )
     return stop.reached
 
 
 # ----- scikit-learn -----
 def _sklearn_classifier(epochs: int, seed: int = 0):
     from sklearn.neural_network import MLPClassifier
-    return MLPClassifier(hidden_layer_sizes=(256, 256), solver="adam", batch_size=DIGITS_BATCH,
-                         learning_rate_init=LR, max_iter=epochs, tol=0, n_iter_no_change=1000,
-                         random_state=seed)
+
+    return MLPClassifier(
+        hidden_layer_sizes=(256, 256),
+        solver="adam",
+        batch_size=DIGITS_BATCH,
+        learning_rate_init=LR,
+        max_iter=epochs,
+        tol=0,
+        n_iter_no_change=1000,
+        random_state=seed,
+    )
 
 
 def sklearn_train(data, epochs: int, seed: int = 0):
     if not sklearn_available():
         return None
     import warnings
+
     from sklearn.exceptions import ConvergenceWarning
+
     X, y, Xt, yt = data
 
     def run():
         clf = _sklearn_classifier(epochs, seed)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)   # max_iter reached, as asked
+            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter reached, as asked
             clf.fit(X, y)
         return lambda: float(clf.score(Xt, yt))
 
@@ -130,8 +153,9 @@ def torch_train(spec, data, epochs: int, batch: int, seed: int = 0):
     if not torch_peer.available():
         return None
     X, y, Xt, yt = data
-    return lambda: torch_peer.train_epochs(spec, X, y, Xt, yt, epochs=epochs, batch=batch, lr=LR,
-                                           fused=True, seed=seed)
+    return lambda: torch_peer.train_epochs(
+        spec, X, y, Xt, yt, epochs=epochs, batch=batch, lr=LR, fused=True, seed=seed
+    )
 
 
 def torch_time_to(spec, data, target: float, max_epochs: int, batch: int, seed: int = 0):
@@ -145,6 +169,17 @@ def torch_time_to(spec, data, target: float, max_epochs: int, batch: int, seed: 
             return True
         return False
 
-    torch_peer.train_epochs(spec, X, y, Xt, yt, epochs=max_epochs, batch=batch, lr=LR,
-                            fused=True, seed=seed, on_epoch=on_epoch)
+    torch_peer.train_epochs(
+        spec,
+        X,
+        y,
+        Xt,
+        yt,
+        epochs=max_epochs,
+        batch=batch,
+        lr=LR,
+        fused=True,
+        seed=seed,
+        on_epoch=on_epoch,
+    )
     return reached[0] if reached else None

@@ -1,5 +1,6 @@
 """Formatting of bench/run.py's results: tables (plain text and Markdown), target verdicts and
 the PNG chart. Nothing here measures."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ def ratio(a, b):
 @dataclass
 class Table:
     """A titled table of strings; the first `n_left` columns are left-aligned."""
+
     title: str
     head: list
     body: list = field(default_factory=list)
@@ -30,8 +32,10 @@ class Table:
         widths = [max(len(r[c]) for r in [self.head] + self.body) for c in range(len(self.head))]
 
         def line(cells):
-            return "  ".join(x.ljust(w) if c < self.n_left else x.rjust(w)
-                             for c, (x, w) in enumerate(zip(cells, widths))).rstrip()
+            return "  ".join(
+                x.ljust(w) if c < self.n_left else x.rjust(w)
+                for c, (x, w) in enumerate(zip(cells, widths))
+            ).rstrip()
 
         top = line(self.head)
         return "\n".join([self.title, top, "-" * len(top)] + [line(r) for r in self.body])
@@ -39,13 +43,13 @@ class Table:
     def markdown(self) -> str:
         align = ["---" if c < self.n_left else "---:" for c in range(len(self.head))]
         rows = [self.head, align] + self.body
-        return "\n".join([f"**{self.title}**", ""] +
-                         ["| " + " | ".join(r) + " |" for r in rows])
+        return "\n".join([f"**{self.title}**", ""] + ["| " + " | ".join(r) + " |" for r in rows])
 
 
 @dataclass
 class Target:
     """One target of BENCHMARKS.md against the measured value. kind '>=' or '<='."""
+
     workload: str
     what: str
     value: float | None
@@ -71,8 +75,10 @@ class Target:
     def text(self) -> str:
         got = "n/a" if self.value is None else self._num(self.value)
         extra = f" ({self.detail})" if self.detail else ""
-        return (f"{self.workload}: {self.what} {got} (target {self.kind} "
-                f"{self._num(self.target)}): {self.verdict}{extra}")
+        return (
+            f"{self.workload}: {self.what} {got} (target {self.kind} "
+            f"{self._num(self.target)}): {self.verdict}{extra}"
+        )
 
     def attainment(self):
         """value/target for '>=', target/value for '<=': >= 1 means met."""
@@ -81,17 +87,30 @@ class Target:
         return self.value / self.target if self.kind == ">=" else self.target / self.value
 
     def as_dict(self) -> dict:
-        return {"workload": self.workload, "what": self.what, "value": self.value,
-                "target": self.target, "kind": self.kind, "unit": self.unit,
-                "verdict": self.verdict, "detail": self.detail}
+        return {
+            "workload": self.workload,
+            "what": self.what,
+            "value": self.value,
+            "target": self.target,
+            "kind": self.kind,
+            "unit": self.unit,
+            "verdict": self.verdict,
+            "detail": self.detail,
+        }
 
 
 def targets_table(targets) -> Table:
-    t = Table("targets (BENCHMARKS.md)", ["workload", "measure", "value", "target", "verdict"], n_left=2)
+    t = Table(
+        "targets (BENCHMARKS.md)", ["workload", "measure", "value", "target", "verdict"], n_left=2
+    )
     for x in targets:
-        t.add(x.workload, x.what + (f" ({x.detail})" if x.detail else ""),
-              "n/a" if x.value is None else x._num(x.value), f"{x.kind} {x._num(x.target)}",
-              x.verdict)
+        t.add(
+            x.workload,
+            x.what + (f" ({x.detail})" if x.detail else ""),
+            "n/a" if x.value is None else x._num(x.value),
+            f"{x.kind} {x._num(x.target)}",
+            x.verdict,
+        )
     return t
 
 
@@ -100,14 +119,16 @@ def plot(train_rows, targets, path, title: str) -> bool:
     attainment (measured ÷ target, 1 = just met). False when matplotlib is missing."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         import matplotlib.ticker
     except ImportError:
         return False
     scored = [t for t in targets if t.attainment() is not None]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, max(5, 0.28 * len(scored) + 1.5)),
-                                   gridspec_kw={"width_ratios": [1.3, 1]})
+    fig, (ax1, ax2) = plt.subplots(
+        1, 2, figsize=(15, max(5, 0.28 * len(scored) + 1.5)), gridspec_kw={"width_ratios": [1.3, 1]}
+    )
     if train_rows:
         labels = [f"{r['workload']}\n{r['threads']}t {r['optimizer']}" for r in train_rows]
         series = [("fastnet", "fastnet_us"), ("torch", "torch_us"), ("numpy", "numpy_us")]

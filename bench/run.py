@@ -17,6 +17,7 @@ median over repetitions after a warm-up. Prints the tables and the targets, writ
 bench/results/latest.json, latest.png (with matplotlib) and, after a full default run,
 bench/results/README_TABLE.md.
 """
+
 import os
 import sys
 
@@ -28,8 +29,9 @@ _UNSET_MARK = "FASTNET_BENCH_UNSET"
 
 if __name__ == "__main__" and any(k in os.environ for k in _FORCED_BLAS_ENV):
     _env = {k: v for k, v in os.environ.items() if k not in _FORCED_BLAS_ENV}
-    _env[_UNSET_MARK] = " ".join(f"{k}={os.environ[k]}" for k in _FORCED_BLAS_ENV
-                                 if k in os.environ)
+    _env[_UNSET_MARK] = " ".join(
+        f"{k}={os.environ[k]}" for k in _FORCED_BLAS_ENV if k in os.environ
+    )
     os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *sys.argv[1:]], _env)
 
 import argparse  # noqa: E402
@@ -38,7 +40,7 @@ import json  # noqa: E402
 import time  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))     # the repository root: fastnet as built in place
+sys.path.insert(0, os.path.dirname(HERE))  # the repository root: fastnet as built in place
 sys.path.insert(1, HERE)
 
 import fastnet_runner  # noqa: E402
@@ -54,8 +56,7 @@ from measure import SETTLE_S, Threads, interleaved, interleaved_runs  # noqa: E4
 from report import Table, Target, fmt, plot, ratio, targets_table  # noqa: E402
 from workloads import Workload, describe, gemm_ceiling, make_workloads  # noqa: E402
 
-SECTIONS = ("optim", "digits", "mnist10k", "predict", "import", "memory", "scaling",
-            "serving")
+SECTIONS = ("optim", "digits", "mnist10k", "predict", "import", "memory", "scaling", "serving")
 QUICK = ("tiny", "mnist", "optim", "digits", "predict", "import")
 MEMORY_STEPS = 200
 PREDICT_CALLS = 2000
@@ -97,17 +98,29 @@ def train_rows(res, loads, names, n, peak, st, optimizers):
             r = st.wide_reps if w == "wide" else st.reps
             us = interleaved(peers, r, st.block_s, st.warm_s, st.settle(n))
             gflops = None if us["fastnet"] is None else wl.flops_per_step() / (us["fastnet"] * 1e3)
-            row = {"workload": w, "threads": n, "optimizer": opt, "model": describe(wl.spec),
-                   "batch": wl.batch, "flops_per_step": wl.flops_per_step(),
-                   "fastnet_us": us["fastnet"], "torch_us": us["torch"],
-                   "torch_foreach_us": us.get("torch_foreach"), "numpy_us": us["numpy"],
-                   "torch_over_fastnet": ratio(us["torch"], us["fastnet"]),
-                   "numpy_over_fastnet": ratio(us["numpy"], us["fastnet"]),
-                   "fastnet_gflops": gflops,
-                   "pct_sgemm": None if gflops is None else 100.0 * gflops / peak, "reps": r}
+            row = {
+                "workload": w,
+                "threads": n,
+                "optimizer": opt,
+                "model": describe(wl.spec),
+                "batch": wl.batch,
+                "flops_per_step": wl.flops_per_step(),
+                "fastnet_us": us["fastnet"],
+                "torch_us": us["torch"],
+                "torch_foreach_us": us.get("torch_foreach"),
+                "numpy_us": us["numpy"],
+                "torch_over_fastnet": ratio(us["torch"], us["fastnet"]),
+                "numpy_over_fastnet": ratio(us["numpy"], us["fastnet"]),
+                "fastnet_gflops": gflops,
+                "pct_sgemm": None if gflops is None else 100.0 * gflops / peak,
+                "reps": r,
+            }
             res["train"].append(row)
-            print(f"  {w:8s} {n} thr {opt:4s}: fastnet {fmt(row['fastnet_us'])} µs, "
-                  f"torch {fmt(row['torch_us'])} µs, numpy {fmt(row['numpy_us'])} µs", flush=True)
+            print(
+                f"  {w:8s} {n} thr {opt:4s}: fastnet {fmt(row['fastnet_us'])} µs, "
+                f"torch {fmt(row['torch_us'])} µs, numpy {fmt(row['numpy_us'])} µs",
+                flush=True,
+            )
 
 
 def optim_row(res, loads, n, st):
@@ -117,186 +130,341 @@ def optim_row(res, loads, n, st):
     us = interleaved(peers, st.reps, st.block_s, st.warm_s, st.settle(n))
     row = optim_update.row(n_params, us, bw, n)
     res["optim"].append(row)
-    print(f"  optim    {n} thr: fastnet {fmt(row['fastnet_us'])} µs, torch fused "
-          f"{fmt(row['torch_us'])} µs, bound {fmt(row['bound_us'])} µs "
-          f"(stream {bw['best'] / 1e9:.1f} GB/s)", flush=True)
+    print(
+        f"  optim    {n} thr: fastnet {fmt(row['fastnet_us'])} µs, torch fused "
+        f"{fmt(row['torch_us'])} µs, bound {fmt(row['bound_us'])} µs "
+        f"(stream {bw['best'] / 1e9:.1f} GB/s)",
+        flush=True,
+    )
 
 
 def digits_rows(res, n, st):
     data = realdata.load_digits()
     spec, E, B = realdata.DIGITS_SPEC, realdata.DIGITS_EPOCHS, realdata.DIGITS_BATCH
-    peers = {"fastnet": realdata.fastnet_train(spec, data, E, B),
-             "sklearn": realdata.sklearn_train(data, E),
-             "torch": realdata.torch_train(spec, data, E, B)}
+    peers = {
+        "fastnet": realdata.fastnet_train(spec, data, E, B),
+        "sklearn": realdata.sklearn_train(data, E),
+        "torch": realdata.torch_train(spec, data, E, B),
+    }
     runs = interleaved_runs(peers, st.digits_reps, st.settle(n))
-    to = {"fastnet": lambda: realdata.fastnet_time_to(spec, data, realdata.DIGITS_TARGET, E, B),
-          "sklearn": (lambda: realdata.sklearn_time_to(data, realdata.DIGITS_TARGET, E))
-          if peers["sklearn"] else None,
-          "torch": (lambda: realdata.torch_time_to(spec, data, realdata.DIGITS_TARGET, E, B))
-          if peers["torch"] else None}
+    to = {
+        "fastnet": lambda: realdata.fastnet_time_to(spec, data, realdata.DIGITS_TARGET, E, B),
+        "sklearn": (lambda: realdata.sklearn_time_to(data, realdata.DIGITS_TARGET, E))
+        if peers["sklearn"]
+        else None,
+        "torch": (lambda: realdata.torch_time_to(spec, data, realdata.DIGITS_TARGET, E, B))
+        if peers["torch"]
+        else None,
+    }
     ours = runs["fastnet"][0]
     for name in peers:
         secs, acc_fn = runs[name]
         if to[name]:
             time.sleep(st.settle(n))
         reached = to[name]() if to[name] else None
-        row = {"threads": n, "peer": name, "epochs": E, "seconds": secs,
-               "gemm_flops": E * len(data[0]) * Workload("digits", spec, B).flops_per_sample(),
-               "accuracy": acc_fn() if acc_fn else None,
-               "over_fastnet": ratio(secs, ours),
-               "to_target_s": reached[0] if reached else None,
-               "to_target_epochs": reached[1] if reached else None,
-               "available": peers[name] is not None, "reps": st.digits_reps}
+        row = {
+            "threads": n,
+            "peer": name,
+            "epochs": E,
+            "seconds": secs,
+            "gemm_flops": E * len(data[0]) * Workload("digits", spec, B).flops_per_sample(),
+            "accuracy": acc_fn() if acc_fn else None,
+            "over_fastnet": ratio(secs, ours),
+            "to_target_s": reached[0] if reached else None,
+            "to_target_epochs": reached[1] if reached else None,
+            "available": peers[name] is not None,
+            "reps": st.digits_reps,
+        }
         res["digits"].append(row)
-    print(f"  digits   {n} thr: " + ", ".join(f"{r['peer']} {fmt(r['seconds'], '{:.3f}')} s "
-                                              f"acc {fmt(r['accuracy'], '{:.4f}')}"
-                                              for r in res["digits"] if r["threads"] == n),
-          flush=True)
+    print(
+        f"  digits   {n} thr: "
+        + ", ".join(
+            f"{r['peer']} {fmt(r['seconds'], '{:.3f}')} s acc {fmt(r['accuracy'], '{:.4f}')}"
+            for r in res["digits"]
+            if r["threads"] == n
+        ),
+        flush=True,
+    )
 
 
 def mnist10k_rows(res, loads, n, st, notes):
     data = realdata.load_mnist10k()
     if data is None:
         if not any("mnist10k" in x for x in notes):
-            notes.append("mnist10k skipped: the MNIST t10k files are absent "
-                         "($FASTNET_DATA or ../shared/data/mnist10k)")
+            notes.append(
+                "mnist10k skipped: the MNIST t10k files are absent "
+                "($FASTNET_DATA or ../shared/data/mnist10k)"
+            )
         return
     spec = loads["mnist"].spec
     E, B = realdata.MNIST10K_EPOCHS, realdata.MNIST10K_BATCH
-    peers = {"fastnet": realdata.fastnet_train(spec, data, E, B),
-             "torch": realdata.torch_train(spec, data, E, B)}
+    peers = {
+        "fastnet": realdata.fastnet_train(spec, data, E, B),
+        "torch": realdata.torch_train(spec, data, E, B),
+    }
     runs = interleaved_runs(peers, st.mnist10k_reps, st.settle(n))
     for name in peers:
         secs, acc_fn = runs[name]
-        res["mnist10k"].append({"threads": n, "peer": name, "epochs": E, "seconds": secs,
-                                "gemm_flops": E * len(data[0])
-                                * Workload("mnist10k", spec, B).flops_per_sample(),
-                                "accuracy": acc_fn() if acc_fn else None,
-                                "over_fastnet": ratio(secs, runs["fastnet"][0]),
-                                "reps": st.mnist10k_reps})
-    print(f"  mnist10k {n} thr: " + ", ".join(f"{r['peer']} {fmt(r['seconds'], '{:.2f}')} s "
-                                              f"acc {fmt(r['accuracy'], '{:.4f}')}"
-                                              for r in res["mnist10k"] if r["threads"] == n),
-          flush=True)
+        res["mnist10k"].append(
+            {
+                "threads": n,
+                "peer": name,
+                "epochs": E,
+                "seconds": secs,
+                "gemm_flops": E * len(data[0]) * Workload("mnist10k", spec, B).flops_per_sample(),
+                "accuracy": acc_fn() if acc_fn else None,
+                "over_fastnet": ratio(secs, runs["fastnet"][0]),
+                "reps": st.mnist10k_reps,
+            }
+        )
+    print(
+        f"  mnist10k {n} thr: "
+        + ", ".join(
+            f"{r['peer']} {fmt(r['seconds'], '{:.2f}')} s acc {fmt(r['accuracy'], '{:.4f}')}"
+            for r in res["mnist10k"]
+            if r["threads"] == n
+        ),
+        flush=True,
+    )
 
 
 def predict_rows(res, n, st):
     calls = PREDICT_CALLS // (4 if st.quick else 1)
     time.sleep(st.settle(n))
-    outs = process_costs.predict_latency(n, calls, (1, 32))   # a fresh process: see latency.py
+    outs = process_costs.predict_latency(n, calls, (1, 32))  # a fresh process: see latency.py
     for batch, out in outs.items():
         f, t = out["fastnet"], out["torch"]
-        row = {"threads": n, "batch": batch, "calls": f["calls"],
-               "fastnet_median_us": f["median_us"], "fastnet_p99_us": f["p99_us"],
-               "torch_median_us": t and t["median_us"], "torch_p99_us": t and t["p99_us"],
-               "median_ratio": ratio(t and t["median_us"], f["median_us"]),
-               "p99_ratio": ratio(t and t["p99_us"], f["p99_us"])}
+        row = {
+            "threads": n,
+            "batch": batch,
+            "calls": f["calls"],
+            "fastnet_median_us": f["median_us"],
+            "fastnet_p99_us": f["p99_us"],
+            "torch_median_us": t and t["median_us"],
+            "torch_p99_us": t and t["p99_us"],
+            "median_ratio": ratio(t and t["median_us"], f["median_us"]),
+            "p99_ratio": ratio(t and t["p99_us"], f["p99_us"]),
+        }
         res["predict"].append(row)
-        print(f"  predict  {n} thr batch {batch}: fastnet {f['median_us']:.1f}/{f['p99_us']:.1f} µs "
-              f"(median/p99), torch {fmt(row['torch_median_us'], '{:.1f}')}/"
-              f"{fmt(row['torch_p99_us'], '{:.1f}')} µs", flush=True)
+        print(
+            f"  predict  {n} thr batch {batch}: fastnet {f['median_us']:.1f}/{f['p99_us']:.1f} µs "
+            f"(median/p99), torch {fmt(row['torch_median_us'], '{:.1f}')}/"
+            f"{fmt(row['torch_p99_us'], '{:.1f}')} µs",
+            flush=True,
+        )
 
 
 # ----- tables and targets -----
 def make_tables(res, peaks) -> list:
     tables = []
     if res["train"]:
-        t = Table("training step (torch: SGD on sgd rows, Adam(fused=True) on adam rows; "
-                  "all clip_grad_norm 1.0)",
-                  ["workload", "thr", "opt", "fastnet µs", "torch µs", "torch/fn", "numpy µs",
-                   "numpy/fn", "torch-foreach µs", "GFLOP/s", "% sgemm"], n_left=3)
+        t = Table(
+            "training step (torch: SGD on sgd rows, Adam(fused=True) on adam rows; "
+            "all clip_grad_norm 1.0)",
+            [
+                "workload",
+                "thr",
+                "opt",
+                "fastnet µs",
+                "torch µs",
+                "torch/fn",
+                "numpy µs",
+                "numpy/fn",
+                "torch-foreach µs",
+                "GFLOP/s",
+                "% sgemm",
+            ],
+            n_left=3,
+        )
         for r in res["train"]:
-            t.add(r["workload"], r["threads"], r["optimizer"], fmt(r["fastnet_us"]),
-                  fmt(r["torch_us"]), fmt(r["torch_over_fastnet"], "{:.2f}x"), fmt(r["numpy_us"]),
-                  fmt(r["numpy_over_fastnet"], "{:.2f}x"),
-                  fmt(r["torch_foreach_us"]) if r["optimizer"] == "adam" else "-",
-                  fmt(r["fastnet_gflops"], "{:.1f}"), fmt(r["pct_sgemm"], "{:.0f}%"))
+            t.add(
+                r["workload"],
+                r["threads"],
+                r["optimizer"],
+                fmt(r["fastnet_us"]),
+                fmt(r["torch_us"]),
+                fmt(r["torch_over_fastnet"], "{:.2f}x"),
+                fmt(r["numpy_us"]),
+                fmt(r["numpy_over_fastnet"], "{:.2f}x"),
+                fmt(r["torch_foreach_us"]) if r["optimizer"] == "adam" else "-",
+                fmt(r["fastnet_gflops"], "{:.1f}"),
+                fmt(r["pct_sgemm"], "{:.0f}%"),
+            )
         tables.append(t)
     if res["optim"]:
-        t = Table("optim: clip_norm 1.0 + Adam update of the wide model's parameters "
-                  "(bound: 32 B/param at the best stream bandwidth)",
-                  ["thr", "params", "fastnet ms", "torch fused ms", "torch/fn", "foreach ms",
-                   "foreach/fn", "stream copy/add GB/s", "bound ms", "% bound", "fastnet GB/s"])
+        t = Table(
+            "optim: clip_norm 1.0 + Adam update of the wide model's parameters "
+            "(bound: 32 B/param at the best stream bandwidth)",
+            [
+                "thr",
+                "params",
+                "fastnet ms",
+                "torch fused ms",
+                "torch/fn",
+                "foreach ms",
+                "foreach/fn",
+                "stream copy/add GB/s",
+                "bound ms",
+                "% bound",
+                "fastnet GB/s",
+            ],
+        )
         for r in res["optim"]:
-            t.add(r["threads"], f"{r['params']:,}", fmt(r["fastnet_us"] / 1e3, "{:.2f}"),
-                  fmt(r["torch_us"] and r["torch_us"] / 1e3, "{:.2f}"),
-                  fmt(r["torch_over_fastnet"], "{:.2f}x"),
-                  fmt(r["torch_foreach_us"] and r["torch_foreach_us"] / 1e3, "{:.2f}"),
-                  fmt(r["torch_foreach_over_fastnet"], "{:.2f}x"),
-                  f"{r['stream_copy_gbs']:.1f}/{r['stream_add_gbs']:.1f}",
-                  f"{r['bound_us'] / 1e3:.2f}", f"{r['pct_bound']:.0f}%",
-                  f"{r['fastnet_gbs']:.1f}")
+            t.add(
+                r["threads"],
+                f"{r['params']:,}",
+                fmt(r["fastnet_us"] / 1e3, "{:.2f}"),
+                fmt(r["torch_us"] and r["torch_us"] / 1e3, "{:.2f}"),
+                fmt(r["torch_over_fastnet"], "{:.2f}x"),
+                fmt(r["torch_foreach_us"] and r["torch_foreach_us"] / 1e3, "{:.2f}"),
+                fmt(r["torch_foreach_over_fastnet"], "{:.2f}x"),
+                f"{r['stream_copy_gbs']:.1f}/{r['stream_add_gbs']:.1f}",
+                f"{r['bound_us'] / 1e3:.2f}",
+                f"{r['pct_bound']:.0f}%",
+                f"{r['fastnet_gbs']:.1f}",
+            )
         tables.append(t)
     if res["digits"]:
-        t = Table(f"digits: 64-256r-256r-10, Adam 1e-3, batch 32, {realdata.DIGITS_EPOCHS} "
-                  "epochs (torch: manual loop, fused Adam; sklearn: MLPClassifier adam)",
-                  ["thr", "peer", "30 epochs s", "peer/fn", "test acc", "to 97% s",
-                   "to 97% epochs"], n_left=2)
+        t = Table(
+            f"digits: 64-256r-256r-10, Adam 1e-3, batch 32, {realdata.DIGITS_EPOCHS} "
+            "epochs (torch: manual loop, fused Adam; sklearn: MLPClassifier adam)",
+            ["thr", "peer", "30 epochs s", "peer/fn", "test acc", "to 97% s", "to 97% epochs"],
+            n_left=2,
+        )
         for r in res["digits"]:
-            t.add(r["threads"], r["peer"], fmt(r["seconds"], "{:.3f}"),
-                  fmt(r["over_fastnet"], "{:.2f}x"), fmt(r["accuracy"], "{:.4f}"),
-                  fmt(r["to_target_s"], "{:.3f}") if r["available"] else "n/a",
-                  (str(r["to_target_epochs"]) if r["to_target_epochs"] else "not reached")
-                  if r["available"] else "n/a")
+            t.add(
+                r["threads"],
+                r["peer"],
+                fmt(r["seconds"], "{:.3f}"),
+                fmt(r["over_fastnet"], "{:.2f}x"),
+                fmt(r["accuracy"], "{:.4f}"),
+                fmt(r["to_target_s"], "{:.3f}") if r["available"] else "n/a",
+                (str(r["to_target_epochs"]) if r["to_target_epochs"] else "not reached")
+                if r["available"]
+                else "n/a",
+            )
         tables.append(t)
     if res["mnist10k"]:
-        t = Table("mnist10k: the mnist model on 8,000/2,000 real MNIST images, Adam 1e-3, "
-                  "batch 128, 10 epochs (torch: manual loop, fused Adam)",
-                  ["thr", "peer", "10 epochs s", "peer/fn", "test acc"], n_left=2)
+        t = Table(
+            "mnist10k: the mnist model on 8,000/2,000 real MNIST images, Adam 1e-3, "
+            "batch 128, 10 epochs (torch: manual loop, fused Adam)",
+            ["thr", "peer", "10 epochs s", "peer/fn", "test acc"],
+            n_left=2,
+        )
         for r in res["mnist10k"]:
-            t.add(r["threads"], r["peer"], fmt(r["seconds"], "{:.2f}"),
-                  fmt(r["over_fastnet"], "{:.2f}x"), fmt(r["accuracy"], "{:.4f}"))
+            t.add(
+                r["threads"],
+                r["peer"],
+                fmt(r["seconds"], "{:.2f}"),
+                fmt(r["over_fastnet"], "{:.2f}x"),
+                fmt(r["accuracy"], "{:.4f}"),
+            )
         tables.append(t)
     if res["predict"]:
-        t = Table("predict: the mnist model in inference mode, one call NumPy -> NumPy "
-                  "(torch: inference_mode, from_numpy, .numpy()); a fresh process per thread count",
-                  ["thr", "batch", "calls", "fastnet median µs", "fastnet p99 µs",
-                   "torch median µs", "torch p99 µs", "median torch/fn", "p99 torch/fn"])
+        t = Table(
+            "predict: the mnist model in inference mode, one call NumPy -> NumPy "
+            "(torch: inference_mode, from_numpy, .numpy()); a fresh process per thread count",
+            [
+                "thr",
+                "batch",
+                "calls",
+                "fastnet median µs",
+                "fastnet p99 µs",
+                "torch median µs",
+                "torch p99 µs",
+                "median torch/fn",
+                "p99 torch/fn",
+            ],
+        )
         for r in res["predict"]:
-            t.add(r["threads"], r["batch"], r["calls"], f"{r['fastnet_median_us']:.1f}",
-                  f"{r['fastnet_p99_us']:.1f}", fmt(r["torch_median_us"], "{:.1f}"),
-                  fmt(r["torch_p99_us"], "{:.1f}"), fmt(r["median_ratio"], "{:.2f}x"),
-                  fmt(r["p99_ratio"], "{:.2f}x"))
+            t.add(
+                r["threads"],
+                r["batch"],
+                r["calls"],
+                f"{r['fastnet_median_us']:.1f}",
+                f"{r['fastnet_p99_us']:.1f}",
+                fmt(r["torch_median_us"], "{:.1f}"),
+                fmt(r["torch_p99_us"], "{:.1f}"),
+                fmt(r["median_ratio"], "{:.2f}x"),
+                fmt(r["p99_ratio"], "{:.2f}x"),
+            )
         tables.append(t)
     if res["import"]:
         imp = res["import"]
-        t = Table("import: wall time of a fresh `python -c 'import X'` (median); "
-                  "python = `python -c pass`", ["module", "seconds", "minus bare python"])
+        t = Table(
+            "import: wall time of a fresh `python -c 'import X'` (median); "
+            "python = `python -c pass`",
+            ["module", "seconds", "minus bare python"],
+        )
         for k, v in imp.items():
-            t.add(k, fmt(v, "{:.3f}"),
-                  "-" if k == "python" or v is None or imp["python"] is None
-                  else f"{v - imp['python']:.3f}")
+            t.add(
+                k,
+                fmt(v, "{:.3f}"),
+                "-"
+                if k == "python" or v is None or imp["python"] is None
+                else f"{v - imp['python']:.3f}",
+            )
         tables.append(t)
     if res["memory"]:
-        t = Table(f"memory: peak RSS training the mnist workload, {MEMORY_STEPS} steps, "
-                  "1 thread, one process per peer (VmHWM)",
-                  ["peer", "after imports+data MiB", "peak MiB", "training MiB"])
+        t = Table(
+            f"memory: peak RSS training the mnist workload, {MEMORY_STEPS} steps, "
+            "1 thread, one process per peer (VmHWM)",
+            ["peer", "after imports+data MiB", "peak MiB", "training MiB"],
+        )
         for r in res["memory"]:
             if "error" in r:
                 t.add(r["peer"], "n/a", "n/a", "n/a")
             else:
-                t.add(r["peer"], f"{r['baseline_mib']:.1f}", f"{r['peak_mib']:.1f}",
-                      f"{r['training_mib']:.1f}")
+                t.add(
+                    r["peer"],
+                    f"{r['baseline_mib']:.1f}",
+                    f"{r['peak_mib']:.1f}",
+                    f"{r['training_mib']:.1f}",
+                )
         tables.append(t)
     if res.get("serving"):
         tables.append(serving.table(res["serving"]))
     if res["scaling"]:
-        t = Table("scaling: fastnet mnist step (Adam, clip 1.0) vs batch (hidden 512) and vs "
-                  "hidden width (batch 128)",
-                  ["thr", "sweep", "value", "µs/step", "µs/sample", "GFLOP/s", "% sgemm"], n_left=2)
+        t = Table(
+            "scaling: fastnet mnist step (Adam, clip 1.0) vs batch (hidden 512) and vs "
+            "hidden width (batch 128)",
+            ["thr", "sweep", "value", "µs/step", "µs/sample", "GFLOP/s", "% sgemm"],
+            n_left=2,
+        )
         for r in res["scaling"]:
-            t.add(r["threads"], r["sweep"], r["value"], fmt(r["fastnet_us"]),
-                  f"{r['us_per_sample']:.2f}", f"{r['fastnet_gflops']:.1f}",
-                  f"{r['pct_sgemm']:.0f}%")
+            t.add(
+                r["threads"],
+                r["sweep"],
+                r["value"],
+                fmt(r["fastnet_us"]),
+                f"{r['us_per_sample']:.2f}",
+                f"{r['fastnet_gflops']:.1f}",
+                f"{r['pct_sgemm']:.0f}%",
+            )
         tables.append(t)
-    t = Table("peak rates measured in this run (sgemm: float32 2048³, GFLOP/s)",
-              ["thr", "sgemm numpy", "sgemm fastnet OpenBLAS", "peak used", "torch.mm",
-               "stream copy GB/s", "stream add GB/s"])
+    t = Table(
+        "peak rates measured in this run (sgemm: float32 2048³, GFLOP/s)",
+        [
+            "thr",
+            "sgemm numpy",
+            "sgemm fastnet OpenBLAS",
+            "peak used",
+            "torch.mm",
+            "stream copy GB/s",
+            "stream add GB/s",
+        ],
+    )
     for n, p in peaks.items():
         s = res["stream"].get(str(n))
-        t.add(n, f"{p['numpy']:.0f}", f"{p['fastnet']:.0f}", f"{p['peak']:.0f}",
-              fmt(p["torch"], "{:.0f}"), fmt(s and s["copy"], "{:.1f}"),
-              fmt(s and s["add"], "{:.1f}"))
+        t.add(
+            n,
+            f"{p['numpy']:.0f}",
+            f"{p['fastnet']:.0f}",
+            f"{p['peak']:.0f}",
+            fmt(p["torch"], "{:.0f}"),
+            fmt(s and s["copy"], "{:.1f}"),
+            fmt(s and s["add"], "{:.1f}"),
+        )
     tables.append(t)
     return tables
 
@@ -306,8 +474,9 @@ def ceiling_note(ceiling, target: float) -> str:
     lies beyond it."""
     if ceiling is None:
         return ""
-    return (f"GEMM-only ceiling at the measured sgemm peak {ceiling:.2f}x"
-            + (": target beyond this CPU's peak" if ceiling < target else ""))
+    return f"GEMM-only ceiling at the measured sgemm peak {ceiling:.2f}x" + (
+        ": target beyond this CPU's peak" if ceiling < target else ""
+    )
 
 
 def make_targets(res, has_adam: bool, peaks=None) -> list:
@@ -316,86 +485,171 @@ def make_targets(res, has_adam: bool, peaks=None) -> list:
     peak = {n: p["peak"] for n, p in (peaks or {}).items()}
     train = {(r["workload"], r["threads"]): r for r in res["train"] if r["optimizer"] == opt}
     for (wl, n), r in train.items():
-        def ceiling(peer_us):
+
+        def ceiling(peer_us, r=r, n=n):  # this workload's, bound now
             return gemm_ceiling(peer_us and peer_us * 1e-6, r["flops_per_step"], peak.get(n))
+
         if wl in ("tiny", "tiny-bn", "mnist", "wide"):
             f = {"tiny": 10.0, "tiny-bn": 10.0, "mnist": 3.0, "wide": 2.0}[wl]
-            out.append(Target(wl, f"{n} thr, fastnet vs torch ({'fused Adam' if has_adam else 'SGD'})",
-                              r["torch_over_fastnet"], f,
-                              detail=ceiling_note(ceiling(r["torch_us"]), f)))
+            out.append(
+                Target(
+                    wl,
+                    f"{n} thr, fastnet vs torch ({'fused Adam' if has_adam else 'SGD'})",
+                    r["torch_over_fastnet"],
+                    f,
+                    detail=ceiling_note(ceiling(r["torch_us"]), f),
+                )
+            )
         if wl == "mnist":
-            out.append(Target(wl, f"{n} thr, fastnet vs NumPy", r["numpy_over_fastnet"], 5.0,
-                              detail=ceiling_note(ceiling(r["numpy_us"]), 5.0)))
+            out.append(
+                Target(
+                    wl,
+                    f"{n} thr, fastnet vs NumPy",
+                    r["numpy_over_fastnet"],
+                    5.0,
+                    detail=ceiling_note(ceiling(r["numpy_us"]), 5.0),
+                )
+            )
         if wl == "wide":
-            out.append(Target(wl, f"{n} thr, whole step % of sgemm peak", r["pct_sgemm"], 80.0,
-                              unit="%"))
+            out.append(
+                Target(wl, f"{n} thr, whole step % of sgemm peak", r["pct_sgemm"], 80.0, unit="%")
+            )
     if ("wide", 1) in train and ("wide", 2) in train:
-        out.append(Target("threads", "wide, 2 threads vs 1 thread (fastnet step)",
-                          ratio(train[("wide", 1)]["fastnet_us"], train[("wide", 2)]["fastnet_us"]),
-                          1.8))
+        out.append(
+            Target(
+                "threads",
+                "wide, 2 threads vs 1 thread (fastnet step)",
+                ratio(train[("wide", 1)]["fastnet_us"], train[("wide", 2)]["fastnet_us"]),
+                1.8,
+            )
+        )
     for r in res["optim"]:
-        out.append(Target("optim", f"{r['threads']} thr, vs torch clip + fused Adam",
-                          r["torch_over_fastnet"], 1.4))
-        out.append(Target("optim", f"{r['threads']} thr, % of bandwidth bound", r["pct_bound"],
-                          85.0, unit="%"))
+        out.append(
+            Target(
+                "optim",
+                f"{r['threads']} thr, vs torch clip + fused Adam",
+                r["torch_over_fastnet"],
+                1.4,
+            )
+        )
+        out.append(
+            Target(
+                "optim", f"{r['threads']} thr, % of bandwidth bound", r["pct_bound"], 85.0, unit="%"
+            )
+        )
     for n in sorted({r["threads"] for r in res["digits"]}):
         rows = {r["peer"]: r for r in res["digits"] if r["threads"] == n}
         ours = rows["fastnet"]
         for peer in ("sklearn", "torch"):
             p = rows[peer]
-            same = (None if p["accuracy"] is None or ours["accuracy"] is None
-                    else ours["accuracy"] >= p["accuracy"] - 0.01)
-            detail = ("" if same is None else
-                      f"accuracy {ours['accuracy']:.4f} vs {p['accuracy']:.4f}: "
-                      + ("same within 1 point" if same else "LOWER by more than 1 point"))
-            c = ceiling_note(gemm_ceiling(p["seconds"], ours.get("gemm_flops", 0), peak.get(n)),
-                             8.0)
+            same = (
+                None
+                if p["accuracy"] is None or ours["accuracy"] is None
+                else ours["accuracy"] >= p["accuracy"] - 0.01
+            )
+            detail = (
+                ""
+                if same is None
+                else f"accuracy {ours['accuracy']:.4f} vs {p['accuracy']:.4f}: "
+                + ("same within 1 point" if same else "LOWER by more than 1 point")
+            )
+            c = ceiling_note(
+                gemm_ceiling(p["seconds"], ours.get("gemm_flops", 0), peak.get(n)), 8.0
+            )
             detail = "; ".join(x for x in (detail, c) if x)
-            out.append(Target("digits", f"{n} thr, 30 epochs vs {peer}", p["over_fastnet"], 8.0,
-                              detail=detail))
+            out.append(
+                Target(
+                    "digits", f"{n} thr, 30 epochs vs {peer}", p["over_fastnet"], 8.0, detail=detail
+                )
+            )
     for n in sorted({r["threads"] for r in res["mnist10k"]}):
         rows = {r["peer"]: r for r in res["mnist10k"] if r["threads"] == n}
         ours, p = rows["fastnet"], rows["torch"]
         c = gemm_ceiling(p["seconds"], ours.get("gemm_flops", 0), peak.get(n))
-        out.append(Target("mnist10k", f"{n} thr, 10 epochs vs torch", p["over_fastnet"], 3.0,
-                          detail=ceiling_note(c, 3.0)))
+        out.append(
+            Target(
+                "mnist10k",
+                f"{n} thr, 10 epochs vs torch",
+                p["over_fastnet"],
+                3.0,
+                detail=ceiling_note(c, 3.0),
+            )
+        )
         if p["accuracy"] is not None:
-            out.append(Target("mnist10k", f"{n} thr, test accuracy points below torch "
-                              f"({ours['accuracy']:.4f} vs {p['accuracy']:.4f})",
-                              max(0.0, 100 * (p["accuracy"] - ours["accuracy"])), 0.5,
-                              kind="<=", unit="points"))
+            out.append(
+                Target(
+                    "mnist10k",
+                    f"{n} thr, test accuracy points below torch "
+                    f"({ours['accuracy']:.4f} vs {p['accuracy']:.4f})",
+                    max(0.0, 100 * (p["accuracy"] - ours["accuracy"])),
+                    0.5,
+                    kind="<=",
+                    unit="points",
+                )
+            )
     for r in res["predict"]:
         if r["batch"] == 1:
-            out.append(Target("predict", f"{r['threads']} thr, batch 1 median vs torch",
-                              r["median_ratio"], 4.0))
-            out.append(Target("predict", f"{r['threads']} thr, batch 1 p99 vs torch",
-                              r["p99_ratio"], 4.0))
+            out.append(
+                Target(
+                    "predict",
+                    f"{r['threads']} thr, batch 1 median vs torch",
+                    r["median_ratio"],
+                    4.0,
+                )
+            )
+            out.append(
+                Target("predict", f"{r['threads']} thr, batch 1 p99 vs torch", r["p99_ratio"], 4.0)
+            )
     if res["memory"]:
         mem = {r["peer"]: r for r in res["memory"] if "error" not in r}
         if "fastnet" in mem:
             t = mem.get("torch")
-            detail = (f"absolute peak {mem['fastnet']['peak_mib']:.0f} MiB vs "
-                      f"{t['peak_mib']:.0f} MiB" if t else "")
-            out.append(Target("memory", "training peak RSS, fastnet ÷ torch (MiB over the "
-                              "post-import baseline)",
-                              ratio(mem["fastnet"]["training_mib"], t and t["training_mib"]),
-                              1.0, kind="<=", detail=detail))
+            detail = (
+                f"absolute peak {mem['fastnet']['peak_mib']:.0f} MiB vs {t['peak_mib']:.0f} MiB"
+                if t
+                else ""
+            )
+            out.append(
+                Target(
+                    "memory",
+                    "training peak RSS, fastnet ÷ torch (MiB over the post-import baseline)",
+                    ratio(mem["fastnet"]["training_mib"], t and t["training_mib"]),
+                    1.0,
+                    kind="<=",
+                    detail=detail,
+                )
+            )
     out += serving.targets(res.get("serving", []))
     if res["import"]:
-        out.append(Target("import", "`python -c 'import fastnet'`", res["import"]["fastnet"], 0.2,
-                          kind="<=", unit="s"))
+        out.append(
+            Target(
+                "import",
+                "`python -c 'import fastnet'`",
+                res["import"]["fastnet"],
+                0.2,
+                kind="<=",
+                unit="s",
+            )
+        )
     return out
 
 
 # ----- driver -----
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true",
-                    help=f"{', '.join(QUICK)}, fewer repetitions (under a minute)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{', '.join(QUICK)}, fewer repetitions (under a minute)",
+    )
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     ap.add_argument("--workloads", default=None, help="comma-separated workload ids")
-    ap.add_argument("--reps", type=int, default=None,
-                    help="repetitions per step figure (serving: rounds, default 2)")
+    ap.add_argument(
+        "--reps",
+        type=int,
+        default=None,
+        help="repetitions per step figure (serving: rounds, default 2)",
+    )
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results folder")
     args = ap.parse_args(argv)
 
@@ -408,8 +662,10 @@ def main(argv=None):
         names = [w.strip() for w in args.workloads.split(",") if w.strip()]
         unknown = [w for w in names if w not in available]
         if unknown:
-            ap.error(f"unknown or unavailable workload(s) {', '.join(unknown)}; "
-                     f"available: {', '.join(available)}")
+            ap.error(
+                f"unknown or unavailable workload(s) {', '.join(unknown)}; "
+                f"available: {', '.join(available)}"
+            )
     else:
         names = [w for w in available if w in QUICK] if args.quick else available
     if not fastnet_runner.has_adam() or "wide" not in loads:
@@ -429,21 +685,29 @@ def main(argv=None):
 
     info = machine.machine_info(os.environ.get(_UNSET_MARK, ""))
     date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    machine_line = (f"{date}; {info['cpu']}, {info['cores']} cores; OpenBLAS core: fastnet "
-                    f"{info['fastnet_openblas_corename']}, numpy {info['numpy_openblas_corename']}; "
-                    f"threads {','.join(map(str, threads))}; torch {info['torch']}, numpy "
-                    f"{info['numpy']}, python {info['python']}, fastnet {info['fastnet']}")
+    machine_line = (
+        f"{date}; {info['cpu']}, {info['cores']} cores; OpenBLAS core: fastnet "
+        f"{info['fastnet_openblas_corename']}, numpy {info['numpy_openblas_corename']}; "
+        f"threads {','.join(map(str, threads))}; torch {info['torch']}, numpy "
+        f"{info['numpy']}, python {info['python']}, fastnet {info['fastnet']}"
+    )
     print("machine: " + machine_line)
-    print(f"removed from this process's environment: {info['unset_env'] or '(none were set)'}; "
-          f"load average {info['loadavg_start']}")
+    print(
+        f"removed from this process's environment: {info['unset_env'] or '(none were set)'}; "
+        f"load average {info['loadavg_start']}"
+    )
     for w in train_names:
         wl = loads[w]
-        print(f"workload {w}: {describe(wl.spec)}, batch {wl.batch}, "
-              f"{wl.flops_per_step() / 1e6:.1f} MFLOP/step")
+        print(
+            f"workload {w}: {describe(wl.spec)}, batch {wl.batch}, "
+            f"{wl.flops_per_step() / 1e6:.1f} MFLOP/step"
+        )
 
     cpu_share = machine.CpuShare()
-    res = {k: [] for k in ("train", "optim", "digits", "mnist10k", "predict", "scaling",
-                           "memory", "serving")}
+    res = {
+        k: []
+        for k in ("train", "optim", "digits", "mnist10k", "predict", "scaling", "memory", "serving")
+    }
     res["import"], res["stream"], res["serving_method"] = {}, {}, {}
     peaks = {}
     t_start = time.perf_counter()
@@ -452,11 +716,14 @@ def main(argv=None):
             p_np, p_fn = machine.sgemm_gflops_numpy(), machine.sgemm_gflops_fastnet()
             p_t = machine.sgemm_gflops_torch()
             peaks[n] = {"numpy": p_np, "fastnet": p_fn, "peak": max(p_np, p_fn), "torch": p_t}
-            print(f"sgemm 2048³ float32, {n} thread(s): numpy {p_np:.0f} GFLOP/s, fastnet's "
-                  f"OpenBLAS {p_fn:.0f} GFLOP/s, torch.mm {fmt(p_t, '{:.0f}')} GFLOP/s", flush=True)
+            print(
+                f"sgemm 2048³ float32, {n} thread(s): numpy {p_np:.0f} GFLOP/s, fastnet's "
+                f"OpenBLAS {p_fn:.0f} GFLOP/s, torch.mm {fmt(p_t, '{:.0f}')} GFLOP/s",
+                flush=True,
+            )
             train_rows(res, loads, train_names, n, peaks[n]["peak"], st, optimizers)
             if st.quick and n != threads[0]:
-                continue                # --quick: the other sections at the first count only
+                continue  # --quick: the other sections at the first count only
             if "optim" in names:
                 optim_row(res, loads, n, st)
             if "digits" in names:
@@ -466,31 +733,46 @@ def main(argv=None):
             if "predict" in names:
                 predict_rows(res, n, st)
             if "scaling" in names:
-                res["scaling"] += scaling.run(n, peaks[n]["peak"], st.scaling_reps, st.block_s,
-                                              st.warm_s)
-                print(f"  scaling  {n} thr: {len(scaling.BATCHES) + len(scaling.WIDTHS)} points",
-                      flush=True)
-    info["other_processes_cores"] = others = cpu_share.others()   # the in-process sections
+                res["scaling"] += scaling.run(
+                    n, peaks[n]["peak"], st.scaling_reps, st.block_s, st.warm_s
+                )
+                print(
+                    f"  scaling  {n} thr: {len(scaling.BATCHES) + len(scaling.WIDTHS)} points",
+                    flush=True,
+                )
+    info["other_processes_cores"] = others = cpu_share.others()  # the in-process sections
     if "import" in names:
         res["import"] = process_costs.import_times(st.import_reps)
-        print("  import: " + ", ".join(f"{k} {fmt(v, '{:.3f}')} s" for k, v in res["import"].items()),
-              flush=True)
+        print(
+            "  import: " + ", ".join(f"{k} {fmt(v, '{:.3f}')} s" for k, v in res["import"].items()),
+            flush=True,
+        )
     if "memory" in names:
-        res["memory"] = [process_costs.peak_memory(p, MEMORY_STEPS)
-                         for p in ("fastnet", "torch", "numpy")]
-        print("  memory: " + ", ".join(f"{r['peer']} {fmt(r.get('peak_mib'), '{:.0f}')} MiB"
-                                       for r in res["memory"]), flush=True)
-    if "serving" in names:     # its own processes, default threads: serving.py
+        res["memory"] = [
+            process_costs.peak_memory(p, MEMORY_STEPS) for p in ("fastnet", "torch", "numpy")
+        ]
+        print(
+            "  memory: "
+            + ", ".join(
+                f"{r['peer']} {fmt(r.get('peak_mib'), '{:.0f}')} MiB" for r in res["memory"]
+            ),
+            flush=True,
+        )
+    if "serving" in names:  # its own processes, default threads: serving.py
         res["serving"], res["serving_method"] = serving.run(st.quick, args.reps)
         notes += serving.notes(res["serving"], res["serving_method"])
     elapsed = time.perf_counter() - t_start
     info["loadavg_end"] = machine.load_average()
-    load = (f"other processes kept {fmt(others, '{:.2f}')} of {info['cores']} cores busy on "
-            f"average during the in-process sections (load average {info['loadavg_start']} at start, "
-            f"{info['loadavg_end']} at end, this run included)")
+    load = (
+        f"other processes kept {fmt(others, '{:.2f}')} of {info['cores']} cores busy on "
+        f"average during the in-process sections (load average {info['loadavg_start']} at start, "
+        f"{info['loadavg_end']} at end, this run included)"
+    )
     if others is not None and others > 0.25:
-        notes.append(f"machine busy: {load}; they compete for the cores, the multi-thread "
-                     "figures in particular are unreliable")
+        notes.append(
+            f"machine busy: {load}; they compete for the cores, the multi-thread "
+            "figures in particular are unreliable"
+        )
     else:
         notes.append(load)
 
@@ -509,32 +791,51 @@ def main(argv=None):
     print(f"({elapsed:.0f} s)")
 
     os.makedirs(args.out, exist_ok=True)
-    result = {"date": date, "machine_line": machine_line, "machine": info,
-              "sgemm_gflops": {str(k): v for k, v in peaks.items()},
-              "method": {"reps": st.reps, "wide_reps": st.wide_reps, "block_s": st.block_s,
-                         "warm_s": st.warm_s, "digits_reps": st.digits_reps,
-                         "mnist10k_reps": st.mnist10k_reps, "import_reps": st.import_reps,
-                         "flops": "6*batch*sum(in*out) - 2*batch*in0*out0 (Dense GEMMs only)"},
-              "notes": notes, "rows": res["train"],
-              **{k: v for k, v in res.items() if k != "train"},
-              "targets": [x.as_dict() for x in targets], "elapsed_s": elapsed}
+    result = {
+        "date": date,
+        "machine_line": machine_line,
+        "machine": info,
+        "sgemm_gflops": {str(k): v for k, v in peaks.items()},
+        "method": {
+            "reps": st.reps,
+            "wide_reps": st.wide_reps,
+            "block_s": st.block_s,
+            "warm_s": st.warm_s,
+            "digits_reps": st.digits_reps,
+            "mnist10k_reps": st.mnist10k_reps,
+            "import_reps": st.import_reps,
+            "flops": "6*batch*sum(in*out) - 2*batch*in0*out0 (Dense GEMMs only)",
+        },
+        "notes": notes,
+        "rows": res["train"],
+        **{k: v for k, v in res.items() if k != "train"},
+        "targets": [x.as_dict() for x in targets],
+        "elapsed_s": elapsed,
+    }
     json_path = os.path.join(args.out, "latest.json")
     with open(json_path, "w") as f:
         json.dump(result, f, indent=1)
     png_path = os.path.join(args.out, "latest.png")
-    wrote = [json_path] + ([png_path] if plot(res["train"], targets, png_path,
-                                              "fastnet benchmark, " + machine_line) else [])
+    wrote = [json_path] + (
+        [png_path]
+        if plot(res["train"], targets, png_path, "fastnet benchmark, " + machine_line)
+        else []
+    )
     if not args.quick and not args.workloads and args.reps is None:
         md_path = os.path.join(args.out, "README_TABLE.md")
         with open(md_path, "w") as f:
-            f.write(f"# fastnet benchmark: latest full run\n\n`python bench/run.py`, "
-                    f"{machine_line}. Generated by bench/run.py; see bench/README.md for the "
-                    "method and columns.\n\n")
+            f.write(
+                f"# fastnet benchmark: latest full run\n\n`python bench/run.py`, "
+                f"{machine_line}. Generated by bench/run.py; see bench/README.md for the "
+                "method and columns.\n\n"
+            )
             for t in tables + [targets_table(targets)]:
                 f.write(t.markdown() + "\n\n")
             f.write("".join(f"- note: {x}\n" for x in notes) + f"\n({elapsed:.0f} s)\n")
         wrote.append(md_path)
-    print("wrote " + ", ".join(wrote) + ("" if len(wrote) > 1 else " (matplotlib missing: no chart)"))
+    print(
+        "wrote " + ", ".join(wrote) + ("" if len(wrote) > 1 else " (matplotlib missing: no chart)")
+    )
     return result
 
 

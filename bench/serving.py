@@ -22,6 +22,7 @@ median and 99th percentile are taken over all calls of a peer, case and conditio
 The target (BENCHMARKS.md): with one busy neighbour, default threads, fastnet's mean
 ≤ 1.5x its uncontended 1-thread mean, and its p99 ≤ ONNX Runtime's p99 (predict cases).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,7 +37,6 @@ import tempfile
 import time
 
 import numpy as np
-
 import serving_worker
 from measure import SETTLE_S, percentile
 from report import Table, Target, fmt, ratio
@@ -45,26 +45,37 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 # peer id -> (worker peer, --threads or None for the library's default)
-PEERS = {"fastnet": ("fastnet", None), "fastnet 1-thr": ("fastnet", 1),
-         "torch": ("torch", None), "onnxruntime": ("ort", None)}
+PEERS = {
+    "fastnet": ("fastnet", None),
+    "fastnet 1-thr": ("fastnet", 1),
+    "torch": ("torch", None),
+    "onnxruntime": ("ort", None),
+}
 # case -> (calls, time budget in seconds) per condition, over all rounds
-PLAN = {"predict b1": (2000, 2.0), "predict b32": (1000, 3.0), "predict b256": (300, 3.0),
-        serving_worker.TRAIN_CASE: (1000, 2.0)}
-LEAD_S = 1.0            # the neighbour runs this long before the first contended call
-WARMUP_S = 0.05         # warm-up calls before each request's timed calls
+PLAN = {
+    "predict b1": (2000, 2.0),
+    "predict b32": (1000, 3.0),
+    "predict b256": (300, 3.0),
+    serving_worker.TRAIN_CASE: (1000, 2.0),
+}
+LEAD_S = 1.0  # the neighbour runs this long before the first contended call
+WARMUP_S = 0.05  # warm-up calls before each request's timed calls
 # The busy neighbour: pure Python spinning; every 10^7 iterations (a fraction of a second) it
 # checks that the driver is still its parent, so that it cannot outlive a killed driver.
-NEIGHBOUR = ("import os\np = os.getppid()\nwhile os.getppid() == p:\n"
-             "    for _ in range(10_000_000):\n        pass\n")
+NEIGHBOUR = (
+    "import os\np = os.getppid()\nwhile os.getppid() == p:\n"
+    "    for _ in range(10_000_000):\n        pass\n"
+)
 
 
 def export_weights(path: str) -> None:
     """The `mnist` model after 20 Adam steps (bench/latency.py's fastnet_predict) as .npz:
     its state arrays, each BatchNorm's eps and its predict on the batch-32 input."""
     import latency
+
     spec = serving_worker.predict_spec()
     model = latency.fastnet_predict(spec, seed=0).__self__
-    if len(model.layers) != len(spec):    # the workers index weights by spec position
+    if len(model.layers) != len(spec):  # the workers index weights by spec position
         raise RuntimeError("the fastnet model's layers do not match the spec one to one")
     out = dict(model.state_arrays())
     for k, layer in enumerate(model.layers):
@@ -82,8 +93,9 @@ class Worker:
         cmd = [sys.executable, os.path.join(HERE, "serving_worker.py"), peer, weights]
         if threads:
             cmd += ["--threads", str(threads)]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=errfile)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile
+        )
         self._buf = b""
         self.info = None
 
@@ -131,11 +143,13 @@ class Worker:
 def sigterm_unwinds():
     """A SIGTERM to the driver raises SystemExit here, so that the finally blocks kill the
     neighbour and the workers (Ctrl-C does already, as KeyboardInterrupt)."""
+
     def handler(signum, frame):
         raise SystemExit(128 + signum)
+
     try:
         old = signal.signal(signal.SIGTERM, handler)
-    except ValueError:                   # not the main thread: leave signals alone
+    except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
@@ -147,8 +161,12 @@ def sigterm_unwinds():
 @contextlib.contextmanager
 def busy_neighbour():
     """One busy-loop process for the duration of the block, started LEAD_S before it."""
-    proc = subprocess.Popen([sys.executable, "-c", NEIGHBOUR], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", NEIGHBOUR],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(LEAD_S)
         if proc.poll() is not None:
@@ -166,7 +184,7 @@ def _proc_ticks(pid) -> int:
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        return sum(int(x) for x in fields[11:15])      # fields 14-17 of proc(5)
+        return sum(int(x) for x in fields[11:15])  # fields 14-17 of proc(5)
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -200,16 +218,21 @@ class OtherLoad:
         if neighbour_pid is not None:
             ours += _proc_ticks(neighbour_pid)
         hz = os.sysconf("SC_CLK_TCK")
-        return max(0.0, ((busy - self.busy0) - (ours - self.ours0)) / hz), \
-            time.perf_counter() - self.t0
+        return max(
+            0.0, ((busy - self.busy0) - (ours - self.ours0)) / hz
+        ), time.perf_counter() - self.t0
 
 
 def summary(ns: list):
     if not ns:
         return None
     us = [x / 1e3 for x in ns]
-    return {"mean_us": sum(us) / len(us), "p50_us": percentile(us, 50.0),
-            "p99_us": percentile(us, 99.0), "calls": len(us)}
+    return {
+        "mean_us": sum(us) / len(us),
+        "p50_us": percentile(us, 50.0),
+        "p99_us": percentile(us, 99.0),
+        "calls": len(us),
+    }
 
 
 def run(quick: bool = False, rounds=None, log=None):
@@ -218,11 +241,18 @@ def run(quick: bool = False, rounds=None, log=None):
     log = log or (lambda line: print(line, flush=True))
     rounds = max(1, rounds or (1 if quick else 2))
     scale = 0.25 if quick else 1.0
-    plan = {c: (max(1, math.ceil(n * scale / rounds)), b * scale / rounds)
-            for c, (n, b) in PLAN.items()}
+    plan = {
+        c: (max(1, math.ceil(n * scale / rounds)), b * scale / rounds) for c, (n, b) in PLAN.items()
+    }
     samples = {(p, c, cond): [] for p in PEERS for c in PLAN for cond in ("alone", "contended")}
-    info = {"rounds": rounds, "plan": plan, "neighbour_lead_s": LEAD_S, "settle_s": SETTLE_S,
-            "warmup_s": WARMUP_S, "peers": {}}
+    info = {
+        "rounds": rounds,
+        "plan": plan,
+        "neighbour_lead_s": LEAD_S,
+        "settle_s": SETTLE_S,
+        "warmup_s": WARMUP_S,
+        "peers": {},
+    }
     load = {"alone": [], "contended": []}
     t0 = time.perf_counter()
     workers = {}
@@ -243,14 +273,17 @@ def run(quick: bool = False, rounds=None, log=None):
                     w.close()
                     del workers[name]
                 else:
-                    log(f"  serving  {name}: threads {w.info['threads']}, {w.info['os_threads']} "
+                    log(
+                        f"  serving  {name}: threads {w.info['threads']}, {w.info['os_threads']} "
                         f"OS threads, batch-32 max abs diff to fastnet "
-                        f"{w.info['max_abs_diff_b32']:.2g}")
+                        f"{w.info['max_abs_diff_b32']:.2g}"
+                    )
             for r in range(rounds):
                 for cond in ("alone", "contended"):
                     others = OtherLoad(w.proc.pid for w in workers.values())
-                    with (busy_neighbour() if cond == "contended"
-                          else contextlib.nullcontext()) as nb:
+                    with (
+                        busy_neighbour() if cond == "contended" else contextlib.nullcontext()
+                    ) as nb:
                         for case, (calls, budget) in plan.items():
                             for name, w in workers.items():
                                 if case not in w.info["cases"]:
@@ -258,33 +291,43 @@ def run(quick: bool = False, rounds=None, log=None):
                                 time.sleep(SETTLE_S)
                                 samples[(name, case, cond)] += w.request(case, calls, budget)
                         load[cond].append(others.stop(nb and nb.pid))
-                    log(f"  serving  round {r + 1}/{rounds} {cond}: done "
-                        f"({time.perf_counter() - t0:.0f} s)")
+                    log(
+                        f"  serving  round {r + 1}/{rounds} {cond}: done "
+                        f"({time.perf_counter() - t0:.0f} s)"
+                    )
         finally:
             for w in workers.values():
                 try:
                     w.close()
-                except Exception:      # noqa: BLE001 -- the others must still be closed
+                except Exception:  # noqa: BLE001 -- the others must still be closed
                     w.proc.kill()
                     w.proc.wait()
     info["other_processes_cores"] = {
         cond: (None if not v or None in v else sum(x[0] for x in v) / sum(x[1] for x in v))
-        for cond, v in load.items()}
+        for cond, v in load.items()
+    }
     info["elapsed_s"] = time.perf_counter() - t0
     rows = []
     for name in PEERS:
         for case in PLAN:
             a = summary(samples[(name, case, "alone")])
             c = summary(samples[(name, case, "contended")])
-            rows.append({"peer": name, "case": case,
-                         "threads": info["peers"].get(name, {}).get("threads"),
-                         "available": "error" not in info["peers"].get(name, {"error": ""}),
-                         "alone": a, "contended": c})
+            rows.append(
+                {
+                    "peer": name,
+                    "case": case,
+                    "threads": info["peers"].get(name, {}).get("threads"),
+                    "available": "error" not in info["peers"].get(name, {"error": ""}),
+                    "alone": a,
+                    "contended": c,
+                }
+            )
     ref = {r["case"]: r["alone"] for r in rows if r["peer"] == "fastnet 1-thr"}
     for r in rows:
         base = ref.get(r["case"])
-        r["contended_over_fastnet_1thr"] = ratio(r["contended"] and r["contended"]["mean_us"],
-                                                 base and base["mean_us"])
+        r["contended_over_fastnet_1thr"] = ratio(
+            r["contended"] and r["contended"]["mean_us"], base and base["mean_us"]
+        )
     return rows, info
 
 
@@ -294,18 +337,42 @@ def _us(x):
 
 
 def table(rows) -> Table:
-    t = Table("serving: per-call latency in µs at default threads, alone and with one busy "
-              "neighbour process (each peer in its own process; predict: the mnist model, "
-              "train: the tiny step, Adam, clip 1.0)",
-              ["peer", "thr", "case", "calls", "mean", "p50", "p99", "busy calls", "busy mean",
-               "busy p50", "busy p99", "busy mean/fn 1-thr mean"], n_left=3)
+    t = Table(
+        "serving: per-call latency in µs at default threads, alone and with one busy "
+        "neighbour process (each peer in its own process; predict: the mnist model, "
+        "train: the tiny step, Adam, clip 1.0)",
+        [
+            "peer",
+            "thr",
+            "case",
+            "calls",
+            "mean",
+            "p50",
+            "p99",
+            "busy calls",
+            "busy mean",
+            "busy p50",
+            "busy p99",
+            "busy mean/fn 1-thr mean",
+        ],
+        n_left=3,
+    )
     for r in rows:
         a, c = r["alone"] or {}, r["contended"] or {}
-        t.add(r["peer"], r["threads"] if r["available"] else "-", r["case"],
-              a.get("calls", "n/a"), _us(a.get("mean_us")), _us(a.get("p50_us")),
-              _us(a.get("p99_us")), c.get("calls", "n/a"), _us(c.get("mean_us")),
-              _us(c.get("p50_us")), _us(c.get("p99_us")),
-              fmt(r["contended_over_fastnet_1thr"], "{:.2f}x"))
+        t.add(
+            r["peer"],
+            r["threads"] if r["available"] else "-",
+            r["case"],
+            a.get("calls", "n/a"),
+            _us(a.get("mean_us")),
+            _us(a.get("p50_us")),
+            _us(a.get("p99_us")),
+            c.get("calls", "n/a"),
+            _us(c.get("mean_us")),
+            _us(c.get("p50_us")),
+            _us(c.get("p99_us")),
+            fmt(r["contended_over_fastnet_1thr"], "{:.2f}x"),
+        )
     return t
 
 
@@ -313,51 +380,84 @@ def targets(rows) -> list:
     by = {(r["peer"], r["case"]): r for r in rows}
     out = []
     for case in PLAN:
-        ours, one, peer = by.get(("fastnet", case)), by.get(("fastnet 1-thr", case)), \
-            by.get(("onnxruntime", case))
+        ours, one, peer = (
+            by.get(("fastnet", case)),
+            by.get(("fastnet 1-thr", case)),
+            by.get(("onnxruntime", case)),
+        )
         if ours is None:
             continue
         c, a = ours["contended"], one and one["alone"]
         thr = ours["threads"]
-        out.append(Target("serving", f"{case}, fastnet default threads ({thr}) with one busy "
-                          "neighbour: mean ÷ its uncontended 1-thread mean",
-                          ratio(c and c["mean_us"], a and a["mean_us"]), 1.5, kind="<=",
-                          detail=f"{_us(c and c['mean_us'])} µs vs {_us(a and a['mean_us'])} µs"))
+        out.append(
+            Target(
+                "serving",
+                f"{case}, fastnet default threads ({thr}) with one busy "
+                "neighbour: mean ÷ its uncontended 1-thread mean",
+                ratio(c and c["mean_us"], a and a["mean_us"]),
+                1.5,
+                kind="<=",
+                detail=f"{_us(c and c['mean_us'])} µs vs {_us(a and a['mean_us'])} µs",
+            )
+        )
         if case.startswith("predict"):
             o = peer and peer["contended"]
-            out.append(Target("serving", f"{case}, with one busy neighbour: fastnet p99 ÷ ONNX "
-                              "Runtime p99 (default threads both)",
-                              ratio(c and c["p99_us"], o and o["p99_us"]), 1.0, kind="<=",
-                              detail=f"{_us(c and c['p99_us'])} µs vs "
-                                     f"{_us(o and o['p99_us'])} µs"))
+            out.append(
+                Target(
+                    "serving",
+                    f"{case}, with one busy neighbour: fastnet p99 ÷ ONNX "
+                    "Runtime p99 (default threads both)",
+                    ratio(c and c["p99_us"], o and o["p99_us"]),
+                    1.0,
+                    kind="<=",
+                    detail=f"{_us(c and c['p99_us'])} µs vs {_us(o and o['p99_us'])} µs",
+                )
+            )
     return out
 
 
 def notes(rows, info) -> list:
     out = []
     peers = info["peers"]
-    diffs = ", ".join(f"{k} {v['max_abs_diff_b32']:.2g}" for k, v in peers.items()
-                      if "max_abs_diff_b32" in v)
-    threads = ", ".join(f"{k} {v['threads']} ({v['os_threads']} OS threads in the process)"
-                        for k, v in peers.items() if "threads" in v)
-    out.append(f"serving: threads {threads}; batch-32 output vs fastnet's predict, max abs "
-               f"difference: {diffs}")
+    diffs = ", ".join(
+        f"{k} {v['max_abs_diff_b32']:.2g}" for k, v in peers.items() if "max_abs_diff_b32" in v
+    )
+    threads = ", ".join(
+        f"{k} {v['threads']} ({v['os_threads']} OS threads in the process)"
+        for k, v in peers.items()
+        if "threads" in v
+    )
+    out.append(
+        f"serving: threads {threads}; batch-32 output vs fastnet's predict, max abs "
+        f"difference: {diffs}"
+    )
     for k, v in peers.items():
         if "error" in v:
             out.append(f"serving: {k} n/a ({v['error']})")
-    few = [r[cond]["calls"] for r in rows for cond in ("alone", "contended")
-           if r[cond] and r[cond]["calls"] < 100]
+    few = [
+        r[cond]["calls"]
+        for r in rows
+        for cond in ("alone", "contended")
+        if r[cond] and r[cond]["calls"] < 100
+    ]
     if few:
-        out.append(f"serving: {len(few)} figure(s) rest on fewer than 100 calls (as few as "
-                   f"{min(few)}; the time budget stopped them, see the calls columns): their "
-                   "p99 is close to their maximum")
+        out.append(
+            f"serving: {len(few)} figure(s) rest on fewer than 100 calls (as few as "
+            f"{min(few)}; the time budget stopped them, see the calls columns): their "
+            "p99 is close to their maximum"
+        )
     o = info.get("other_processes_cores") or {}
     a, c = o.get("alone"), o.get("contended")
-    out.append(f"serving: other processes (neither the benchmark's nor the neighbour) kept "
-               f"{fmt(a, '{:.2f}')} cores busy on average while the alone figures were taken, "
-               f"{fmt(c, '{:.2f}')} while the contended ones were ({info['rounds']} round(s), "
-               f"{info['elapsed_s']:.0f} s)"
-               + ("; above 0.25: the alone figures are not uncontended, and the contended ones "
-                  "had more than one busy neighbour" if (a or 0) > 0.25 or (c or 0) > 0.25
-                  else ""))
+    out.append(
+        f"serving: other processes (neither the benchmark's nor the neighbour) kept "
+        f"{fmt(a, '{:.2f}')} cores busy on average while the alone figures were taken, "
+        f"{fmt(c, '{:.2f}')} while the contended ones were ({info['rounds']} round(s), "
+        f"{info['elapsed_s']:.0f} s)"
+        + (
+            "; above 0.25: the alone figures are not uncontended, and the contended ones "
+            "had more than one busy neighbour"
+            if (a or 0) > 0.25 or (c or 0) > 0.25
+            else ""
+        )
+    )
     return out

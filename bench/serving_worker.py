@@ -33,8 +33,10 @@ The inputs (`inputs`) are random normal float32 from a fixed seed per batch size
 process makes the same arrays. This module imports only numpy at the top (the driver imports
 it for `inputs`).
 """
+
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -61,21 +63,24 @@ def inputs(batch: int, n_in: int = 784) -> np.ndarray:
 
 def predict_spec():
     from workloads import make_workloads
+
     return make_workloads(True, True)["mnist"].spec
 
 
 def tiny_workload():
     from workloads import make_workloads
+
     return make_workloads(True, True)["tiny"]
 
 
 # ----- the peers: each returns {case: zero-argument callable}, its thread count, its output
 # on the batch-32 input -----
 
+
 def peer_calls(predict, make_step=None) -> dict:
     """The timed calls of one peer: predict at each batch, and the tiny training step when the
     peer trains (make_step(spec, X, y) -> callable)."""
-    calls = {f"predict b{b}": (lambda X=inputs(b): predict(X)) for b in PREDICT_BATCHES}
+    calls = {f"predict b{b}": functools.partial(predict, inputs(b)) for b in PREDICT_BATCHES}
     if make_step is not None:
         tiny = tiny_workload()
         X, y = tiny.data(seed=0)
@@ -84,22 +89,29 @@ def peer_calls(predict, make_step=None) -> dict:
 
 
 def fastnet_peer(weights, threads):
-    import fastnet as fn
     import fastnet_runner
+
+    import fastnet as fn
+
     if threads:
         fn.set_num_threads(threads)
     model = fastnet_runner.build_model(predict_spec())
     model.set_weights([weights[k] for k in model.state_arrays()])
     predict = model.predict
-    return (peer_calls(predict, lambda spec, X, y: fastnet_runner.make_step(spec, "adam", X, y)),
-            fn.get_num_threads(), predict(inputs(32)))
+    return (
+        peer_calls(predict, lambda spec, X, y: fastnet_runner.make_step(spec, "adam", X, y)),
+        fn.get_num_threads(),
+        predict(inputs(32)),
+    )
 
 
 def torch_peer_(weights, threads):
     import torch_peer
+
     if not torch_peer.available():
         return None
     import torch
+
     if threads:
         torch.set_num_threads(threads)
     spec = predict_spec()
@@ -121,8 +133,11 @@ def torch_peer_(weights, threads):
         with torch.inference_mode():
             return model(torch.from_numpy(X)).numpy()
 
-    return (peer_calls(predict, lambda spec, X, y: torch_peer.make_step(spec, "adam-fused", X, y)),
-            torch.get_num_threads(), predict(inputs(32)))
+    return (
+        peer_calls(predict, lambda spec, X, y: torch_peer.make_step(spec, "adam-fused", X, y)),
+        torch.get_num_threads(),
+        predict(inputs(32)),
+    )
 
 
 def onnx_graph(spec, weights):
@@ -132,19 +147,24 @@ def onnx_graph(spec, weights):
     b' = (b − mean)·s + β, computed in float64 and stored as float32."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
-    layers = []                                   # [W, b] per Dense, "relu" markers
+
+    layers = []  # [W, b] per Dense, "relu" markers
     for k, s in enumerate(spec):
         if s[0] == "dense":
-            layers.append([weights[f"{k}.weight"].astype(np.float64),
-                           weights[f"{k}.bias"].astype(np.float64)])
+            layers.append(
+                [weights[f"{k}.weight"].astype(np.float64), weights[f"{k}.bias"].astype(np.float64)]
+            )
         elif s[0] == "batchnorm":
             if not layers or layers[-1] == "relu":
                 raise ValueError("a BatchNorm must follow a Dense to be folded")
             W, b = layers[-1]
-            scale = weights[f"{k}.weight"] / np.sqrt(weights[f"{k}.running_var"].astype(np.float64)
-                                                     + float(weights[f"{k}.eps"]))
-            layers[-1] = [W * scale[None, :],
-                          (b - weights[f"{k}.running_mean"]) * scale + weights[f"{k}.bias"]]
+            scale = weights[f"{k}.weight"] / np.sqrt(
+                weights[f"{k}.running_var"].astype(np.float64) + float(weights[f"{k}.eps"])
+            )
+            layers[-1] = [
+                W * scale[None, :],
+                (b - weights[f"{k}.running_mean"]) * scale + weights[f"{k}.bias"],
+            ]
         elif s[0] == "relu":
             layers.append("relu")
         elif s[0] != "dropout":
@@ -156,20 +176,26 @@ def onnx_graph(spec, weights):
             nodes.append(helper.make_node("Relu", [x], [out]))
         else:
             W, b = layer
-            inits += [numpy_helper.from_array(W.astype(np.float32), f"W{i}"),
-                      numpy_helper.from_array(b.astype(np.float32), f"b{i}")]
+            inits += [
+                numpy_helper.from_array(W.astype(np.float32), f"W{i}"),
+                numpy_helper.from_array(b.astype(np.float32), f"b{i}"),
+            ]
             nodes.append(helper.make_node("Gemm", [x, f"W{i}", f"b{i}"], [out], transB=0))
         x = out
     n_in = spec[0][1]
     n_out = [s for s in spec if s[0] == "dense"][-1][2]
     nodes[-1].output[0] = "Y"
     graph = helper.make_graph(
-        nodes, "fastnet_mnist",
+        nodes,
+        "fastnet_mnist",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["batch", n_in])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["batch", n_out])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="fastnet-bench")
-    model.ir_version = 8                          # opset 17's IR: any recent runtime reads it
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["batch", n_out])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="fastnet-bench"
+    )
+    model.ir_version = 8  # opset 17's IR: any recent runtime reads it
     onnx.checker.check_model(model)
     return model
 
@@ -181,11 +207,12 @@ def ort_peer(weights, threads):
     except ImportError as e:
         return f"{e.name or 'onnxruntime/onnx'} not installed"
     model = onnx_graph(predict_spec(), weights)
-    so = ort.SessionOptions()                     # defaults: intra_op_num_threads 0
+    so = ort.SessionOptions()  # defaults: intra_op_num_threads 0
     if threads:
         so.intra_op_num_threads = threads
-    sess = ort.InferenceSession(model.SerializeToString(), sess_options=so,
-                                providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(
+        model.SerializeToString(), sess_options=so, providers=["CPUExecutionProvider"]
+    )
     run = sess.run
 
     def predict(X):
@@ -215,9 +242,9 @@ def timed(f, calls: int, budget_s: float, warmup_s: float) -> list:
 
 
 def main(argv) -> int:
-    sys.path[:0] = [os.path.dirname(HERE), HERE]   # fastnet as built in place, bench/
+    sys.path[:0] = [os.path.dirname(HERE), HERE]  # fastnet as built in place, bench/
     proto = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)                                  # library prints go to stderr
+    os.dup2(2, 1)  # library prints go to stderr
 
     def send(obj):
         proto.write(json.dumps(obj) + "\n")
@@ -233,20 +260,40 @@ def main(argv) -> int:
     calls, n_threads, out32 = made
     diff = float(np.max(np.abs(np.asarray(out32, dtype=np.float64) - weights["ref32"])))
     if not diff <= TOLERANCE:
-        sys.stderr.write(f"serving_worker {peer}: batch-32 output differs from fastnet's predict "
-                         f"by {diff:.3g} (max abs), more than {TOLERANCE:g}\n")
+        sys.stderr.write(
+            f"serving_worker {peer}: batch-32 output differs from fastnet's predict "
+            f"by {diff:.3g} (max abs), more than {TOLERANCE:g}\n"
+        )
         return 3
-    for f in calls.values():                       # a first warm-up (first-call costs, pools)
+    for f in calls.values():  # a first warm-up (first-call costs, pools)
         timed(f, 1, 0.0, 0.1)
-    send({"ready": True, "peer": peer, "threads": n_threads, "cases": list(calls),
-          "max_abs_diff_b32": diff, "os_threads": len(os.listdir("/proc/self/task"))
-          if os.path.isdir("/proc/self/task") else None, "pid": os.getpid()})
+    send(
+        {
+            "ready": True,
+            "peer": peer,
+            "threads": n_threads,
+            "cases": list(calls),
+            "max_abs_diff_b32": diff,
+            "os_threads": len(os.listdir("/proc/self/task"))
+            if os.path.isdir("/proc/self/task")
+            else None,
+            "pid": os.getpid(),
+        }
+    )
     for line in sys.stdin:
         req = json.loads(line)
         if req.get("quit"):
             break
-        send({"ns": timed(calls[req["case"]], int(req["calls"]), float(req["budget_s"]),
-                          float(req.get("warmup_s", 0.05)))})
+        send(
+            {
+                "ns": timed(
+                    calls[req["case"]],
+                    int(req["calls"]),
+                    float(req["budget_s"]),
+                    float(req.get("warmup_s", 0.05)),
+                )
+            }
+        )
     return 0
 
 

@@ -3,6 +3,7 @@
 step = zero_grad, forward, F.cross_entropy, backward, clip_grad_norm_(1.0), optimizer.step.
 torch is imported lazily: without it the peer reports "n/a".
 """
+
 from __future__ import annotations
 
 _torch = None
@@ -14,6 +15,7 @@ def available() -> bool:
     if _torch is None:
         try:
             import torch
+
             _torch = torch
         except ImportError:
             _torch = False
@@ -36,7 +38,7 @@ def build_model(spec):
         if s[0] == "dense":
             layers.append(nn.Linear(s[1], s[2]))
         elif s[0] == "batchnorm":
-            layers.append(nn.BatchNorm1d(s[1]))          # momentum 0.1, eps 1e-5
+            layers.append(nn.BatchNorm1d(s[1]))  # momentum 0.1, eps 1e-5
         elif s[0] == "relu":
             layers.append(nn.ReLU())
         elif s[0] == "dropout":
@@ -104,8 +106,20 @@ def make_update_step(values, grads, optimizer: str):
     return step
 
 
-def train_epochs(spec, X, y, X_test, y_test, *, epochs: int, batch: int, lr: float,
-                 fused: bool = True, seed: int = 0, on_epoch=None):
+def train_epochs(
+    spec,
+    X,
+    y,
+    X_test,
+    y_test,
+    *,
+    epochs: int,
+    batch: int,
+    lr: float,
+    fused: bool = True,
+    seed: int = 0,
+    on_epoch=None,
+):
     """A plain PyTorch training loop (no DataLoader): each epoch a torch.randperm order, then
     mini-batches by index (the last one partial), Adam(lr) and F.cross_entropy. `on_epoch`,
     when given, is called as on_epoch(epoch, accuracy) after each epoch and stops the training
@@ -131,7 +145,7 @@ def train_epochs(spec, X, y, X_test, y_test, *, epochs: int, batch: int, lr: flo
     for epoch in range(epochs):
         order = torch.randperm(n)
         for start in range(0, n, batch):
-            idx = order[start:start + batch]
+            idx = order[start : start + batch]
             opt.zero_grad()
             loss = F.cross_entropy(model(Xt[idx]), yt[idx])
             loss.backward()

@@ -7,6 +7,7 @@ A spec is a list of tuples that every peer (fastnet, PyTorch, NumPy) turns into 
     ("dropout", p)       inverted dropout
 The loss is always softmax cross-entropy over integer labels.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -75,18 +76,26 @@ def make_workloads(has_batchnorm: bool, has_dropout: bool) -> dict:
     """The timing workloads; those needing BatchNorm/Dropout adapt to what fastnet offers."""
     loads = {"tiny": Workload("tiny", mlp([64, 128, 128, 10]), 32)}
     if has_batchnorm:
-        loads["tiny-bn"] = Workload("tiny-bn", mlp([64, 128, 128, 10], batchnorm=True,
-                                                    dropout=0.1 if has_dropout else 0.0), 32,
-                                    "" if has_dropout else "no Dropout (fn.Dropout missing)")
+        loads["tiny-bn"] = Workload(
+            "tiny-bn",
+            mlp([64, 128, 128, 10], batchnorm=True, dropout=0.1 if has_dropout else 0.0),
+            32,
+            "" if has_dropout else "no Dropout (fn.Dropout missing)",
+        )
     if has_batchnorm and has_dropout:
-        loads["mnist"] = Workload("mnist", mlp([784, 512, 512, 10], batchnorm=True, dropout=0.2),
-                                  128)
+        loads["mnist"] = Workload(
+            "mnist", mlp([784, 512, 512, 10], batchnorm=True, dropout=0.2), 128
+        )
     else:
-        missing = " and ".join(n for n, ok in (("fn.BatchNorm", has_batchnorm),
-                                               ("fn.Dropout", has_dropout)) if not ok)
-        loads["mnist"] = Workload("mnist", mlp([784, 512, 512, 10], batchnorm=has_batchnorm,
-                                                dropout=0.2 if has_dropout else 0.0), 128,
-                                  f"reduced: {missing} missing")
+        missing = " and ".join(
+            n for n, ok in (("fn.BatchNorm", has_batchnorm), ("fn.Dropout", has_dropout)) if not ok
+        )
+        loads["mnist"] = Workload(
+            "mnist",
+            mlp([784, 512, 512, 10], batchnorm=has_batchnorm, dropout=0.2 if has_dropout else 0.0),
+            128,
+            f"reduced: {missing} missing",
+        )
     if has_batchnorm:
         loads["wide"] = Workload("wide", mlp([1024, 2048, 2048, 2048, 10], batchnorm=True), 256)
     return loads

@@ -8,6 +8,7 @@ The reference is read from the importable ``fastnet`` package (installed or in p
 native modules must be built first. tests/test_docs.py runs this build with warnings as
 errors, so a broken reference fails CI.
 """
+
 import os
 import sys
 

@@ -9,6 +9,7 @@
 
     python examples/pretraining.py [--seeds 20]
 """
+
 import argparse
 
 import numpy as np
@@ -21,15 +22,17 @@ LOSS = "sparse_categorical_crossentropy"
 def pretrain_autoencoder(X, seed, epochs=30):
     ae = fn.Sequential(fn.Dense(64, 32, activation="tanh"), fn.Dense(32, 64), seed=seed)
     opt = fn.optim.SGD(ae.parameters(), lr=0.1, momentum=0.9)
-    history = ae.fit(X, X, loss="mse", optimizer=opt, epochs=epochs, batch_size=32, verbose=0,
-                     seed=seed)
+    history = ae.fit(
+        X, X, loss="mse", optimizer=opt, epochs=epochs, batch_size=32, verbose=0, seed=seed
+    )
     return ae, history.history["loss"][-1]
 
 
 def few_labels(y, per_class, seed):
     rng = np.random.default_rng(1000 + seed)
-    return np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False)
-                           for c in range(10)])
+    return np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(10)]
+    )
 
 
 def fine_tune(model, X, y, seed, epochs=20, lr=0.01):
@@ -58,12 +61,15 @@ def main():
     data = fn.datasets.load_digits()
     rows = [compare(seed, data) for seed in range(args.seeds)]
     for seed, (recon, pre, scr) in enumerate(rows):
-        print(f"seed {seed:2d}: autoencoder mse {recon:.3f}  pretrained {pre:.3f}  "
-              f"scratch {scr:.3f}")
+        print(
+            f"seed {seed:2d}: autoencoder mse {recon:.3f}  pretrained {pre:.3f}  scratch {scr:.3f}"
+        )
     r = np.array(rows)
-    print(f"mean test accuracy with 50 labels: pretrained {r[:, 1].mean():.3f}, "
-          f"from scratch {r[:, 2].mean():.3f} (gap {np.mean(r[:, 1] - r[:, 2]):+.3f}, "
-          f"pretrained ahead on {int(np.sum(r[:, 1] > r[:, 2]))}/{len(rows)} seeds)")
+    print(
+        f"mean test accuracy with 50 labels: pretrained {r[:, 1].mean():.3f}, "
+        f"from scratch {r[:, 2].mean():.3f} (gap {np.mean(r[:, 1] - r[:, 2]):+.3f}, "
+        f"pretrained ahead on {int(np.sum(r[:, 1] > r[:, 2]))}/{len(rows)} seeds)"
+    )
 
 
 if __name__ == "__main__":

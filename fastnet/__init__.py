@@ -1,31 +1,57 @@
 """fastnet: a CPU training engine for deep dense networks (C++ core, Python API).
 
-    import fastnet as fn
-    model = fn.Sequential(fn.Dense(784, 256, activation="relu"), fn.Dense(256, 10))
+import fastnet as fn
+model = fn.Sequential(fn.Dense(784, 256, activation="relu"), fn.Dense(256, 10))
 """
+
 __version__ = "0.1.0"
 
 import importlib
 
-from . import _openblas  # noqa: F401  (must precede _core)
-from . import _core
+# isort: off
+from . import _openblas  # noqa: F401  (loads OpenBLAS with RTLD_GLOBAL: must precede _core)
+from . import _engine  # noqa: F401  (the extension, behind its one Python seam)
+
+# isort: on
+from . import _config, init, losses, optim
 from ._config import get_num_threads, manual_seed, set_num_threads, show_config
-from . import init, losses, optim
-from .nn import (ELU, GELU, SELU, AlphaDropout, BatchNorm, Dense, Dropout, LayerNorm, LeakyReLU,
-                 Mish, Parameter, PReLU, ReLU, Residual, RReLU, Sequential, Sigmoid, SiLU,
-                 Softmax, Swish, Tanh)
-from . import _config
+from .nn import (
+    ELU,
+    GELU,
+    SELU,
+    AlphaDropout,
+    BatchNorm,
+    Dense,
+    Dropout,
+    LayerNorm,
+    LeakyReLU,
+    Mish,
+    Parameter,
+    PReLU,
+    ReLU,
+    Residual,
+    RReLU,
+    Sequential,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Swish,
+    Tanh,
+)
 
 _config._init_thread_pool()
 
 # The rest loads on first use (PEP 562), which keeps `import fastnet` short.
 _LAZY_MODULES = ("callbacks", "datasets", "diagnostics", "metrics", "schedules", "io")
 _LAZY_NAMES = {
-    "save": ("io", "save"), "load": ("io", "load"),
-    "save_checkpoint": ("io", "save_checkpoint"), "load_checkpoint": ("io", "load_checkpoint"),
+    "save": ("io", "save"),
+    "load": ("io", "load"),
+    "save_checkpoint": ("io", "save_checkpoint"),
+    "load_checkpoint": ("io", "load_checkpoint"),
     "clip_grad_norm": ("optim.clip", "clip_grad_norm"),
     "clip_grad_value": ("optim.clip", "clip_grad_value"),
-    "Ensemble": ("ensemble", "Ensemble"), "lr_find": ("lr_finder", "lr_find"),
+    "Ensemble": ("ensemble", "Ensemble"),
+    "lr_find": ("lr_finder", "lr_find"),
 }
 
 
@@ -44,9 +70,46 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY_MODULES) | set(_LAZY_NAMES))
 
 
-__all__ = ["AlphaDropout", "BatchNorm", "Dense", "Dropout", "ELU", "Ensemble", "GELU",
-           "LayerNorm", "LeakyReLU", "Mish", "PReLU", "Parameter", "RReLU", "ReLU", "Residual",
-           "SELU", "Sequential", "SiLU", "Sigmoid", "Softmax", "Swish", "Tanh", "callbacks",
-           "clip_grad_norm", "clip_grad_value", "datasets", "diagnostics", "get_num_threads",
-           "init", "load", "load_checkpoint", "losses", "lr_find", "manual_seed", "metrics", "optim",
-           "save", "save_checkpoint", "schedules", "set_num_threads", "show_config"]
+__all__ = [
+    "AlphaDropout",
+    "BatchNorm",
+    "Dense",
+    "Dropout",
+    "ELU",
+    "Ensemble",
+    "GELU",
+    "LayerNorm",
+    "LeakyReLU",
+    "Mish",
+    "PReLU",
+    "Parameter",
+    "RReLU",
+    "ReLU",
+    "Residual",
+    "SELU",
+    "Sequential",
+    "SiLU",
+    "Sigmoid",
+    "Softmax",
+    "Swish",
+    "Tanh",
+    "callbacks",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "datasets",
+    "diagnostics",
+    "get_num_threads",
+    "init",
+    "load",
+    "load_checkpoint",
+    "losses",
+    "lr_find",
+    "manual_seed",
+    "metrics",
+    "optim",
+    "save",
+    "save_checkpoint",
+    "schedules",
+    "set_num_threads",
+    "show_config",
+]

@@ -4,6 +4,7 @@ With no data argument it trains on the 8×8 digits set that ships with fastnet (
 ``--data file.csv|file.npz --target COLUMN`` trains on your own data. Errors in the input
 (missing files, unknown columns, non-numeric values) are reported in one line, exit code 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -116,7 +117,11 @@ def _prepare_user_data(args):
             task = "classify"
         else:
             yf = y.astype(np.float64)
-            task = "classify" if np.all(yf == np.round(yf)) and len(np.unique(yf)) <= 100 else "regress"
+            task = (
+                "classify"
+                if np.all(yf == np.round(yf)) and len(np.unique(yf)) <= 100
+                else "regress"
+            )
     if task == "regress":
         if not numeric_y:
             raise CLIError(f"{path}: target {args.target!r} is not numeric; use --task classify")
@@ -146,7 +151,11 @@ def _train(args) -> int:
             raise CLIError(f"--threads: {exc}") from None
     if args.data is None:
         X_tr, y_tr, X_te, y_te = fn.datasets.load_digits(seed=args.seed)
-        task, classes, source = "classify", np.arange(10), "digits (8×8, 1,797 images, ships with fastnet)"
+        task, classes, source = (
+            "classify",
+            np.arange(10),
+            "digits (8×8, 1,797 images, ships with fastnet)",
+        )
     else:
         X_tr, y_tr, X_te, y_te, task, classes = _prepare_user_data(args)
         source = args.data
@@ -164,14 +173,24 @@ def _train(args) -> int:
         opt = opt_cls(model.parameters(), lr=args.lr, clip_norm=1.0)
     else:
         opt = fn.optim.SGD(model.parameters(), lr=args.lr * 50, momentum=0.9, clip_norm=1.0)
-    print(f"data: {source}: {X_tr.shape[0]} train / {X_te.shape[0]} test rows, "
-          f"{X_tr.shape[1]} features, task {task}")
+    print(
+        f"data: {source}: {X_tr.shape[0]} train / {X_te.shape[0]} test rows, "
+        f"{X_tr.shape[1]} features, task {task}"
+    )
     model.summary()
     print(f"optimizer: {opt!r}; threads: {fn.get_num_threads()}")
     t0 = time.perf_counter()
-    model.fit(X_tr, y_tr, loss=loss, optimizer=opt, epochs=args.epochs,
-              batch_size=args.batch_size, validation_data=(X_te, y_te), seed=args.seed,
-              verbose=args.verbose)
+    model.fit(
+        X_tr,
+        y_tr,
+        loss=loss,
+        optimizer=opt,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        validation_data=(X_te, y_te),
+        seed=args.seed,
+        verbose=args.verbose,
+    )
     seconds = time.perf_counter() - t0
     result = model.evaluate(X_te, y_te, loss)
     if task == "classify":
@@ -213,7 +232,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastnet", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train a model and report test accuracy")
-    tr.add_argument("--data", help="a .csv (with a header row) or .npz file; default: shipped digits")
+    tr.add_argument(
+        "--data", help="a .csv (with a header row) or .npz file; default: shipped digits"
+    )
     tr.add_argument("--target", help="label column (csv) or array name (npz)")
     tr.add_argument("--task", choices=("auto", "classify", "regress"), default="auto")
     tr.add_argument("--hidden", default="256,256", help="hidden layer sizes, e.g. 256,256")

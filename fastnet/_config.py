@@ -1,4 +1,5 @@
 """Process-wide settings: threads, seeds, and a report of the build."""
+
 from __future__ import annotations
 
 import math
@@ -9,7 +10,6 @@ import warnings
 from . import _engine
 from . import init as _init
 from ._validate import check_int
-
 
 MAX_THREADS = 1024  # as kMaxThreads in csrc/common.h
 
@@ -85,9 +85,12 @@ def set_num_threads(n: int) -> None:
         raise ValueError(f"n must be in [1, {MAX_THREADS}], got {n}")
     cores = available_cores()
     if n > cores:
-        warnings.warn(f"set_num_threads({n}): this process may use {cores} cores "
-                      f"(CPU affinity / cgroup quota); using {cores} threads", RuntimeWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"set_num_threads({n}): this process may use {cores} cores "
+            f"(CPU affinity / cgroup quota); using {cores} threads",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         n = cores
     _engine.set_num_threads(n)
 
@@ -166,7 +169,7 @@ def show_config(print_fn=print) -> dict:
         "threads": build["threads"],
         "openblas_threads": build["openblas_threads"],
         "thread_pool": f"fastnet pool ({build['pool_workers']} workers started, spin "
-                       f"{build['spin_us']} us); OpenBLAS single-threaded",
+        f"{build['spin_us']} us); OpenBLAS single-threaded",
         "available_cores": available_cores(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
     }

@@ -21,6 +21,7 @@ Groups:
   ``int_labels``;
 - process: ``set_num_threads``, ``get_num_threads``, ``build_info``.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,12 +54,12 @@ def layer_params(model, core_index: int) -> list:
     return model._core.layer_params(core_index)
 
 
-def params_view(model, offset: int, shape) -> "np.ndarray":  # noqa: F821
+def params_view(model, offset: int, shape) -> np.ndarray:  # noqa: F821
     """A writable view of ``shape`` into the parameter arena at ``offset`` (floats)."""
     return model._core.params_view(offset, shape)
 
 
-def grads_view(model, offset: int, shape) -> "np.ndarray":  # noqa: F821
+def grads_view(model, offset: int, shape) -> np.ndarray:  # noqa: F821
     """A writable view of ``shape`` into the gradient arena at ``offset`` (floats)."""
     return model._core.grads_view(offset, shape)
 
@@ -120,8 +121,9 @@ def predict(model, X, rows: int):
 
 def evaluate(model, X, target, labels, batch_size: int, spec) -> tuple:
     """(mean loss, argmax hits) over X in inference mode, batched."""
-    return model._core.evaluate(X, target, labels, batch_size, spec.name, spec.delta,
-                                spec.from_logits)
+    return model._core.evaluate(
+        X, target, labels, batch_size, spec.name, spec.delta, spec.from_logits
+    )
 
 
 def eval_loss(model, X, target, labels, spec) -> float:
@@ -140,17 +142,21 @@ def record_step(optimizer, gnorm: float, report: bool = True, stacklevel: int = 
     optimizer.last_grad_norm = gnorm
     if report and not math.isfinite(gnorm):
         if optimizer.on_nonfinite == "raise":
-            raise FloatingPointError(f"non-finite gradient norm ({gnorm}); the step was not "
-                                     "applied")
-        warnings.warn(f"non-finite gradient norm ({gnorm}); step skipped "
-                      f"({optimizer.skipped_steps} so far)", RuntimeWarning,
-                      stacklevel=stacklevel)
+            raise FloatingPointError(
+                f"non-finite gradient norm ({gnorm}); the step was not applied"
+            )
+        warnings.warn(
+            f"non-finite gradient norm ({gnorm}); step skipped ({optimizer.skipped_steps} so far)",
+            RuntimeWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def train_step(model, X, target, labels, spec, optimizer, report: bool = True) -> tuple:
     """Forward, loss, backward and optimizer update in one C++ call; returns (loss, gnorm)."""
-    value, gnorm = model._core.train_step(X, target, labels, spec.name, spec.delta,
-                                          spec.from_logits, optimizer._core)
+    value, gnorm = model._core.train_step(
+        X, target, labels, spec.name, spec.delta, spec.from_logits, optimizer._core
+    )
     record_step(optimizer, gnorm, report)  # user -> Sequential.train_step -> here
     return value, gnorm
 
@@ -168,16 +174,42 @@ def epoch_batches(n: int, batch_size: int, absorb_single: bool) -> int:
     return _core.Model.epoch_batches(n, batch_size, absorb_single)
 
 
-def fit_batches(model, X, target, labels, order, batch_size, first_batch, count, spec,
-                optimizer, slot_base_lrs=None, lr_factors=None, absorb_single=False) -> dict:
+def fit_batches(
+    model,
+    X,
+    target,
+    labels,
+    order,
+    batch_size,
+    first_batch,
+    count,
+    spec,
+    optimizer,
+    slot_base_lrs=None,
+    lr_factors=None,
+    absorb_single=False,
+) -> dict:
     """Batches ``first_batch .. first_batch+count-1`` of an epoch in C++ (gather, step,
     running sums); with ``lr_factors`` C++ sets each slot's lr to base × factor per batch.
     Returns the C++ statistics dict; the step bookkeeping (``record_step``) is done here.
     A pending signal's exception is in ``stats["interrupt"]`` for the caller to raise."""
-    st = model._core.fit_batches(X, target, labels, order, batch_size, first_batch, count,
-                                 spec.name, spec.delta, spec.from_logits, optimizer._core,
-                                 slot_base_lrs, lr_factors, optimizer.on_nonfinite == "raise",
-                                 absorb_single)
+    st = model._core.fit_batches(
+        X,
+        target,
+        labels,
+        order,
+        batch_size,
+        first_batch,
+        count,
+        spec.name,
+        spec.delta,
+        spec.from_logits,
+        optimizer._core,
+        slot_base_lrs,
+        lr_factors,
+        optimizer.on_nonfinite == "raise",
+        absorb_single,
+    )
     optimizer.last_grad_norm = st["last_gnorm"]
     if st["interrupt"] is None and st["nonfinite"]:
         record_step(optimizer, float("nan"), stacklevel=5)  # user -> fit -> training.fit
@@ -187,13 +219,15 @@ def fit_batches(model, X, target, labels, order, batch_size, first_batch, count,
 # ----------------------------------------------------------------------------- optimizer state
 
 
-def build_optimizer_core(optimizer, model, kind: str, hparams, slots, clip_mode: int,
-                         clip: float) -> None:
+def build_optimizer_core(
+    optimizer, model, kind: str, hparams, slots, clip_mode: int, clip: float
+) -> None:
     """Create ``optimizer._core`` over ``model``'s arena. ``slots``: one (offset, size, lr,
     weight_decay, parameter index) per tensor; the index names the model tensor whose
     trainable flag the optimizer reads."""
-    optimizer._core = _core.Optimizer(kind, [float(h) for h in hparams], model._core, slots,
-                                      clip_mode, clip)
+    optimizer._core = _core.Optimizer(
+        kind, [float(h) for h in hparams], model._core, slots, clip_mode, clip
+    )
 
 
 def slot_lr(optimizer, slot: int) -> float:
@@ -225,8 +259,12 @@ def skipped_steps(optimizer) -> int:
 def step_counts(optimizer) -> dict:
     """steps, skipped_steps, slot_steps (per tensor) and slot_state (per-tensor scalars)."""
     core = optimizer._core
-    return {"steps": core.steps, "skipped_steps": core.skipped_steps,
-            "slot_steps": list(core.slot_steps), "slot_state": list(core.slot_state)}
+    return {
+        "steps": core.steps,
+        "skipped_steps": core.skipped_steps,
+        "slot_steps": list(core.slot_steps),
+        "slot_state": list(core.slot_state),
+    }
 
 
 def set_step_counts(optimizer, steps, skipped_steps, slot_steps, slot_state) -> None:
@@ -287,8 +325,12 @@ def get_num_threads() -> int:
 
 def build_info() -> dict:
     """Compiler, OpenBLAS and thread-pool facts for show_config."""
-    return {"compiler": _core.compiler(), "openblas": _core.openblas_config(),
-            "openblas_corename": _core.openblas_corename(),
-            "threads": _core.get_num_threads(),
-            "openblas_threads": _core.openblas_num_threads(),
-            "pool_workers": _core.pool_workers(), "spin_us": _core.spin_us()}
+    return {
+        "compiler": _core.compiler(),
+        "openblas": _core.openblas_config(),
+        "openblas_corename": _core.openblas_corename(),
+        "threads": _core.get_num_threads(),
+        "openblas_threads": _core.openblas_num_threads(),
+        "pool_workers": _core.pool_workers(),
+        "spin_us": _core.spin_us(),
+    }

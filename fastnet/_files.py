@@ -11,6 +11,7 @@ removed by the next write to the same path.
 Reads: ``open_regular`` refuses anything that is not a regular file (a FIFO would block, a
 character device such as /dev/zero never ends) before and after opening it.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,13 @@ def remove_stale_temporaries(directory: str, basename: str) -> list:
     longer exists: what a process killed mid-write (kill -9, power cut) left behind. Only that
     exact pattern for that basename is touched. Returns the paths removed; errors are ignored
     (cleaning up is a courtesy, never a reason for a save to fail)."""
-    pattern = re.compile(r"\." + re.escape(basename) + r"\.([1-9][0-9]{0,9})\.[0-9a-f]+"
-                         + re.escape(_TMP_SUFFIX) + r"\Z")
+    pattern = re.compile(
+        r"\."
+        + re.escape(basename)
+        + r"\.([1-9][0-9]{0,9})\.[0-9a-f]+"
+        + re.escape(_TMP_SUFFIX)
+        + r"\Z"
+    )
     removed = []
     try:
         entries = list(os.scandir(directory))
@@ -94,8 +100,9 @@ def atomic_write_bytes(path, data) -> None:
     remove_stale_temporaries(directory, basename)
     flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | _O_CLOEXEC | _O_BINARY
     while True:
-        tmp = os.path.join(directory,
-                           f".{basename}.{os.getpid()}.{os.urandom(8).hex()}{_TMP_SUFFIX}")
+        tmp = os.path.join(
+            directory, f".{basename}.{os.getpid()}.{os.urandom(8).hex()}{_TMP_SUFFIX}"
+        )
         try:
             fd = os.open(tmp, flags, 0o666)  # the kernel applies the umask
         except FileExistsError:  # 64 random bits: practically never
@@ -138,9 +145,13 @@ def _fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def require_regular_file(mode: int, path: str) -> None:
@@ -177,13 +188,15 @@ def read_exact(fd: int, n: int, path: str, what: str = "data") -> bytearray:
     while got < n:
         k = os.readv(fd, [view[got:]]) if hasattr(os, "readv") else _read_into(fd, view[got:])
         if k == 0:
-            raise ValueError(f"{path}: the file ended while reading its {what} ({got} of {n} "
-                             "bytes): it changed while being read, or is truncated")
+            raise ValueError(
+                f"{path}: the file ended while reading its {what} ({got} of {n} "
+                "bytes): it changed while being read, or is truncated"
+            )
         got += k
     return buf
 
 
 def _read_into(fd, view) -> int:
     chunk = os.read(fd, min(len(view), 1 << 30))
-    view[:len(chunk)] = chunk
+    view[: len(chunk)] = chunk
     return len(chunk)

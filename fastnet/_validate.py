@@ -4,6 +4,7 @@ Rules (DESIGN.md, "Errors"): TypeError for a wrong type (strings, objects, compl
 for a wrong shape, an empty batch, NaN/Inf, labels out of range or a hyper-parameter out of
 range; float64 and non-contiguous inputs are converted. Messages name the argument.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,8 +47,14 @@ def check_finite(arr: np.ndarray, name: str) -> None:
 
 def as_batch(x, name: str, features: int | None = None) -> np.ndarray:
     """A 2-D float32 batch (rows, features): 1-D input is one row only when features say so."""
-    if (type(x) is np.ndarray and x.dtype == _FLOAT32 and x.ndim == 2 and x.shape[0]
-            and x.flags.c_contiguous and (features is None or x.shape[1] == features)):
+    if (
+        type(x) is np.ndarray
+        and x.dtype == _FLOAT32
+        and x.ndim == 2
+        and x.shape[0]
+        and x.flags.c_contiguous
+        and (features is None or x.shape[1] == features)
+    ):
         check_finite(x, name)  # the common case, already what C++ takes: only the scan left
         return x
     arr = as_float_array(x, name)
@@ -65,8 +72,14 @@ def as_batch(x, name: str, features: int | None = None) -> np.ndarray:
 
 def as_labels(y, name: str, rows: int, n_classes: int) -> np.ndarray:
     """Integer class labels as a C-contiguous int32 vector of length rows, each in [0, n_classes)."""
-    if (type(y) is np.ndarray and y.ndim == 1 and y.shape[0] == rows and rows
-            and y.dtype in _NATIVE_INT_LABELS and y.flags.c_contiguous):
+    if (
+        type(y) is np.ndarray
+        and y.ndim == 1
+        and y.shape[0] == rows
+        and rows
+        and y.dtype in _NATIVE_INT_LABELS
+        and y.flags.c_contiguous
+    ):
         narrowed, lo, hi = _engine.int_labels(y)  # the common case: one C++ pass
         if lo >= 0 and hi < n_classes:
             return narrowed
@@ -138,7 +151,8 @@ def check_float(value, name: str, *, low=None, high=None, low_open=False, high_o
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     bad = (low is not None and (value <= low if low_open else value < low)) or (
-        high is not None and (value >= high if high_open else value > high))
+        high is not None and (value >= high if high_open else value > high)
+    )
     if bad:
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high

@@ -4,6 +4,7 @@ Hooks follow Keras: on_train_begin/end, on_epoch_begin/end(epoch, logs), and on_
 (step, logs) every ``batch_interval`` steps (None: never; the C++ loop then runs whole epochs
 without returning to Python).
 """
+
 from __future__ import annotations
 
 import csv
@@ -130,7 +131,9 @@ class CallbackList:
         self.callbacks = list(callbacks or ())
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks must be fastnet Callback objects, got {type(cb).__name__}")
+                raise TypeError(
+                    f"callbacks must be fastnet Callback objects, got {type(cb).__name__}"
+                )
             cb.set_model(model)
             cb.set_params(params)
             cb.set_context(context)
@@ -156,6 +159,7 @@ class CallbackList:
 
 
 # --------------------------------------------------------------------------- monitored metrics
+
 
 def _check_mode(mode):
     if mode not in ("auto", "min", "max"):
@@ -200,10 +204,13 @@ class MonitorCallback(Callback):
         value = logs.get(self.monitor)
         if value is None:
             if not self._warned:
-                warnings.warn(f"{type(self).__name__} monitors {self.monitor!r}, which is not in "
-                              f"the logs; available keys: {', '.join(sorted(logs)) or 'none'} "
-                              "(val_* keys need validation_data or validation_split)",
-                              RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"{type(self).__name__} monitors {self.monitor!r}, which is not in "
+                    f"the logs; available keys: {', '.join(sorted(logs)) or 'none'} "
+                    "(val_* keys need validation_data or validation_split)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
                 self._warned = True
             return None
         return float(value)
@@ -225,8 +232,15 @@ class EarlyStopping(MonitorCallback):
     After training: ``stopped_epoch`` (0 when it did not stop early), ``best``, ``best_epoch``.
     """
 
-    def __init__(self, monitor="val_loss", patience=0, min_delta=0.0, mode="auto",
-                 restore_best_weights=False, baseline=None):
+    def __init__(
+        self,
+        monitor="val_loss",
+        patience=0,
+        min_delta=0.0,
+        mode="auto",
+        restore_best_weights=False,
+        baseline=None,
+    ):
         super().__init__(monitor, mode, min_delta)
         self.patience = check_int(patience, "patience", 0)
         self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
@@ -281,11 +295,20 @@ class ReduceLROnPlateau(MonitorCallback):
     ``schedule_interval="epoch"``) and so overrides what this callback sets: use one or the other.
     """
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4, cooldown=0,
-                 min_lr=0.0, mode="auto"):
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        min_delta=1e-4,
+        cooldown=0,
+        min_lr=0.0,
+        mode="auto",
+    ):
         super().__init__(monitor, mode, min_delta)
-        self.factor = check_float(factor, "factor", low=0.0, high=1.0, low_open=True,
-                                  high_open=True)
+        self.factor = check_float(
+            factor, "factor", low=0.0, high=1.0, low_open=True, high_open=True
+        )
         self.patience = check_int(patience, "patience", 0)
         self.cooldown = check_int(cooldown, "cooldown", 0)
         self.min_lr = check_float(min_lr, "min_lr", low=0.0)
@@ -303,8 +326,9 @@ class ReduceLROnPlateau(MonitorCallback):
     def _optimizer(self):
         opt = self._fit_optimizer()
         if opt is None:
-            raise RuntimeError("ReduceLROnPlateau needs the optimizer on model.optimizer "
-                               "(model.fit sets it)")
+            raise RuntimeError(
+                "ReduceLROnPlateau needs the optimizer on model.optimizer (model.fit sets it)"
+            )
         return opt
 
     def in_cooldown(self) -> bool:
@@ -334,6 +358,7 @@ class ReduceLROnPlateau(MonitorCallback):
 
 # --------------------------------------------------------------------------- saving and logging
 
+
 class ModelCheckpoint(MonitorCallback):
     """Save the model (``fn.save``: safetensors, written atomically) at the end of each epoch
     (keras.callbacks.ModelCheckpoint).
@@ -357,9 +382,10 @@ class ModelCheckpoint(MonitorCallback):
         try:
             return self.path.format(epoch=epoch + 1, **(logs or {}))
         except (KeyError, IndexError) as e:
-            raise ValueError(f"ModelCheckpoint path {self.path!r} has the format field {e}, "
-                             f"which is not epoch or a log key ({', '.join(sorted(logs or {}))})"
-                             ) from None
+            raise ValueError(
+                f"ModelCheckpoint path {self.path!r} has the format field {e}, "
+                f"which is not epoch or a log key ({', '.join(sorted(logs or {}))})"
+            ) from None
 
     def on_epoch_end(self, epoch, logs=None):
         from .io import save
@@ -437,8 +463,9 @@ class CSVLogger(Callback):
             self._writer = csv.writer(self._file, delimiter=self.separator)
             if self._write_header:
                 self._writer.writerow(["epoch", *self.keys])
-        self._writer.writerow([epoch, *(_csv_value(logs[k]) if k in logs else "NA"
-                                        for k in self.keys)])
+        self._writer.writerow(
+            [epoch, *(_csv_value(logs[k]) if k in logs else "NA" for k in self.keys)]
+        )
         self._file.flush()
 
     def on_train_end(self, logs=None):

@@ -17,6 +17,7 @@ Default verdict rule (docs/architecture.md, "Tools"), on the layers that hold pa
 Glorot & Bengio (AISTATS 2010) show the saturated-sigmoid failure; He et al. (ICCV 2015) the
 variance argument behind the ratio test.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,7 +33,7 @@ from .callbacks import Callback
 RELU_FAMILY = ("relu", "leaky_relu", "prelu", "rrelu")
 SATURATING = ("sigmoid", "tanh")
 SIGMOID_BAND = (0.01, 0.99)  # sigmoid outputs outside it are saturated (σ' < 0.0099)
-TANH_LIMIT = 0.99            # |tanh| above it is saturated (1 - tanh² < 0.0199)
+TANH_LIMIT = 0.99  # |tanh| above it is saturated (1 - tanh² < 0.0199)
 
 
 def _layer_name(layer) -> str:
@@ -84,20 +85,51 @@ class DiagnosticsReport:
                 return "-"
             return format(v, spec)
 
-        head = ("#", "layer", "width", "act mean", "act std", "dead", "saturated", "grad norm",
-                "update/weight")
+        head = (
+            "#",
+            "layer",
+            "width",
+            "act mean",
+            "act std",
+            "dead",
+            "saturated",
+            "grad norm",
+            "update/weight",
+        )
         rows = [head]
         for r in self.layers:
-            rows.append((str(r["index"]), r["name"], str(r["width"]), fmt(r["act_mean"]),
-                         fmt(r["act_std"]), fmt(r["dead_fraction"], ".1%"),
-                         fmt(r["saturated_fraction"], ".1%"), fmt(r["grad_norm"], ".3e"),
-                         fmt(r["update_ratio"], ".2e")))
+            rows.append(
+                (
+                    str(r["index"]),
+                    r["name"],
+                    str(r["width"]),
+                    fmt(r["act_mean"]),
+                    fmt(r["act_std"]),
+                    fmt(r["dead_fraction"], ".1%"),
+                    fmt(r["saturated_fraction"], ".1%"),
+                    fmt(r["grad_norm"], ".3e"),
+                    fmt(r["update_ratio"], ".2e"),
+                )
+            )
         widths = [max(len(row[c]) for row in rows) for c in range(len(head))]
-        lines = ["  ".join(cell.rjust(w) if c != 1 else cell.ljust(w)
-                           for c, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+        lines = [
+            "  ".join(
+                cell.rjust(w) if c != 1 else cell.ljust(w)
+                for c, (cell, w) in enumerate(zip(row, widths))
+            )
+            for row in rows
+        ]
         rule = "-" * len(lines[0])
-        return "\n".join([rule, lines[0], rule, *lines[1:], rule,
-                          f"loss {self.loss:.4g}; verdict: {self.verdict} ({self.reason})"])
+        return "\n".join(
+            [
+                rule,
+                lines[0],
+                rule,
+                *lines[1:],
+                rule,
+                f"loss {self.loss:.4g}; verdict: {self.verdict} ({self.reason})",
+            ]
+        )
 
     def __repr__(self) -> str:
         return f"DiagnosticsReport(verdict={self.verdict!r}, reason={self.reason!r})"
@@ -126,17 +158,23 @@ def _verdict(rows, loss, input_std, vanishing_ratio, exploding_ratio, inactive_f
             return "vanishing", "every gradient is zero"
         ratio = math.inf if g1 == 0.0 else g0 / g1
         if ratio > exploding_ratio:
-            return "exploding", (f"first layer's gradient norm is {ratio:.3g} x the last layer's "
-                                 f"(> {exploding_ratio:g})")
+            return "exploding", (
+                f"first layer's gradient norm is {ratio:.3g} x the last layer's "
+                f"(> {exploding_ratio:g})"
+            )
         if ratio < vanishing_ratio:
-            return "vanishing", (f"first layer's gradient norm is {ratio:.3g} x the last layer's "
-                                 f"(< {vanishing_ratio:g})")
+            return "vanishing", (
+                f"first layer's gradient norm is {ratio:.3g} x the last layer's "
+                f"(< {vanishing_ratio:g})"
+            )
     if input_std > 0:
         for r in rows[:-1]:
             if r["act_std"] > exploding_ratio * input_std:
-                return "exploding", (f"layer {r['index']} ({r['name']}) output std is "
-                                     f"{r['act_std'] / input_std:.3g} x the input's "
-                                     f"(> {exploding_ratio:g})")
+                return "exploding", (
+                    f"layer {r['index']} ({r['name']}) output std is "
+                    f"{r['act_std'] / input_std:.3g} x the input's "
+                    f"(> {exploding_ratio:g})"
+                )
     # Hidden outputs only: the model's own output is allowed to saturate.
     inactive = total = 0.0
     for r in rows[:-1]:
@@ -145,18 +183,33 @@ def _verdict(rows, loss, input_std, vanishing_ratio, exploding_ratio, inactive_f
             inactive += frac * r["width"]
             total += r["width"]
     if total and inactive / total > inactive_fraction:
-        return "vanishing", (f"{inactive / total:.0%} of hidden units are saturated or dead "
-                             f"(> {inactive_fraction:.0%})")
+        return "vanishing", (
+            f"{inactive / total:.0%} of hidden units are saturated or dead "
+            f"(> {inactive_fraction:.0%})"
+        )
     ratio_text = ""
     if with_params and with_params[-1]["grad_norm"]:
-        ratio_text = (f"first/last gradient-norm ratio "
-                      f"{with_params[0]['grad_norm'] / with_params[-1]['grad_norm']:.3g}, ")
-    frac_text = f"{inactive / total:.0%} of hidden units inactive" if total else "no saturating units"
+        ratio_text = (
+            f"first/last gradient-norm ratio "
+            f"{with_params[0]['grad_norm'] / with_params[-1]['grad_norm']:.3g}, "
+        )
+    frac_text = (
+        f"{inactive / total:.0%} of hidden units inactive" if total else "no saturating units"
+    )
     return "healthy", ratio_text + frac_text
 
 
-def inspect(model, X, y, loss, optimizer=None, *, vanishing_ratio=1e-3, exploding_ratio=1e3,
-            inactive_fraction=0.5) -> DiagnosticsReport:
+def inspect(
+    model,
+    X,
+    y,
+    loss,
+    optimizer=None,
+    *,
+    vanishing_ratio=1e-3,
+    exploding_ratio=1e3,
+    inactive_fraction=0.5,
+) -> DiagnosticsReport:
     """One training-mode forward and backward on (X, y), without changing the model.
 
     Reports per layer the output mean/std, dead-ReLU and saturation fractions and the
@@ -183,32 +236,49 @@ def inspect(model, X, y, loss, optimizer=None, *, vanishing_ratio=1e-3, explodin
     with model._preserved_state() as saved_params, np.errstate(all="ignore"):
         out = _engine.forward(model, X, True)
         activations = _layer_outputs(model)
-        value, dout = _engine.loss_forward_backward(spec.name, out, target, labels, spec.delta,
-                                                    spec.from_logits, True)
+        value, dout = _engine.loss_forward_backward(
+            spec.name, out, target, labels, spec.delta, spec.from_logits, True
+        )
         _engine.backward(model, np.ascontiguousarray(dout, dtype=np.float32), False)
         rows = []
         for i, (layer, act) in enumerate(zip(model.layers, activations)):
             kind = layer.activation_name
-            row = {"index": i, "name": _layer_name(layer), "width": int(act.shape[1]),
-                   "act_mean": float(np.mean(act, dtype=np.float64)),
-                   "act_std": float(np.std(act, dtype=np.float64)),
-                   "dead_fraction": _dead_fraction(act) if kind in RELU_FAMILY else None,
-                   "saturated_fraction": (_saturated_fraction(act, kind)
-                                          if kind in SATURATING else None),
-                   "params": {}, "grad_norm": None, "update_ratio": None}
+            row = {
+                "index": i,
+                "name": _layer_name(layer),
+                "width": int(act.shape[1]),
+                "act_mean": float(np.mean(act, dtype=np.float64)),
+                "act_std": float(np.std(act, dtype=np.float64)),
+                "dead_fraction": _dead_fraction(act) if kind in RELU_FAMILY else None,
+                "saturated_fraction": (
+                    _saturated_fraction(act, kind) if kind in SATURATING else None
+                ),
+                "params": {},
+                "grad_norm": None,
+                "update_ratio": None,
+            }
             sq = 0.0
             for name, p in layer.named_parameters():
                 gn = _norm(p.grad)
-                row["params"][name] = {"grad_norm": gn, "weight_norm": _norm(p.data),
-                                       "update_ratio": None}
+                row["params"][name] = {
+                    "grad_norm": gn,
+                    "weight_norm": _norm(p.data),
+                    "update_ratio": None,
+                }
                 sq += gn * gn
             if row["params"]:
                 row["grad_norm"] = math.sqrt(sq)
             rows.append(row)
         if optimizer is not None:
             _would_be_updates(model, optimizer, rows, saved_params)
-    verdict, reason = _verdict(rows, float(value), float(np.std(X, dtype=np.float64)),
-                               vanishing_ratio, exploding_ratio, inactive_fraction)
+    verdict, reason = _verdict(
+        rows,
+        float(value),
+        float(np.std(X, dtype=np.float64)),
+        vanishing_ratio,
+        exploding_ratio,
+        inactive_fraction,
+    )
     return DiagnosticsReport(rows, float(value), verdict, reason)
 
 
@@ -235,7 +305,7 @@ def _would_be_updates(model, optimizer, rows, saved_params) -> None:
         for row, layer in zip(rows, model.layers):
             d_sq = w_sq = 0.0
             for name, p in layer.named_parameters():
-                before = saved_params[p._offset:p._offset + p.size].reshape(p.shape)
+                before = saved_params[p._offset : p._offset + p.size].reshape(p.shape)
                 wn = row["params"][name]["weight_norm"]
                 dn = _norm(p.data - before)
                 # Undefined for an all-zero tensor (a fresh bias): None.
@@ -309,8 +379,10 @@ class GradientMonitor(Callback):
         """Find the optimizer fit trains with and group its tensors by layer."""
         optimizer = self._fit_optimizer()
         if optimizer is None:
-            raise RuntimeError("GradientMonitor needs the optimizer that fit uses "
-                               "(model.optimizer); use it as a callback of model.fit")
+            raise RuntimeError(
+                "GradientMonitor needs the optimizer that fit uses "
+                "(model.optimizer); use it as a callback of model.fit"
+            )
         self._optimizer = optimizer
         slots = [p for g in optimizer.param_groups for p in g["params"]]
         layer_pos = {id(layer): i for i, layer in enumerate(self.model.layers)}

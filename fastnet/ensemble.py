@@ -4,6 +4,7 @@ Averaging class probabilities ("soft voting", scikit-learn's ``VotingClassifier(
 "soft")``) or regression outputs reduces variance; models trained from different seeds are the
 usual members (Lakshminarayanan et al., "Deep Ensembles", NeurIPS 2017).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -78,8 +79,9 @@ class Ensemble:
         try:
             models = list(models)
         except TypeError:
-            raise TypeError(f"models must be a list of fastnet Sequential models, got "
-                            f"{type(models).__name__}") from None
+            raise TypeError(
+                f"models must be a list of fastnet Sequential models, got {type(models).__name__}"
+            ) from None
         if not models:
             raise ValueError("models is empty: an Ensemble needs at least one model")
         for i, m in enumerate(models):
@@ -88,19 +90,24 @@ class Ensemble:
         first = models[0]
         for i, m in enumerate(models[1:], 1):
             if m.in_features != first.in_features:
-                raise ValueError(f"models[{i}] takes {m.in_features} input features, models[0] "
-                                 f"takes {first.in_features}")
+                raise ValueError(
+                    f"models[{i}] takes {m.in_features} input features, models[0] "
+                    f"takes {first.in_features}"
+                )
             if m.out_features != first.out_features:
-                raise ValueError(f"models[{i}] gives {m.out_features} outputs, models[0] gives "
-                                 f"{first.out_features}")
+                raise ValueError(
+                    f"models[{i}] gives {m.out_features} outputs, models[0] gives "
+                    f"{first.out_features}"
+                )
         self.models = models
         if weights is None:
             w = np.full(len(models), 1.0 / len(models))
         else:
             w = as_float_array(weights, "weights").astype(np.float64)
             if w.shape != (len(models),):
-                raise ValueError(f"weights must hold one number per model ({len(models)}), got "
-                                 f"shape {w.shape}")
+                raise ValueError(
+                    f"weights must hold one number per model ({len(models)}), got shape {w.shape}"
+                )
             if not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise ValueError("weights must be finite and non-negative")
             if w.sum() <= 0:
@@ -200,5 +207,6 @@ class Ensemble:
         return np.argmax(self.predict(X, kind="proba", batch_size=batch_size), axis=1)
 
     def __repr__(self) -> str:
-        return (f"Ensemble({len(self.models)} models, in={self.in_features}, "
-                f"out={self.out_features})")
+        return (
+            f"Ensemble({len(self.models)} models, in={self.in_features}, out={self.out_features})"
+        )

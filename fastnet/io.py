@@ -29,6 +29,7 @@ A pickled Sequential (``pickle`` / ``copy.deepcopy``) carries the same architect
 tensors as safetensors bytes (a dict of arrays without safetensors): ``model_payload`` and
 ``model_from_payload`` below.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -43,8 +44,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _engine
-from ._files import atomic_write_bytes, check_path as _check_path, open_regular, read_exact
-
+from ._files import atomic_write_bytes, open_regular, read_exact
+from ._files import check_path as _check_path
 from ._validate import check_finite, check_int
 from .training import set_shuffle_rng, shuffle_rng
 
@@ -62,12 +63,15 @@ def _safetensors_numpy():
     try:
         import safetensors.numpy as st
     except ImportError:
-        raise ImportError("fastnet.save and save_checkpoint need the 'safetensors' package: "
-                          "pip install 'fastnet[io]' (or pip install safetensors)") from None
+        raise ImportError(
+            "fastnet.save and save_checkpoint need the 'safetensors' package: "
+            "pip install 'fastnet[io]' (or pip install safetensors)"
+        ) from None
     return st
 
 
 # --------------------------------------------------------------------------- architecture
+
 
 def _encode_value(value, where: str):
     """A constructor argument as JSON; child layers nested; callables marked (not stored)."""
@@ -89,8 +93,10 @@ def _encode_value(value, where: str):
         # A callable (e.g. a custom initializer) cannot be stored as data; the weights are
         # saved anyway, so loading rebuilds the layer with the parameter's default.
         return {"__callable__": getattr(value, "__qualname__", type(value).__name__)}
-    raise TypeError(f"cannot save {where}: values of type {type(value).__name__} are not "
-                    "serializable (use numbers, strings, lists or layers)")
+    raise TypeError(
+        f"cannot save {where}: values of type {type(value).__name__} are not "
+        "serializable (use numbers, strings, lists or layers)"
+    )
 
 
 def layer_to_config(layer) -> dict:
@@ -112,8 +118,9 @@ def _decode_value(value, where: str):
         if "__layer__" in value:
             return layer_from_config(value["__layer__"])
         if "__callable__" in value:
-            raise ValueError(f"{where} was a callable ({value['__callable__']}) that cannot be "
-                             "restored")
+            raise ValueError(
+                f"{where} was a callable ({value['__callable__']}) that cannot be restored"
+            )
         return {k: _decode_value(v, f"{where}[{k!r}]") for k, v in value.items()}
     return value
 
@@ -122,18 +129,25 @@ def layer_from_config(entry: dict):
     """Rebuild a layer from ``layer_to_config`` output (only registered Layer classes)."""
     from .nn.layers import Layer
 
-    if not isinstance(entry, dict) or not isinstance(entry.get("class"), str) \
-            or not isinstance(entry.get("config"), dict):
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("class"), str)
+        or not isinstance(entry.get("config"), dict)
+    ):
         raise ValueError(f"bad layer entry in the architecture: {entry!r:.200}")
     cls = Layer._registry.get(entry["class"])
     if cls is None:
-        raise ValueError(f"unknown layer class {entry['class']!r} (import the module that "
-                         "defines it before loading)")
+        raise ValueError(
+            f"unknown layer class {entry['class']!r} (import the module that "
+            "defines it before loading)"
+        )
     accepted = list(inspect.signature(cls.__init__).parameters)[1:]
     unknown = sorted(set(entry["config"]) - set(accepted))
     if unknown:  # a file from another version, or edited: it would not be the saved layer
-        raise ValueError(f"{entry['class']} has no constructor argument {', '.join(unknown)} "
-                         f"(it takes {', '.join(accepted) or 'none'})")
+        raise ValueError(
+            f"{entry['class']} has no constructor argument {', '.join(unknown)} "
+            f"(it takes {', '.join(accepted) or 'none'})"
+        )
     config = {}
     for k, v in entry["config"].items():
         if isinstance(v, dict) and "__callable__" in v:
@@ -147,8 +161,12 @@ def layer_from_config(entry: dict):
 
 def _architecture(model) -> dict:
     seed = model._seed if isinstance(model._seed, (int, np.integer)) else None
-    return {"model": "Sequential", "layers": [layer_to_config(layer) for layer in model.layers],
-            "seed": None if seed is None else int(seed), "core_seed": _engine.rng_state(model)[0]}
+    return {
+        "model": "Sequential",
+        "layers": [layer_to_config(layer) for layer in model.layers],
+        "seed": None if seed is None else int(seed),
+        "core_seed": _engine.rng_state(model)[0],
+    }
 
 
 def _check_seed(value, what: str, where: str, allow_none: bool):
@@ -165,12 +183,19 @@ def _unbuilt_model(arch, where: str):
     compares ``_declared_tensors()`` with the tensors it has, then ``_allocate``s."""
     from .nn.sequential import Sequential
 
-    if not isinstance(arch, dict) or arch.get("model") != "Sequential" \
-            or not isinstance(arch.get("layers"), list):
+    if (
+        not isinstance(arch, dict)
+        or arch.get("model") != "Sequential"
+        or not isinstance(arch.get("layers"), list)
+    ):
         raise ValueError(f"{where}: the architecture metadata is not a fastnet Sequential")
     seed = _check_seed(arch.get("seed"), "the architecture's seed", where, allow_none=True)
-    core_seed = _check_seed(arch.get("core_seed", 0 if seed is None else seed),
-                            "the architecture's core_seed", where, allow_none=False)
+    core_seed = _check_seed(
+        arch.get("core_seed", 0 if seed is None else seed),
+        "the architecture's core_seed",
+        where,
+        allow_none=False,
+    )
     try:
         layers = [layer_from_config(entry) for entry in arch["layers"]]
         # Seed 0 when none was given: loading must not draw from the global generator (the
@@ -200,10 +225,14 @@ def _write(path, tensors: dict, meta: dict) -> None:
     from . import __version__
 
     st = _safetensors_numpy()
-    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-                "fastnet_version": __version__}
-    metadata.update({k: json.dumps(v, allow_nan=True) if not isinstance(v, str) else v
-                     for k, v in meta.items()})
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "fastnet_version": __version__,
+    }
+    metadata.update(
+        {k: json.dumps(v, allow_nan=True) if not isinstance(v, str) else v for k, v in meta.items()}
+    )
     atomic_write_bytes(path, st.save(tensors, metadata=metadata))
 
 
@@ -213,11 +242,15 @@ def _header_length(first8, size: int, where: str) -> int:
         raise ValueError(f"{where} is not a fastnet file: only {size} bytes")
     (n,) = struct.unpack("<Q", bytes(first8[:8]))
     if n == 0 or n > size - 8:
-        raise ValueError(f"{where} is not a fastnet file (not safetensors, or truncated: "
-                         f"header of {n} bytes in a file of {size})")
+        raise ValueError(
+            f"{where} is not a fastnet file (not safetensors, or truncated: "
+            f"header of {n} bytes in a file of {size})"
+        )
     if n > _MAX_HEADER:
-        raise ValueError(f"{where}: the safetensors header declares {n} bytes, more than the "
-                         f"{_MAX_HEADER} fastnet accepts")
+        raise ValueError(
+            f"{where}: the safetensors header declares {n} bytes, more than the "
+            f"{_MAX_HEADER} fastnet accepts"
+        )
     return n
 
 
@@ -256,44 +289,62 @@ def _entries(header: dict, data_size: int, where: str) -> dict:
         if name == "__metadata__":
             continue
         if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data_offsets"}:
-            raise ValueError(f"{where}: tensor {name!r}: the header entry must hold exactly "
-                             f"dtype, shape and data_offsets, got {spec!r:.200}")
+            raise ValueError(
+                f"{where}: tensor {name!r}: the header entry must hold exactly "
+                f"dtype, shape and data_offsets, got {spec!r:.200}"
+            )
         dtype = spec["dtype"]
         if not isinstance(dtype, str) or dtype not in _DTYPES:
-            raise ValueError(f"{where}: tensor {name!r} has dtype {dtype!r:.40}; fastnet files "
-                             f"hold {', '.join(_DTYPES)} only")
+            raise ValueError(
+                f"{where}: tensor {name!r} has dtype {dtype!r:.40}; fastnet files "
+                f"hold {', '.join(_DTYPES)} only"
+            )
         shape = spec["shape"]
         if not isinstance(shape, list) or not all(
-                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-            raise ValueError(f"{where}: tensor {name!r} has shape {shape!r:.200}; a shape is a "
-                             "list of non-negative integers")
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        ):
+            raise ValueError(
+                f"{where}: tensor {name!r} has shape {shape!r:.200}; a shape is a "
+                "list of non-negative integers"
+            )
         offsets = spec["data_offsets"]
-        if not isinstance(offsets, list) or len(offsets) != 2 or not all(
-                isinstance(o, int) and not isinstance(o, bool) for o in offsets):
-            raise ValueError(f"{where}: tensor {name!r} has data_offsets {offsets!r:.200}; "
-                             "expected [begin, end] byte offsets")
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets)
+        ):
+            raise ValueError(
+                f"{where}: tensor {name!r} has data_offsets {offsets!r:.200}; "
+                "expected [begin, end] byte offsets"
+            )
         begin, end = offsets
         if not 0 <= begin <= end <= data_size:
-            raise ValueError(f"{where}: tensor {name!r} has data_offsets [{begin}, {end}] "
-                             f"outside the data section of {data_size} bytes (truncated or "
-                             "corrupt file)")
+            raise ValueError(
+                f"{where}: tensor {name!r} has data_offsets [{begin}, {end}] "
+                f"outside the data section of {data_size} bytes (truncated or "
+                "corrupt file)"
+            )
         nbytes = math.prod(shape) * _DTYPES[dtype].itemsize
         if end - begin != nbytes:
-            raise ValueError(f"{where}: tensor {name!r} of shape {tuple(shape)} and dtype "
-                             f"{dtype} needs {nbytes} bytes but its data_offsets span "
-                             f"{end - begin}")
+            raise ValueError(
+                f"{where}: tensor {name!r} of shape {tuple(shape)} and dtype "
+                f"{dtype} needs {nbytes} bytes but its data_offsets span "
+                f"{end - begin}"
+            )
         entries[name] = _Entry(dtype, tuple(shape), begin, end)
     position, previous = 0, None
     for name, e in sorted(entries.items(), key=lambda item: (item[1].begin, item[1].end)):
         if e.begin < position:
             raise ValueError(f"{where}: tensors {previous!r} and {name!r} overlap in the file")
         if e.begin > position:
-            raise ValueError(f"{where}: {e.begin - position} unused bytes before tensor "
-                             f"{name!r} (corrupt file)")
+            raise ValueError(
+                f"{where}: {e.begin - position} unused bytes before tensor {name!r} (corrupt file)"
+            )
         position, previous = e.end, name
     if position != data_size:
-        raise ValueError(f"{where}: {data_size - position} bytes after the last tensor "
-                         "(corrupt file)")
+        raise ValueError(
+            f"{where}: {data_size - position} bytes after the last tensor (corrupt file)"
+        )
     return entries
 
 
@@ -301,8 +352,10 @@ def _fastnet_meta(header: dict, where: str) -> dict:
     """The fastnet metadata of a header, its JSON fields decoded, or a ValueError."""
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{where} is a safetensors file without fastnet metadata (not written "
-                         "by fastnet.save / save_checkpoint)")
+        raise ValueError(
+            f"{where} is a safetensors file without fastnet metadata (not written "
+            "by fastnet.save / save_checkpoint)"
+        )
     if not all(isinstance(v, str) for v in meta.values()):
         raise ValueError(f"{where}: the safetensors metadata must map strings to strings")
     try:
@@ -310,9 +363,11 @@ def _fastnet_meta(header: dict, where: str) -> dict:
     except ValueError:
         version = -1
     if not 1 <= version <= FORMAT_VERSION:
-        raise ValueError(f"{where}: unsupported fastnet file format version "
-                         f"{meta.get('format_version')!r:.40} (this fastnet reads up to "
-                         f"{FORMAT_VERSION})")
+        raise ValueError(
+            f"{where}: unsupported fastnet file format version "
+            f"{meta.get('format_version')!r:.40} (this fastnet reads up to "
+            f"{FORMAT_VERSION})"
+        )
     decoded = dict(meta)
     for key in ("architecture", "checkpoint"):
         if key in meta:
@@ -327,8 +382,9 @@ def _tensors(data, entries: dict) -> dict:
     out = {}
     for name, e in entries.items():
         dtype = _DTYPES[e.dtype]
-        arr = np.frombuffer(data, dtype=dtype, count=(e.end - e.begin) // dtype.itemsize,
-                            offset=e.begin).reshape(e.shape)
+        arr = np.frombuffer(
+            data, dtype=dtype, count=(e.end - e.begin) // dtype.itemsize, offset=e.begin
+        ).reshape(e.shape)
         if not arr.flags.aligned:
             arr = arr.copy()
         out[name] = arr
@@ -340,10 +396,16 @@ def _check_values(tensors: dict, where: str) -> None:
     for name, arr in tensors.items():
         if arr.dtype.kind == "f":
             check_finite(arr, f"{where}: tensor {name!r}")
-        if name.rsplit(".", 1)[-1] == "running_var" and not name.startswith(_OPTIMIZER_PREFIX) \
-                and arr.size and float(arr.min()) < 0.0:
-            raise ValueError(f"{where}: tensor {name!r} (a BatchNorm running variance) has a "
-                             f"negative entry ({float(arr.min())})")
+        if (
+            name.rsplit(".", 1)[-1] == "running_var"
+            and not name.startswith(_OPTIMIZER_PREFIX)
+            and arr.size
+            and float(arr.min()) < 0.0
+        ):
+            raise ValueError(
+                f"{where}: tensor {name!r} (a BatchNorm running variance) has a "
+                f"negative entry ({float(arr.min())})"
+            )
 
 
 def _read(path: str, before_data=None):
@@ -373,9 +435,9 @@ def _parse_safetensors(blob, where: str) -> dict:
         raise ValueError(f"{where}: the tensors must be safetensors bytes or a dict of arrays")
     blob = memoryview(blob).cast("B")
     n = _header_length(blob[:8], len(blob), where)
-    header = _header(blob[8:8 + n], where)
+    header = _header(blob[8 : 8 + n], where)
     entries = _entries(header, len(blob) - 8 - n, where)
-    return _tensors(blob[8 + n:], entries)
+    return _tensors(blob[8 + n :], entries)
 
 
 def _short(names) -> str:
@@ -390,14 +452,17 @@ def _match(declared, entries: dict, where: str) -> None:
     have = {name for name in entries if not name.startswith(_OPTIMIZER_PREFIX)}
     want = {name for name, _ in declared}
     if have != want:
-        raise ValueError(f"{where} does not match the model: missing tensors "
-                         f"{_short(want - have)}, unexpected {_short(have - want)}")
+        raise ValueError(
+            f"{where} does not match the model: missing tensors "
+            f"{_short(want - have)}, unexpected {_short(have - want)}"
+        )
     for name, shape in declared:
         e = entries[name]
         dtype = e.dtype if isinstance(e.dtype, str) else _DTYPE_NAMES.get(e.dtype, str(e.dtype))
         if tuple(e.shape) != tuple(shape):
-            raise ValueError(f"{where}: tensor {name} has shape {tuple(e.shape)}, the model's is "
-                             f"{tuple(shape)}")
+            raise ValueError(
+                f"{where}: tensor {name} has shape {tuple(e.shape)}, the model's is {tuple(shape)}"
+            )
         if dtype != "F32":
             raise ValueError(f"{where}: tensor {name} has dtype {dtype}, expected float32 (F32)")
 
@@ -424,13 +489,21 @@ def model_payload(model) -> dict:
         blob = {name: arr.copy() for name, arr in tensors.items()}
     else:
         blob = st.save(tensors)
-    return {"version": _PAYLOAD_VERSION, "architecture": _architecture(model), "tensors": blob,
-            "trainable": [bool(p.trainable) for p in model.parameters()],
-            "seed": model._seed, "step": _engine.rng_state(model)[1],
-            # Unpickling imports them first, so a user's layer classes are registered in a
-            # fresh process as pickle would find any class (files read by load never import).
-            "modules": sorted(m for m in _layer_modules(model.layers, set())
-                              if m != "fastnet" and not m.startswith("fastnet."))}
+    return {
+        "version": _PAYLOAD_VERSION,
+        "architecture": _architecture(model),
+        "tensors": blob,
+        "trainable": [bool(p.trainable) for p in model.parameters()],
+        "seed": model._seed,
+        "step": _engine.rng_state(model)[1],
+        # Unpickling imports them first, so a user's layer classes are registered in a
+        # fresh process as pickle would find any class (files read by load never import).
+        "modules": sorted(
+            m
+            for m in _layer_modules(model.layers, set())
+            if m != "fastnet" and not m.startswith("fastnet.")
+        ),
+    }
 
 
 def _layer_modules(layers, out: set) -> set:
@@ -485,6 +558,7 @@ def model_from_payload(payload):
 
 
 # --------------------------------------------------------------------------- public API
+
 
 def save(model, path) -> None:
     """Save the architecture and all weights of a Sequential to ``path`` (safetensors).
@@ -646,8 +720,9 @@ def _rng_from_state(state, path):
     try:
         bitgen.state = _lists_to_arrays(state)
     except (TypeError, ValueError, KeyError, OverflowError) as e:
-        raise ValueError(f"{path}: the saved {name} random generator state is invalid: "
-                         f"{str(e)[:200]}") from None
+        raise ValueError(
+            f"{path}: the saved {name} random generator state is invalid: {str(e)[:200]}"
+        ) from None
     return np.random.Generator(bitgen)
 
 
@@ -691,8 +766,11 @@ def save_checkpoint(path, model, optimizer, epoch=None, extra=None) -> None:
         "model_rng": dict(zip(("seed", "step"), _engine.rng_state(model))),
         "fit_rng": _rng_state(shuffle_rng(model)),
     }
-    _write(path, tensors, {"kind": "checkpoint", "architecture": _architecture(model),
-                           "checkpoint": checkpoint})
+    _write(
+        path,
+        tensors,
+        {"kind": "checkpoint", "architecture": _architecture(model), "checkpoint": checkpoint},
+    )
 
 
 def load_checkpoint(path, model=None, optimizer=None) -> Checkpoint:
@@ -715,8 +793,9 @@ def load_checkpoint(path, model=None, optimizer=None) -> Checkpoint:
     if model is not None and not isinstance(model, Sequential):
         raise TypeError(f"model must be a fastnet Sequential or None, got {type(model).__name__}")
     if optimizer is not None and not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a fastnet optimizer or None, got "
-                        f"{type(optimizer).__name__}")
+        raise TypeError(
+            f"optimizer must be a fastnet optimizer or None, got {type(optimizer).__name__}"
+        )
     if optimizer is not None and model is not None and optimizer._model is not model:
         raise ValueError("optimizer was built on the parameters of another model")
     given = model if model is not None else (optimizer._model if optimizer is not None else None)
@@ -726,18 +805,22 @@ def load_checkpoint(path, model=None, optimizer=None) -> Checkpoint:
         if meta.get("kind") != "checkpoint" or not isinstance(ckpt, dict):
             raise ValueError(f"{path} is a model file, not a checkpoint (use fastnet.load)")
         if optimizer is not None and type(optimizer).__name__ != ckpt.get("optimizer_class"):
-            raise ValueError(f"{path} holds the state of a {ckpt.get('optimizer_class')!r:.60} "
-                             f"optimizer, not of a {type(optimizer).__name__}")
+            raise ValueError(
+                f"{path} holds the state of a {ckpt.get('optimizer_class')!r:.60} "
+                f"optimizer, not of a {type(optimizer).__name__}"
+            )
         target = given if given is not None else _unbuilt_model(meta["architecture"], path)
         _match(target._declared_tensors(), entries, path)
         refs = _tensor_refs(ckpt.get("optimizer", {}), set())
         stored = {name for name in entries if name.startswith(_OPTIMIZER_PREFIX)}
         if refs != stored:
-            raise ValueError(f"{path}: the optimizer state refers to tensors "
-                             f"{_short(n for n in refs - stored if n is not None)}"
-                             f"{' (and a non-string name)' if None in refs else ''} that are not "
-                             f"in the file, and the file has {_short(stored - refs)} it does "
-                             "not use")
+            raise ValueError(
+                f"{path}: the optimizer state refers to tensors "
+                f"{_short(n for n in refs - stored if n is not None)}"
+                f"{' (and a non-string name)' if None in refs else ''} that are not "
+                f"in the file, and the file has {_short(stored - refs)} it does "
+                "not use"
+            )
         return target
 
     meta, tensors, target = _read(path, plan)
@@ -750,19 +833,18 @@ def load_checkpoint(path, model=None, optimizer=None) -> Checkpoint:
         try:
             checked_state = optimizer._check_state(opt_state)
         except (TypeError, ValueError) as e:
-            raise ValueError(f"{path}: the optimizer state does not fit this "
-                             f"{type(optimizer).__name__}: {e}") from None
+            raise ValueError(
+                f"{path}: the optimizer state does not fit this {type(optimizer).__name__}: {e}"
+            ) from None
     rng = ckpt.get("model_rng", {})
     if not isinstance(rng, dict):
         raise ValueError(f"{path}: model_rng must be a dict, got {rng!r:.80}")
-    seed = _check_seed(rng.get("seed", _engine.rng_state(target)[0]), "model_rng seed", path,
-                       False)
+    seed = _check_seed(rng.get("seed", _engine.rng_state(target)[0]), "model_rng seed", path, False)
     step = _check_seed(rng.get("step", 0), "model_rng step", path, False)
     fit_rng = _rng_from_state(ckpt.get("fit_rng"), path)
     epoch = ckpt.get("epoch")
     if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0):
-        raise ValueError(f"{path}: epoch must be a non-negative integer or null, got "
-                         f"{epoch!r:.80}")
+        raise ValueError(f"{path}: epoch must be a non-negative integer or null, got {epoch!r:.80}")
 
     # ----- then assign (nothing below fails on the file's contents) -----
     if given is None:
@@ -773,5 +855,10 @@ def load_checkpoint(path, model=None, optimizer=None) -> Checkpoint:
     _engine.set_rng_state(target, seed=seed, step=step)
     if fit_rng is not None:
         set_shuffle_rng(target, fit_rng, optimizer)
-    return Checkpoint(model=target, optimizer=optimizer, epoch=epoch, extra=ckpt.get("extra"),
-                      optimizer_state=opt_state)
+    return Checkpoint(
+        model=target,
+        optimizer=optimizer,
+        epoch=epoch,
+        extra=ckpt.get("extra"),
+        optimizer_state=opt_state,
+    )

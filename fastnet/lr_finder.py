@@ -5,6 +5,7 @@ One training step per learning rate on successive shuffled minibatches, with the
 exponentially from ``start_lr`` to ``end_lr``; the run stops early once the loss blows up. The
 model's weights and the optimizer's state are restored afterwards, so the test leaves no trace.
 """
+
 from __future__ import annotations
 
 import math
@@ -41,8 +42,10 @@ class LRFinderResult:
 
     def __repr__(self) -> str:
         sug = "None" if self.suggestion is None else f"{self.suggestion:.3g}"
-        return (f"LRFinderResult(steps={self.lrs.size}, lr=[{self.lrs[0]:.3g}, "
-                f"{self.lrs[-1]:.3g}], suggestion={sug}, stopped_early={self.stopped_early})")
+        return (
+            f"LRFinderResult(steps={self.lrs.size}, lr=[{self.lrs[0]:.3g}, "
+            f"{self.lrs[-1]:.3g}], suggestion={sug}, stopped_early={self.stopped_early})"
+        )
 
 
 def smooth_losses(raw_losses, smooth: float) -> np.ndarray:
@@ -91,8 +94,20 @@ def suggest_lr(lrs, losses, stopped_early: bool):
     return float(lrs[j])
 
 
-def lr_find(model, X, y, loss, optimizer, start_lr=1e-7, end_lr=10.0, steps=100, batch_size=32,
-            smooth=0.98, diverge_factor=4.0, seed=None) -> LRFinderResult:
+def lr_find(
+    model,
+    X,
+    y,
+    loss,
+    optimizer,
+    start_lr=1e-7,
+    end_lr=10.0,
+    steps=100,
+    batch_size=32,
+    smooth=0.98,
+    diverge_factor=4.0,
+    seed=None,
+) -> LRFinderResult:
     """Exponential learning-rate range test.
 
     Step i (0-based) trains one minibatch at lr_i = start_lr·(end_lr/start_lr)^(i/(steps-1));
@@ -157,8 +172,9 @@ def lr_find(model, X, y, loss, optimizer, start_lr=1e-7, end_lr=10.0, steps=100,
     start_lr = check_float(start_lr, "start_lr", low=0.0, low_open=True)
     end_lr = check_float(end_lr, "end_lr", low=0.0, low_open=True)
     if not end_lr > start_lr:
-        raise ValueError(f"end_lr must be greater than start_lr, got start_lr={start_lr}, "
-                         f"end_lr={end_lr}")
+        raise ValueError(
+            f"end_lr must be greater than start_lr, got start_lr={start_lr}, end_lr={end_lr}"
+        )
     steps = check_int(steps, "steps", 2)
     batch_size = check_int(batch_size, "batch_size", 1)
     smooth = check_float(smooth, "smooth", low=0.0, high=1.0, high_open=True)
@@ -185,7 +201,7 @@ def lr_find(model, X, y, loss, optimizer, start_lr=1e-7, end_lr=10.0, steps=100,
             for i, lr in enumerate(lrs):
                 if pos + batch_size > n:  # start a new pass on a fresh shuffle
                     order, pos = rng.permutation(n), 0
-                idx = order[pos:pos + batch_size]
+                idx = order[pos : pos + batch_size]
                 pos += batch_size
                 optimizer.lr = float(lr)
                 idx = np.ascontiguousarray(idx, dtype=np.int64)
@@ -193,8 +209,7 @@ def lr_find(model, X, y, loss, optimizer, start_lr=1e-7, end_lr=10.0, steps=100,
                 tb = None if target is None else np.ascontiguousarray(target[idx])
                 lb = None if labels is None else np.ascontiguousarray(labels[idx])
                 # The run stops on a blow-up itself: a skipped step is not reported.
-                value, gnorm = _engine.train_step(model, xb, tb, lb, spec, optimizer,
-                                                  report=False)
+                value, gnorm = _engine.train_step(model, xb, tb, lb, spec, optimizer, report=False)
                 avg = smooth * avg + (1.0 - smooth) * value
                 s = avg / (1.0 - smooth ** (i + 1))
                 tried.append(float(lr))

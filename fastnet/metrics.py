@@ -1,4 +1,5 @@
 """Classification metrics over NumPy arrays; the loops are the Cython kernels of fastnet/_metrics.pyx."""
+
 from __future__ import annotations
 
 from . import _metrics

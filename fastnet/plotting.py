@@ -7,6 +7,7 @@ figure, interactive backend) is never touched. Files are written atomically: the
 to a temporary file in the target directory, then ``os.replace`` moves it into place, so a
 reader never sees a half-written image.
 """
+
 from __future__ import annotations
 
 import io
@@ -24,8 +25,10 @@ def _new_figure(rows: int = 1, cols: int = 1, size=(7.0, 4.5)):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError("plotting needs matplotlib, an optional extra: "
-                          "pip install matplotlib (or fastnet[plot])") from None
+        raise ImportError(
+            "plotting needs matplotlib, an optional extra: "
+            "pip install matplotlib (or fastnet[plot])"
+        ) from None
     fig = Figure(figsize=(size[0] * cols, size[1] * rows))
     FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, squeeze=False)
@@ -59,6 +62,7 @@ def _finite(values):
 
 # --------------------------------------------------------------------------- history
 
+
 def plot_history(history, path, keys=None) -> str:
     """Per-epoch curves of a fit History (or a dict of lists) saved to path.
 
@@ -69,7 +73,9 @@ def plot_history(history, path, keys=None) -> str:
     """
     records = getattr(history, "history", history)
     if not isinstance(records, dict):
-        raise TypeError(f"history must be a History or a dict of lists, got {type(history).__name__}")
+        raise TypeError(
+            f"history must be a History or a dict of lists, got {type(history).__name__}"
+        )
     if not records:
         raise ValueError("history is empty: nothing to plot")
     if keys is None:
@@ -98,7 +104,7 @@ def plot_history(history, path, keys=None) -> str:
         for k in (base, "val_" + base):
             if k in records and (k in keys or base in keys):
                 ys = _finite(records[k])
-                xs = np.asarray(epochs[:len(ys)]) + 1 if epochs else np.arange(1, len(ys) + 1)
+                xs = np.asarray(epochs[: len(ys)]) + 1 if epochs else np.arange(1, len(ys) + 1)
                 ax.plot(xs, ys, marker="o", markersize=3, label=k)
         if base in ("lr", "grad_norm"):
             vals = _finite(records.get(base, []))
@@ -119,6 +125,7 @@ def plot_history(history, path, keys=None) -> str:
 
 # --------------------------------------------------------------------------- LR finder
 
+
 def plot_lr_find(result, path) -> str:
     """Smoothed (and raw) loss against the learning rate on a log axis, the suggestion marked."""
     lrs = np.asarray(result.lrs, dtype=np.float64)
@@ -130,15 +137,22 @@ def plot_lr_find(result, path) -> str:
     if result.suggestion is not None:
         k = int(np.argmin(np.abs(np.log(lrs) - math.log(result.suggestion))))
         ax.axvline(result.suggestion, color="C3", linestyle="--", linewidth=1)
-        ax.plot([result.suggestion], [result.losses[k]], "o", color="C3",
-                label=f"suggestion {result.suggestion:.2e}")
+        ax.plot(
+            [result.suggestion],
+            [result.losses[k]],
+            "o",
+            color="C3",
+            label=f"suggestion {result.suggestion:.2e}",
+        )
     ax.set_xscale("log")
     finite = _finite(result.losses)
     if np.isfinite(finite).any():
         lo = np.nanmin(finite)
         first = finite[np.isfinite(finite)][0]
         span = max(first - lo, abs(lo) * 0.1, 1e-12)
-        ax.set_ylim(lo - 0.1 * span, first + 1.5 * span)  # keep the blow-up from flattening the curve
+        ax.set_ylim(
+            lo - 0.1 * span, first + 1.5 * span
+        )  # keep the blow-up from flattening the curve
     ax.set_xlabel("learning rate (log scale)")
     ax.set_ylabel("loss")
     ax.set_title("learning-rate range test")
@@ -148,6 +162,7 @@ def plot_lr_find(result, path) -> str:
 
 
 # --------------------------------------------------------------------------- diagnostics
+
 
 def plot_diagnostics(report, path) -> str:
     """Three panels per layer: gradient norm (log), activation mean ± std, dead/saturated
@@ -170,8 +185,9 @@ def plot_diagnostics(report, path) -> str:
     axes[1].errorbar(idx, mean, yerr=std, fmt="o", capsize=3, color="C1")
     axes[1].set_ylabel("activation mean ± std")
     dead = _finite([r["dead_fraction"] if r["dead_fraction"] is not None else np.nan for r in rows])
-    sat = _finite([r["saturated_fraction"] if r["saturated_fraction"] is not None else np.nan
-                   for r in rows])
+    sat = _finite(
+        [r["saturated_fraction"] if r["saturated_fraction"] is not None else np.nan for r in rows]
+    )
     axes[2].bar(idx - 0.2, np.nan_to_num(dead), width=0.4, label="dead ReLU", color="C2")
     axes[2].bar(idx + 0.2, np.nan_to_num(sat), width=0.4, label="saturated", color="C3")
     axes[2].set_ylim(0, 1)

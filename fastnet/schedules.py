@@ -13,16 +13,23 @@ Closed forms (t = step):
   OneCycle          torch OneCycleLR(anneal_strategy="cos", three_phase=False), then its final lr
   Warmup            schedule(t) · (f0 + (1 − f0)·min(t, W)/W)  (torch LinearLR(f0, 1.0, W) chained)
 """
+
 from __future__ import annotations
 
 import abc
-
 import math
 
 from ._validate import check_float, check_int
 
-__all__ = ["Schedule", "ExponentialDecay", "PowerDecay", "StepDecay", "CosineDecay", "OneCycle",
-           "Warmup"]
+__all__ = [
+    "Schedule",
+    "ExponentialDecay",
+    "PowerDecay",
+    "StepDecay",
+    "CosineDecay",
+    "OneCycle",
+    "Warmup",
+]
 
 
 class Schedule(abc.ABC):
@@ -198,7 +205,10 @@ class CosineDecay(Schedule):
 
     def _lr(self, step):
         t = min(step, self.total_steps)
-        return self.min_lr + (self.lr0 - self.min_lr) * (1.0 + math.cos(math.pi * t / self.total_steps)) / 2.0
+        return (
+            self.min_lr
+            + (self.lr0 - self.min_lr) * (1.0 + math.cos(math.pi * t / self.total_steps)) / 2.0
+        )
 
 
 def _annealing_cos(start, end, pct):
@@ -246,17 +256,20 @@ class OneCycle(Schedule):
         self.total_steps = check_int(total_steps, "total_steps", 2)
         self.pct_start = check_float(pct_start, "pct_start", low=0.0, high=1.0)
         self.div_factor = check_float(div_factor, "div_factor", low=0.0, low_open=True)
-        self.final_div_factor = check_float(final_div_factor, "final_div_factor", low=0.0,
-                                            low_open=True)
+        self.final_div_factor = check_float(
+            final_div_factor, "final_div_factor", low=0.0, low_open=True
+        )
         self.initial_lr = self.max_lr / self.div_factor
         self.min_lr = self.initial_lr / self.final_div_factor
         # torch: phase ends at float(pct_start·total_steps) − 1 and total_steps − 1.
         self._warm_end = float(self.pct_start * self.total_steps) - 1.0
         self._end = float(self.total_steps - 1)
         if not 0.0 < self._warm_end < self._end:
-            raise ValueError(f"pct_start·total_steps must lie in (1, total_steps) so both phases "
-                             f"have at least one step; got pct_start={self.pct_start}, "
-                             f"total_steps={self.total_steps}")
+            raise ValueError(
+                f"pct_start·total_steps must lie in (1, total_steps) so both phases "
+                f"have at least one step; got pct_start={self.pct_start}, "
+                f"total_steps={self.total_steps}"
+            )
 
     def _lr(self, step):
         if step <= self._warm_end:
@@ -300,9 +313,13 @@ class Warmup(Schedule):
     """
 
     def __init__(self, schedule, warmup_steps, start_factor=0.0):
-        if isinstance(schedule, bool) or not (callable(schedule) or isinstance(schedule, (int, float))):
-            raise TypeError(f"schedule must be a step -> lr callable or a constant lr, got "
-                            f"{type(schedule).__name__}")
+        if isinstance(schedule, bool) or not (
+            callable(schedule) or isinstance(schedule, (int, float))
+        ):
+            raise TypeError(
+                f"schedule must be a step -> lr callable or a constant lr, got "
+                f"{type(schedule).__name__}"
+            )
         self.schedule = schedule if callable(schedule) else _lr0(schedule, "schedule")
         self.warmup_steps = check_int(warmup_steps, "warmup_steps", 1)
         self.start_factor = check_float(start_factor, "start_factor", low=0.0, high=1.0)

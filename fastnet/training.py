@@ -1,6 +1,7 @@
 """fit / evaluate: epochs run in C++ (shuffled minibatch gathering, steps, schedule, running
 loss) with the GIL released; Python is re-entered at epoch ends, or every N steps when a
 callback asks for it."""
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,7 @@ from ._loss_spec import resolve as resolve_loss
 from ._validate import as_batch, check_bool, check_float, check_int
 from .callbacks import CallbackList
 
-_CLASS_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy",
-                 "categorical_hinge")
+_CLASS_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy", "categorical_hinge")
 
 
 class History:
@@ -62,8 +62,10 @@ class TrainingContext:
         self.params = dict(params or {})
 
     def __repr__(self) -> str:
-        return (f"TrainingContext(optimizer={self.optimizer!r}, history={self.history!r}, "
-                f"stop_training={self.stop_training})")
+        return (
+            f"TrainingContext(optimizer={self.optimizer!r}, history={self.history!r}, "
+            f"stop_training={self.stop_training})"
+        )
 
 
 def set_shuffle_rng(model, rng, optimizer=None) -> None:
@@ -112,8 +114,13 @@ class _Progress:
             except ImportError:  # the progress extra is optional: fall back to epoch lines
                 self.verbose = 2
                 return
-            self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}",
-                            unit="step", leave=True, file=sys.stdout)
+            self.bar = tqdm(
+                total=self.steps,
+                desc=f"epoch {epoch + 1}/{self.epochs}",
+                unit="step",
+                leave=True,
+                file=sys.stdout,
+            )
 
     def advance(self, steps, loss):
         if self.bar is not None:
@@ -141,9 +148,26 @@ def _prepare_xy(model, X, y, spec, name_x="X", name_y="y"):
     return X, target, labels
 
 
-def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
-        schedule_interval="step", validation_data=None, validation_split=0.0, shuffle=True,
-        metrics=None, callbacks=(), verbose="auto", seed=None, initial_epoch=0):
+def fit(
+    model,
+    X,
+    y,
+    *,
+    loss,
+    optimizer,
+    epochs=1,
+    batch_size=32,
+    schedule=None,
+    schedule_interval="step",
+    validation_data=None,
+    validation_split=0.0,
+    shuffle=True,
+    metrics=None,
+    callbacks=(),
+    verbose="auto",
+    seed=None,
+    initial_epoch=0,
+):
     """Train epochs ``initial_epoch .. epochs-1``; returns a History.
 
     Resuming: with ``initial_epoch > 0`` the shuffle generator of the model's last fit
@@ -158,8 +182,9 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
     initial_epoch = check_int(initial_epoch, "initial_epoch", 0)
     batch_size = check_int(batch_size, "batch_size", 1)
     shuffle = check_bool(shuffle, "shuffle")
-    validation_split = check_float(validation_split, "validation_split", low=0.0, high=1.0,
-                                   high_open=True)
+    validation_split = check_float(
+        validation_split, "validation_split", low=0.0, high=1.0, high_open=True
+    )
     if schedule is not None and not callable(schedule):
         raise TypeError("schedule must be a callable step -> lr")
     if schedule_interval not in ("step", "epoch"):
@@ -176,7 +201,11 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
         if n_val < 1 or n_val >= X.shape[0]:
             raise ValueError(f"validation_split={validation_split} leaves an empty part")
         cut = X.shape[0] - n_val
-        val = (X[cut:], None if target is None else target[cut:], None if labels is None else labels[cut:])
+        val = (
+            X[cut:],
+            None if target is None else target[cut:],
+            None if labels is None else labels[cut:],
+        )
         X = X[:cut]
         target = None if target is None else np.ascontiguousarray(target[:cut])
         labels = None if labels is None else np.ascontiguousarray(labels[:cut])
@@ -201,8 +230,13 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
         rng = stored
     else:
         rng = _init.rng_from_seed(seed)
-    params = {"epochs": epochs, "steps": steps_per_epoch, "batch_size": batch_size,
-              "samples": n, "metrics": metrics}
+    params = {
+        "epochs": epochs,
+        "steps": steps_per_epoch,
+        "batch_size": batch_size,
+        "samples": n,
+        "metrics": metrics,
+    }
     context = TrainingContext(model, optimizer, rng, params)
     model._training = context
     history = context.history
@@ -212,8 +246,14 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
     base0 = optimizer._base_lrs[0]
     slot_base = None
     if schedule is not None:
-        slot_base = np.array([base for g, base in zip(optimizer.param_groups, optimizer._base_lrs)
-                              for _ in g["params"]], dtype=np.float32)
+        slot_base = np.array(
+            [
+                base
+                for g, base in zip(optimizer.param_groups, optimizer._base_lrs)
+                for _ in g["params"]
+            ],
+            dtype=np.float32,
+        )
 
     cbs.call("on_train_begin", {})
     for epoch in range(initial_epoch, epochs):
@@ -221,8 +261,14 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
         progress.epoch_begin(epoch)
         t0 = time.perf_counter()
         order = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
-        tot = {"loss_sum": 0.0, "samples": 0, "correct": 0, "gnorm_sum": 0.0, "steps": 0,
-               "nonfinite": 0}
+        tot = {
+            "loss_sum": 0.0,
+            "samples": 0,
+            "correct": 0,
+            "gnorm_sum": 0.0,
+            "steps": 0,
+            "nonfinite": 0,
+        }
         batch = 0
         if schedule is not None and schedule_interval == "epoch":
             optimizer.lr = float(schedule(epoch))
@@ -236,9 +282,21 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
                     raise ValueError("schedule returned a negative or non-finite learning rate")
                 factors = (lrs / base0 if base0 else lrs).astype(np.float32)
             # C++ sets each batch's scheduled lr in the optimizer's slots itself.
-            st = _engine.fit_batches(model, X, target, labels, order, batch_size, batch, count,
-                                     spec, optimizer, slot_base if factors is not None else None,
-                                     factors, absorb)
+            st = _engine.fit_batches(
+                model,
+                X,
+                target,
+                labels,
+                order,
+                batch_size,
+                batch,
+                count,
+                spec,
+                optimizer,
+                slot_base if factors is not None else None,
+                factors,
+                absorb,
+            )
             for k in tot:
                 tot[k] += st[k]
             batch += st["steps"]
@@ -249,16 +307,21 @@ def fit(model, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
                 raise st["interrupt"]
             running = tot["loss_sum"] / max(tot["samples"], 1)
             progress.advance(st["steps"], running)
-            cbs.batch_end(epoch * steps_per_epoch + batch - 1, batch,
-                          batch >= steps_per_epoch, {"loss": running, "batch": batch})
+            cbs.batch_end(
+                epoch * steps_per_epoch + batch - 1,
+                batch,
+                batch >= steps_per_epoch,
+                {"loss": running, "batch": batch},
+            )
             if context.stop_training:
                 break
         logs = {"loss": tot["loss_sum"] / max(tot["samples"], 1)}
         if "accuracy" in metrics:
             logs["accuracy"] = tot["correct"] / max(tot["samples"], 1)
         if val is not None:
-            vloss, vcorrect = _engine.evaluate(model, val[0], val[1], val[2],
-                                               max(batch_size, 256), spec)
+            vloss, vcorrect = _engine.evaluate(
+                model, val[0], val[1], val[2], max(batch_size, 256), spec
+            )
             logs["val_loss"] = vloss
             if "accuracy" in metrics:
                 logs["val_accuracy"] = vcorrect / val[0].shape[0]

@@ -1,4 +1,5 @@
 """Fixtures shared by the test modules."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,6 +18,7 @@ def one_thread():
 
 
 # ----- shared data and model factories (import them: ``from conftest import random_data``) -----
+
 
 def random_data(n: int, features: int, classes: int = 3, seed: int = 0):
     """Standard-normal float32 features (n, features) and uniform int64 labels in [0, classes)."""

@@ -1,4 +1,5 @@
 """Finite differences shared by the gradient tests (float64 references)."""
+
 import numpy as np
 
 

@@ -1,16 +1,23 @@
 """Callbacks: hook order, Keras semantics of EarlyStopping / ReduceLROnPlateau /
 ModelCheckpoint / TerminateOnNaN / CSVLogger, and Sequential.get_weights/set_weights."""
+
 import csv
 import math
 import warnings
 
 import numpy as np
 import pytest
+from conftest import mlp
 
 import fastnet as fn
-from conftest import mlp
-from fastnet.callbacks import (Callback, CSVLogger, EarlyStopping, ModelCheckpoint,
-                               ReduceLROnPlateau, TerminateOnNaN)
+from fastnet.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    ModelCheckpoint,
+    ReduceLROnPlateau,
+    TerminateOnNaN,
+)
 
 LOSS = "sparse_categorical_crossentropy"
 
@@ -76,23 +83,34 @@ def drive(cb, values, key="val_loss", model=None):
 
 # --------------------------------------------------------------------------- dispatch
 
+
 def test_hooks_fire_in_order():
     X, y = make_data(64)
     model = make_model()
     opt = fn.optim.SGD(model.parameters(), lr=0.05)
     rec = Recorder(batch_interval=2)
-    model.fit(X, y, loss=LOSS, optimizer=opt, epochs=2, batch_size=16, callbacks=[rec],
-              verbose=0, seed=0)
+    model.fit(
+        X, y, loss=LOSS, optimizer=opt, epochs=2, batch_size=16, callbacks=[rec], verbose=0, seed=0
+    )
     # 4 steps per epoch, on_batch_end every 2 steps with the global step index.
-    expected = [("train_begin",),
-                ("epoch_begin", 0), ("batch_end", 1), ("batch_end", 3), ("epoch_end", 0),
-                ("epoch_begin", 1), ("batch_end", 5), ("batch_end", 7), ("epoch_end", 1),
-                ("train_end",)]
+    expected = [
+        ("train_begin",),
+        ("epoch_begin", 0),
+        ("batch_end", 1),
+        ("batch_end", 3),
+        ("epoch_end", 0),
+        ("epoch_begin", 1),
+        ("batch_end", 5),
+        ("batch_end", 7),
+        ("epoch_end", 1),
+        ("train_end",),
+    ]
     assert rec.events == expected
     assert model.optimizer is opt
 
 
 # --------------------------------------------------------------------------- EarlyStopping
+
 
 def test_early_stopping_patience_on_crafted_sequence():
     seq = [1.0, 0.9, 0.95, 0.91, 0.92, 0.5]
@@ -110,8 +128,14 @@ def test_early_stopping_min_delta_mode_and_baseline():
     assert drive(cb, [1.0, 0.85, 0.7]) == 1
     assert cb.best == 1.0 and cb.stopped_epoch == 1
     # "accuracy" in the name: auto mode maximizes.
-    assert drive(EarlyStopping(monitor="val_accuracy", patience=1), [0.5, 0.6, 0.55, 0.7],
-                 key="val_accuracy") == 2
+    assert (
+        drive(
+            EarlyStopping(monitor="val_accuracy", patience=1),
+            [0.5, 0.6, 0.55, 0.7],
+            key="val_accuracy",
+        )
+        == 2
+    )
     assert drive(EarlyStopping(monitor="val_loss", mode="max", patience=1), [0.5, 0.4]) == 1
     # Improvements that do not beat the baseline do not reset the patience counter.
     seq = [0.9, 0.8, 0.85]
@@ -125,8 +149,17 @@ def test_early_stopping_restores_best_weights_in_fit():
     opt = fn.optim.SGD(model.parameters(), lr=0.1)
     rec = Recorder(scores=[3.0, 1.0, 2.0, 2.5, 0.1, 0.1])
     stop = EarlyStopping(monitor="score", patience=2, restore_best_weights=True)
-    hist = model.fit(X, y, loss=LOSS, optimizer=opt, epochs=6, batch_size=16,
-                     callbacks=[rec, stop], verbose=0, seed=0)
+    hist = model.fit(
+        X,
+        y,
+        loss=LOSS,
+        optimizer=opt,
+        epochs=6,
+        batch_size=16,
+        callbacks=[rec, stop],
+        verbose=0,
+        seed=0,
+    )
     assert hist.epoch == [0, 1, 2, 3] and stop.stopped_epoch == 3 and stop.best_epoch == 1
     for now, best in zip(model.get_weights(), rec.snapshots[1]):
         np.testing.assert_array_equal(now, best)
@@ -139,8 +172,18 @@ def test_early_stopping_restores_when_training_finishes_and_matches_val_loss():
     model = make_model(3)
     opt = fn.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     stop = EarlyStopping(patience=100, restore_best_weights=True)
-    hist = model.fit(X, y, loss=LOSS, optimizer=opt, epochs=8, batch_size=16,
-                     validation_data=(Xv, yv), callbacks=[stop], verbose=0, seed=0)
+    hist = model.fit(
+        X,
+        y,
+        loss=LOSS,
+        optimizer=opt,
+        epochs=8,
+        batch_size=16,
+        validation_data=(Xv, yv),
+        callbacks=[stop],
+        verbose=0,
+        seed=0,
+    )
     assert len(hist.epoch) == 8 and stop.stopped_epoch == 0
     best = int(np.argmin(hist.history["val_loss"]))
     assert stop.best_epoch == best
@@ -153,8 +196,16 @@ def test_missing_monitor_warns_with_available_keys():
     model = make_model()
     opt = fn.optim.SGD(model.parameters(), lr=0.01)
     with pytest.warns(RuntimeWarning, match="val_loss.*available keys: .*loss"):
-        hist = model.fit(X, y, loss=LOSS, optimizer=opt, epochs=3, batch_size=16,
-                         callbacks=[EarlyStopping(patience=0)], verbose=0)
+        hist = model.fit(
+            X,
+            y,
+            loss=LOSS,
+            optimizer=opt,
+            epochs=3,
+            batch_size=16,
+            callbacks=[EarlyStopping(patience=0)],
+            verbose=0,
+        )
     assert len(hist.epoch) == 3
 
 
@@ -178,6 +229,7 @@ def test_bad_callback_arguments():
 
 
 # --------------------------------------------------------------------------- ReduceLROnPlateau
+
 
 def test_reduce_lr_patience_cooldown_min_lr():
     model = make_model()
@@ -215,8 +267,16 @@ def test_reduce_lr_in_fit_changes_the_logged_lr():
     model = make_model()
     opt = fn.optim.SGD(model.parameters(), lr=0.2)
     rec = Recorder(scores=[1.0] * 5)
-    hist = model.fit(X, y, loss=LOSS, optimizer=opt, epochs=5, batch_size=16, verbose=0,
-                     callbacks=[rec, ReduceLROnPlateau(monitor="score", patience=1, factor=0.5)])
+    hist = model.fit(
+        X,
+        y,
+        loss=LOSS,
+        optimizer=opt,
+        epochs=5,
+        batch_size=16,
+        verbose=0,
+        callbacks=[rec, ReduceLROnPlateau(monitor="score", patience=1, factor=0.5)],
+    )
     # The lr column is logged before the callbacks of that epoch run.
     assert hist.history["lr"] == pytest.approx([0.2, 0.2, 0.1, 0.05, 0.025])
     assert opt.lr == pytest.approx(0.0125)
@@ -224,22 +284,23 @@ def test_reduce_lr_in_fit_changes_the_logged_lr():
 
 # --------------------------------------------------------------------------- ModelCheckpoint
 
+
 def test_model_checkpoint_save_best_only(tmp_path):
     X, y = make_data(64)
     model = make_model()
     opt = fn.optim.SGD(model.parameters(), lr=0.1)
     rec = Recorder(scores=[3.0, 1.0, 2.0, 0.5])
-    ckpt = ModelCheckpoint(tmp_path / "m-{epoch}.safetensors", monitor="score",
-                           save_best_only=True)
-    model.fit(X, y, loss=LOSS, optimizer=opt, epochs=4, batch_size=16, verbose=0,
-              callbacks=[rec, ckpt])
+    ckpt = ModelCheckpoint(tmp_path / "m-{epoch}.safetensors", monitor="score", save_best_only=True)
+    model.fit(
+        X, y, loss=LOSS, optimizer=opt, epochs=4, batch_size=16, verbose=0, callbacks=[rec, ckpt]
+    )
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["m-1.safetensors", "m-2.safetensors", "m-4.safetensors"]
     assert ckpt.saved == [str(tmp_path / f"m-{e}.safetensors") for e in (1, 2, 4)]
-    np.testing.assert_array_equal(fn.load(tmp_path / "m-4.safetensors").predict(X),
-                                  model.predict(X))
-    for loaded, snap in zip(fn.load(tmp_path / "m-2.safetensors").get_weights(),
-                            rec.snapshots[1]):
+    np.testing.assert_array_equal(
+        fn.load(tmp_path / "m-4.safetensors").predict(X), model.predict(X)
+    )
+    for loaded, snap in zip(fn.load(tmp_path / "m-2.safetensors").get_weights(), rec.snapshots[1]):
         np.testing.assert_array_equal(loaded, snap)
 
 
@@ -249,10 +310,20 @@ def test_model_checkpoint_every_epoch_with_log_fields(tmp_path):
     model = make_model()
     opt = fn.optim.SGD(model.parameters(), lr=0.1)
     ckpt = ModelCheckpoint(str(tmp_path / "e{epoch:02d}-{val_loss:.4f}.safetensors"))
-    hist = model.fit(X, y, loss=LOSS, optimizer=opt, epochs=2, batch_size=16, verbose=0,
-                     validation_data=(Xv, yv), callbacks=[ckpt])
-    expected = sorted(f"e{e + 1:02d}-{v:.4f}.safetensors"
-                      for e, v in enumerate(hist.history["val_loss"]))
+    hist = model.fit(
+        X,
+        y,
+        loss=LOSS,
+        optimizer=opt,
+        epochs=2,
+        batch_size=16,
+        verbose=0,
+        validation_data=(Xv, yv),
+        callbacks=[ckpt],
+    )
+    expected = sorted(
+        f"e{e + 1:02d}-{v:.4f}.safetensors" for e, v in enumerate(hist.history["val_loss"])
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == expected
     bad = ModelCheckpoint(str(tmp_path / "{nope}.safetensors"))
     with pytest.raises(ValueError, match="nope"):
@@ -260,6 +331,7 @@ def test_model_checkpoint_every_epoch_with_log_fields(tmp_path):
 
 
 # --------------------------------------------------------------------------- TerminateOnNaN
+
 
 def test_terminate_on_nan_stops_a_diverging_run():
     rng = np.random.default_rng(0)
@@ -270,8 +342,9 @@ def test_terminate_on_nan_stops_a_diverging_run():
     term = TerminateOnNaN()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the skipped non-finite steps
-        hist = model.fit(X, y, loss="mse", optimizer=opt, epochs=20, batch_size=8, verbose=0,
-                         callbacks=[term])
+        hist = model.fit(
+            X, y, loss="mse", optimizer=opt, epochs=20, batch_size=8, verbose=0, callbacks=[term]
+        )
     assert term.terminated_at is not None
     assert len(hist.epoch) == 1  # stopped inside the first epoch
     assert term.terminated_at < 256 // 8 - 1
@@ -283,12 +356,14 @@ def test_terminate_on_nan_leaves_a_healthy_run_alone():
     model = make_model()
     opt = fn.optim.SGD(model.parameters(), lr=0.05)
     term = TerminateOnNaN(batch_interval=3)
-    hist = model.fit(X, y, loss=LOSS, optimizer=opt, epochs=3, batch_size=16, verbose=0,
-                     callbacks=[term])
+    hist = model.fit(
+        X, y, loss=LOSS, optimizer=opt, epochs=3, batch_size=16, verbose=0, callbacks=[term]
+    )
     assert len(hist.epoch) == 3 and term.terminated_at is None
 
 
 # --------------------------------------------------------------------------- CSVLogger
+
 
 def test_csv_logger_header_and_rows(tmp_path):
     X, y = make_data(64)
@@ -296,8 +371,17 @@ def test_csv_logger_header_and_rows(tmp_path):
     model = make_model()
     opt = fn.optim.SGD(model.parameters(), lr=0.1)
     path = tmp_path / "log.csv"
-    hist = model.fit(X, y, loss=LOSS, optimizer=opt, epochs=3, batch_size=16, verbose=0,
-                     validation_data=(Xv, yv), callbacks=[CSVLogger(path)])
+    hist = model.fit(
+        X,
+        y,
+        loss=LOSS,
+        optimizer=opt,
+        epochs=3,
+        batch_size=16,
+        verbose=0,
+        validation_data=(Xv, yv),
+        callbacks=[CSVLogger(path)],
+    )
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     keys = sorted(hist.history)
@@ -309,19 +393,37 @@ def test_csv_logger_header_and_rows(tmp_path):
             assert float(cell) == hist.history[k][epoch]  # repr round-trips exactly
 
     # append=True continues the file without a second header; append=False starts over.
-    model.fit(X, y, loss=LOSS, optimizer=opt, epochs=2, batch_size=16, verbose=0,
-              validation_data=(Xv, yv), callbacks=[CSVLogger(path, append=True)])
+    model.fit(
+        X,
+        y,
+        loss=LOSS,
+        optimizer=opt,
+        epochs=2,
+        batch_size=16,
+        verbose=0,
+        validation_data=(Xv, yv),
+        callbacks=[CSVLogger(path, append=True)],
+    )
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     assert len(rows) == 6 and rows.count(["epoch", *keys]) == 1
-    model.fit(X, y, loss=LOSS, optimizer=opt, epochs=1, batch_size=16, verbose=0,
-              callbacks=[CSVLogger(path, separator=";")])
+    model.fit(
+        X,
+        y,
+        loss=LOSS,
+        optimizer=opt,
+        epochs=1,
+        batch_size=16,
+        verbose=0,
+        callbacks=[CSVLogger(path, separator=";")],
+    )
     with open(path) as f:
         lines = f.read().splitlines()
     assert len(lines) == 2 and lines[0].startswith("epoch;")
 
 
 # --------------------------------------------------------------------------- weights
+
 
 def test_get_set_weights_copies_and_checks():
     model = fn.Sequential(fn.Dense(3, 4), fn.PReLU(4), fn.Dense(4, 2, bias=False), seed=0)
@@ -366,9 +468,16 @@ def test_on_batch_end_only_for_callbacks_that_ask_and_on_their_own_multiples():
 
     never, four, six = Record(None), Record(4), Record(6)
     model = fn.Sequential(fn.Dense(4, 3), seed=0)
-    model.fit(X, y, loss="sparse_categorical_crossentropy", optimizer=fn.optim.SGD(
-        model.parameters(), lr=0.1), epochs=1, batch_size=64, verbose=0,
-        callbacks=[never, four, six])                      # 8 steps; chunks of gcd(4, 6) = 2
+    model.fit(
+        X,
+        y,
+        loss="sparse_categorical_crossentropy",
+        optimizer=fn.optim.SGD(model.parameters(), lr=0.1),
+        epochs=1,
+        batch_size=64,
+        verbose=0,
+        callbacks=[never, four, six],
+    )  # 8 steps; chunks of gcd(4, 6) = 2
     assert never.calls == []
     assert four.calls == [4, 8]
-    assert six.calls == [6, 8]                             # 8: the epoch's last chunk
+    assert six.calls == [6, 8]  # 8: the epoch's last chunk

@@ -1,4 +1,5 @@
 """python -m fastnet train (fastnet/__main__.py)."""
+
 import numpy as np
 import pytest
 
@@ -25,8 +26,26 @@ def test_csv_classification(tmp_path, capsys):
     label = np.where(X[:, 0] + X[:, 1] > 0, "yes", "no")
     lines = ["a,b,c,label"] + [f"{r[0]},{r[1]},{r[2]},{lab}" for r, lab in zip(X, label)]
     path = _csv(tmp_path, "\n".join(lines) + "\n")
-    assert main(["train", "--data", path, "--target", "label", "--hidden", "16",
-                 "--epochs", "30", "--lr", "0.01", "--verbose", "0"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                path,
+                "--target",
+                "label",
+                "--hidden",
+                "16",
+                "--epochs",
+                "30",
+                "--lr",
+                "0.01",
+                "--verbose",
+                "0",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "task classify" in out
     assert float(out.split("test accuracy:")[1].split()[0]) > 0.8
@@ -38,17 +57,22 @@ def test_npz_regression(tmp_path, capsys):
     y = X @ np.array([1.0, -2.0, 0.5, 0.0], dtype=np.float32) + 0.3
     path = tmp_path / "d.npz"
     np.savez(path, X=X, y=y)
-    assert main(["train", "--data", str(path), "--target", "y", "--epochs", "20",
-                 "--verbose", "0"]) == 0
+    assert (
+        main(["train", "--data", str(path), "--target", "y", "--epochs", "20", "--verbose", "0"])
+        == 0
+    )
     assert "test mse:" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("content, args, fragment", [
-    ("a,b\n1,2\n", ["--target", "zzz"], "no column named 'zzz'"),
-    ("a,b\n1,x\n2,3\n3,4\n4,5\n", ["--target", "a"], "non-numeric value 'x'"),
-    ("", ["--target", "a"], "empty"),
-    ("a,b\n1,2\n2,3,4\n", ["--target", "a"], "expected 2 fields"),
-])
+@pytest.mark.parametrize(
+    "content, args, fragment",
+    [
+        ("a,b\n1,2\n", ["--target", "zzz"], "no column named 'zzz'"),
+        ("a,b\n1,x\n2,3\n3,4\n4,5\n", ["--target", "a"], "non-numeric value 'x'"),
+        ("", ["--target", "a"], "empty"),
+        ("a,b\n1,2\n2,3,4\n", ["--target", "a"], "expected 2 fields"),
+    ],
+)
 def test_bad_csv_gives_one_line_error(tmp_path, capsys, content, args, fragment):
     path = _csv(tmp_path, content)
     assert main(["train", "--data", path, *args]) == 2
@@ -87,8 +111,20 @@ def test_out_saves_a_loadable_model(tmp_path, capsys):
     assert main(["train", "--epochs", "1", "--verbose", "0", "--out", str(path)]) == 0
     X, _, Xte, _ = fn.datasets.load_digits()
     assert fn.load(str(path)).predict(Xte).shape == (Xte.shape[0], 10)
-    assert main(["train", "--epochs", "1", "--verbose", "0", "--out",
-                 str(tmp_path / "no" / "dir" / "m.safetensors")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--epochs",
+                "1",
+                "--verbose",
+                "0",
+                "--out",
+                str(tmp_path / "no" / "dir" / "m.safetensors"),
+            ]
+        )
+        == 2
+    )
     assert "cannot write" in capsys.readouterr().err
 
 
@@ -102,9 +138,12 @@ def test_fifo_or_device_as_data_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     link = tmp_path / "zero.csv"
     link.symlink_to("/dev/zero")
-    out = run_child(f"""
+    out = run_child(
+        f"""
 from fastnet.__main__ import main
 print(main(["train", "--data", {str(fifo)!r}, "--target", "y"]),
       main(["train", "--data", {str(link)!r}, "--target", "y"]))
-""", timeout=60)
+""",
+        timeout=60,
+    )
     assert out.split()[-2:] == ["2", "2"]

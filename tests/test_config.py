@@ -1,4 +1,5 @@
 """Process-wide settings: thread count round trip, clamping to the usable cores, and show_config."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,7 @@ def restore_threads():
 def test_set_get_round_trip(restore_threads, n):
     fn.set_num_threads(n)
     assert fn.get_num_threads() == n
-    assert fn._core.openblas_num_threads() == 1        # OpenBLAS stays single-threaded
+    assert fn._core.openblas_num_threads() == 1  # OpenBLAS stays single-threaded
     assert fn.show_config(print_fn=None)["threads"] == n
 
 
@@ -39,7 +40,9 @@ def test_thread_count_is_process_wide(restore_threads):
     t.start()
     t.join()
     assert seen == [1]
-    t = threading.Thread(target=lambda: fn.set_num_threads(2 if fn._config.available_cores() > 1 else 1))
+    t = threading.Thread(
+        target=lambda: fn.set_num_threads(2 if fn._config.available_cores() > 1 else 1)
+    )
     t.start()
     t.join()
     assert fn.get_num_threads() == min(2, fn._config.available_cores())
@@ -57,16 +60,19 @@ def test_numpy_integer_is_accepted(restore_threads):
     assert fn.get_num_threads() == 2
 
 
-@pytest.mark.parametrize("bad,exc,fragment", [
-    (0, ValueError, "n must be >= 1"),
-    (-3, ValueError, "n must be >= 1"),
-    (10**6, ValueError, r"n must be in \[1, 1024\]"),
-    (2**40, ValueError, r"n must be in \[1, 1024\]"),
-    (2.0, TypeError, "n must be an integer"),
-    ("2", TypeError, "n must be an integer"),
-    (None, TypeError, "n must be an integer"),
-    (True, TypeError, "n must be an integer"),
-])
+@pytest.mark.parametrize(
+    "bad,exc,fragment",
+    [
+        (0, ValueError, "n must be >= 1"),
+        (-3, ValueError, "n must be >= 1"),
+        (10**6, ValueError, r"n must be in \[1, 1024\]"),
+        (2**40, ValueError, r"n must be in \[1, 1024\]"),
+        (2.0, TypeError, "n must be an integer"),
+        ("2", TypeError, "n must be an integer"),
+        (None, TypeError, "n must be an integer"),
+        (True, TypeError, "n must be an integer"),
+    ],
+)
 def test_bad_thread_counts(restore_threads, bad, exc, fragment):
     before = fn.get_num_threads()
     with pytest.raises(exc, match=fragment):
@@ -87,8 +93,18 @@ def test_results_do_not_depend_on_thread_count(restore_threads):
 def test_show_config_keys_and_printing():
     lines = []
     info = fn.show_config(print_fn=lines.append)
-    for key in ("fastnet", "python", "numpy", "compiler", "openblas", "thread_pool",
-                "openblas_corename", "threads", "openblas_threads", "available_cores"):
+    for key in (
+        "fastnet",
+        "python",
+        "numpy",
+        "compiler",
+        "openblas",
+        "thread_pool",
+        "openblas_corename",
+        "threads",
+        "openblas_threads",
+        "available_cores",
+    ):
         assert key in info, key
     assert info["fastnet"] == fn.__version__
     assert info["threads"] == fn.get_num_threads() >= 1

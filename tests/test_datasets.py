@@ -18,6 +18,7 @@ MNIST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 # --------------------------------------------------------------------------- digits
 
+
 def test_digits_shapes_dtypes_labels():
     X_tr, y_tr, X_te, y_te = ds.load_digits()
     assert X_tr.shape == (1347, 64) and X_te.shape == (450, 64)
@@ -33,7 +34,7 @@ def test_digits_standardized_on_training_part():
     mean = X_tr.astype(np.float64).mean(0)
     std = X_tr.astype(np.float64).std(0)
     np.testing.assert_allclose(mean, 0, atol=1e-5)
-    varying = std > 1e-3                     # always-zero pixels stay exactly 0
+    varying = std > 1e-3  # always-zero pixels stay exactly 0
     np.testing.assert_allclose(std[varying], 1, atol=1e-4)
     assert np.all(X_tr[:, ~varying] == 0)
     # the test part uses the training statistics, so it is only roughly standardized
@@ -60,8 +61,8 @@ def test_digits_split_is_stratified_reproducible_and_disjoint():
     X_tr, y_tr, X_te, y_te = a
     counts = np.bincount(y_te, minlength=10)
     full = np.bincount(np.concatenate([y_tr, y_te]))
-    assert np.all(np.abs(counts - full * 450 / 1797) <= 1)   # stratified
-    assert not np.all(np.diff(y_tr) >= 0)                      # shuffled, not class-sorted
+    assert np.all(np.abs(counts - full * 450 / 1797) <= 1)  # stratified
+    assert not np.all(np.diff(y_tr) >= 0)  # shuffled, not class-sorted
     # train + test is a partition of the whole set: same multiset of (image, label) rows
     with np.load(Path(ds.__file__).parent / "digits.npz") as f:
         full_rows = np.column_stack([f["images"] / 16.0, f["labels"]])
@@ -69,6 +70,7 @@ def test_digits_split_is_stratified_reproducible_and_disjoint():
 
     def lexsorted(m):
         return m[np.lexsort(m.T[::-1])]
+
     np.testing.assert_array_equal(lexsorted(rows.astype(np.float64)), lexsorted(full_rows))
     X_tr2, _, X_te2, _ = ds.load_digits(split=0.5, seed=3, standardize=False)
     assert X_te2.shape[0] == 899 and X_tr2.shape[0] == 898
@@ -88,6 +90,7 @@ def test_digits_bad_types():
 
 
 # --------------------------------------------------------------------------- MNIST t10k
+
 
 def _mnist_dir_or_skip():
     if (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
@@ -122,6 +125,7 @@ def test_mnist10k_default_location(monkeypatch):
 
 # Synthetic IDX files: exercise the reader without the real data.
 
+
 def _idx_bytes(magic, shape, data):
     head = np.array([magic, *shape], dtype=">i4").tobytes()
     return head + np.asarray(data, np.uint8).tobytes()
@@ -140,7 +144,7 @@ def _write_mnist(folder, n=10000, magic_img=2051, magic_lbl=2049, images=None, l
 
 def test_mnist10k_synthetic_roundtrip(tmp_path):
     _write_mnist(tmp_path / "mnist10k")
-    X, y = ds.load_mnist10k(tmp_path)            # a data root with a mnist10k/ subfolder
+    X, y = ds.load_mnist10k(tmp_path)  # a data root with a mnist10k/ subfolder
     assert X.shape == (10000, 784) and X.dtype == np.float32
     np.testing.assert_allclose(X[0, :5], np.arange(5) / 255.0, rtol=1e-6)
     np.testing.assert_array_equal(y[:12], np.arange(12) % 10)
@@ -165,7 +169,7 @@ def test_mnist10k_foreign_files(tmp_path):
     d = _write_mnist(tmp_path / "swapped", magic_img=2049)
     with pytest.raises(ValueError, match="magic"):
         ds.load_mnist10k(d)
-    d = _write_mnist(tmp_path / "train", n=600)          # right format, wrong set
+    d = _write_mnist(tmp_path / "train", n=600)  # right format, wrong set
     with pytest.raises(ValueError, match="10000"):
         ds.load_mnist10k(d)
     d = tmp_path / "plain"
@@ -180,6 +184,6 @@ def test_mnist10k_missing(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="t10k"):
         ds.load_mnist10k(tmp_path)
     monkeypatch.setenv("FASTNET_DATA", str(tmp_path))
-    monkeypatch.setattr(ds, "_HERE", tmp_path / "a" / "b" / "c")   # no repo-relative copy
+    monkeypatch.setattr(ds, "_HERE", tmp_path / "a" / "b" / "c")  # no repo-relative copy
     with pytest.raises(FileNotFoundError, match="FASTNET_DATA"):
         ds.load_mnist10k()

@@ -1,6 +1,7 @@
 """Deep networks: a self-normalizing SELU stack keeps its activation statistics through depth,
 and a deep residual He+ReLU+BatchNorm stack learns where a plain deep sigmoid stack with N(0, 1)
 weights does not (Glorot & Bengio 2010; He et al. 2016; Klambauer et al. 2017)."""
+
 import numpy as np
 
 import fastnet as fn
@@ -31,7 +32,7 @@ def _train(model, X, y, epochs=60, batch=64):
     for _ in range(epochs):
         perm = rng.permutation(len(X))
         for i in range(0, len(X), batch):
-            idx = perm[i:i + batch]
+            idx = perm[i : i + batch]
             model.train_step(X[idx], y[idx], "sparse_categorical_crossentropy", opt)
     return float((model.predict(X).argmax(1) == y).mean())
 
@@ -49,9 +50,15 @@ def test_deep_sigmoid_fails_where_residual_batchnorm_relu_learns():
 
     residual = [fn.Dense(16, width, init="he_normal")]
     for _ in range((depth - 2) // 2):
-        residual.append(fn.Residual(fn.Dense(width, width, init="he_normal"), fn.BatchNorm(width),
-                                    fn.ReLU(), fn.Dense(width, width, init="he_normal"),
-                                    fn.BatchNorm(width)))
+        residual.append(
+            fn.Residual(
+                fn.Dense(width, width, init="he_normal"),
+                fn.BatchNorm(width),
+                fn.ReLU(),
+                fn.Dense(width, width, init="he_normal"),
+                fn.BatchNorm(width),
+            )
+        )
     residual.append(fn.Dense(width, 2))
 
     plain_acc = _train(fn.Sequential(*plain, seed=0), X, y)

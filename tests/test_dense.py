@@ -1,12 +1,13 @@
 """fn.Dense: forward X·W + b and backward dW, db, dX against NumPy and against central finite
 differences of a float64 reference; bias=False; parameters as zero-copy, 64-byte-aligned views."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradcheck import central_difference
 
 import fastnet as fn
-from gradcheck import central_difference
 
 
 def params(layer):
@@ -59,8 +60,10 @@ def test_backward_sequential_matches_finite_differences(depth):
     model.forward(X, training=True)
     dX = model.backward(dY)
 
-    weights = [(params(l)["weight"].data.astype(np.float64), params(l)["bias"].data.astype(np.float64))
-               for l in model]
+    weights = [
+        (params(l)["weight"].data.astype(np.float64), params(l)["bias"].data.astype(np.float64))
+        for l in model
+    ]
 
     def net(x, ws):
         for i, (w, c) in enumerate(ws):
@@ -74,22 +77,30 @@ def test_backward_sequential_matches_finite_differences(depth):
             ws = [list(p) for p in weights]
             ws[i][which] = value
             return np.sum(dY * net(X.astype(np.float64), ws))
+
         return f
 
     for i, layer in enumerate(model):
         p = params(layer)
-        np.testing.assert_allclose(p["weight"].grad, central_difference(loss_with(i, 0), weights[i][0]),
-                                   rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(p["bias"].grad, central_difference(loss_with(i, 1), weights[i][1]),
-                                   rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(dX, central_difference(lambda x: np.sum(dY * net(x, weights)), X),
-                               rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            p["weight"].grad,
+            central_difference(loss_with(i, 0), weights[i][0]),
+            rtol=1e-4,
+            atol=1e-5,
+        )
+        np.testing.assert_allclose(
+            p["bias"].grad, central_difference(loss_with(i, 1), weights[i][1]), rtol=1e-4, atol=1e-5
+        )
+    np.testing.assert_allclose(
+        dX, central_difference(lambda x: np.sum(dY * net(x, weights)), X), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_without_bias():
     rng = np.random.default_rng(2)
-    model = fn.Sequential(fn.Dense(6, 3, bias=False), fn.Dense(3, 2, bias=False, activation="relu"),
-                          seed=0)
+    model = fn.Sequential(
+        fn.Dense(6, 3, bias=False), fn.Dense(3, 2, bias=False, activation="relu"), seed=0
+    )
     assert [n for n, _ in model[0].named_parameters()] == ["weight"]
     assert model.count_params() == 6 * 3 + 3 * 2
     W1, W2 = params(model[0])["weight"].data, params(model[1])["weight"].data
@@ -102,8 +113,9 @@ def test_without_bias():
     dX = model.backward(dY)
     dZ = dY * (Z > 0)
     np.testing.assert_allclose(params(model[1])["weight"].grad, H.T @ dZ, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(params(model[0])["weight"].grad, X.T @ (dZ @ W2.T), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        params(model[0])["weight"].grad, X.T @ (dZ @ W2.T), rtol=1e-4, atol=1e-5
+    )
     np.testing.assert_allclose(dX, dZ @ W2.T @ W1.T, rtol=1e-4, atol=1e-5)
 
 
@@ -132,7 +144,7 @@ def test_grad_views_are_filled_by_backward():
     model.backward(np.ones((5, 2), np.float32))
     for p, g in zip(model.parameters(), grads):
         assert g is p.grad
-        assert np.all(np.isfinite(g)), p.name          # overwritten, not accumulated
+        assert np.all(np.isfinite(g)), p.name  # overwritten, not accumulated
     # backward overwrites: a second call gives the same gradients
     first = [g.copy() for g in grads]
     model.forward(X, training=True)
@@ -142,8 +154,13 @@ def test_grad_views_are_filled_by_backward():
 
 
 def test_parameters_are_64_byte_aligned():
-    model = fn.Sequential(fn.Dense(7, 5), fn.PReLU(5), fn.Dense(5, 3, bias=False),
-                          fn.Dense(3, 1, activation="prelu"), seed=0)
+    model = fn.Sequential(
+        fn.Dense(7, 5),
+        fn.PReLU(5),
+        fn.Dense(5, 3, bias=False),
+        fn.Dense(3, 1, activation="prelu"),
+        seed=0,
+    )
     for p in model.parameters():
         assert p.data.ctypes.data % 64 == 0, p.name
         assert p.grad.ctypes.data % 64 == 0, p.name
@@ -169,15 +186,26 @@ def relu_mlp_reference(model, X, dY):
     Z = X.astype(np.float64) @ W1.data + b1.data
     H = np.maximum(Z, 0)
     dZ = (dY.astype(np.float64) @ W2.data.T) * (Z > 0)
-    return {"out": H @ W2.data + b2.data, "dW2": H.T @ dY, "db2": dY.sum(0),
-            "dW1": X.T @ dZ, "db1": dZ.sum(0), "dX": dZ @ W1.data.T}
+    return {
+        "out": H @ W2.data + b2.data,
+        "dW2": H.T @ dY,
+        "db2": dY.sum(0),
+        "dW1": X.T @ dZ,
+        "db1": dZ.sum(0),
+        "dX": dZ @ W1.data.T,
+    }
 
 
 def assert_matches_reference(model, out, dX, ref):
     (W1, b1), (W2, b2) = [(params(l)["weight"], params(l)["bias"]) for l in model]
     np.testing.assert_allclose(out, ref["out"], rtol=1e-4, atol=1e-4)
-    for got, key in ((W2.grad, "dW2"), (b2.grad, "db2"), (W1.grad, "dW1"), (b1.grad, "db1"),
-                     (dX, "dX")):
+    for got, key in (
+        (W2.grad, "dW2"),
+        (b2.grad, "db2"),
+        (W1.grad, "dW1"),
+        (b1.grad, "db1"),
+        (dX, "dX"),
+    ):
         np.testing.assert_allclose(got, ref[key], rtol=1e-4, atol=1e-3)
 
 
@@ -207,8 +235,10 @@ def test_products_split_across_threads(batch, threads):
     np.testing.assert_allclose(pred, ref["out"], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("batch,n_in,n_out", [(16, 128, 128), (32, 512, 10), (40, 3000, 7),
-                                              (15, 128, 128), (32, 256, 256)])
+@pytest.mark.parametrize(
+    "batch,n_in,n_out",
+    [(16, 128, 128), (32, 512, 10), (40, 3000, 7), (15, 128, 128), (32, 256, 256)],
+)
 def test_input_gradient_with_and_without_transposed_weights(batch, n_in, n_out):
     """dX = dZ·Wᵀ: from batch 16 small or narrow weights are transposed first and multiplied
     NN (csrc/dense.h, dense_dx_transposes); other shapes use the NT product. Same answer."""

@@ -1,13 +1,14 @@
 """fn.diagnostics: inspect() statistics against a NumPy forward/backward, the verdict rule on
 vanishing / healthy / exploding stacks, no side effects, and GradientMonitor against a NumPy
 training replica."""
+
 import math
 
 import numpy as np
 import pytest
+from conftest import random_data
 
 import fastnet as fn
-from conftest import random_data
 from fastnet.diagnostics import GradientMonitor, inspect
 
 CE = "sparse_categorical_crossentropy"
@@ -41,8 +42,15 @@ def test_statistics_match_numpy_forward_backward():
     rng = np.random.default_rng(1)
     X = (3.0 * rng.standard_normal((50, 6))).astype(np.float32)  # large inputs: some saturation
     y = rng.integers(0, 3, 50)
-    model = fn.Sequential(fn.Dense(6, 8, activation="tanh"), fn.Dense(8, 8), fn.ReLU(),
-                          fn.Dense(8, 4), fn.Sigmoid(), fn.Dense(4, 3), seed=2)
+    model = fn.Sequential(
+        fn.Dense(6, 8, activation="tanh"),
+        fn.Dense(8, 8),
+        fn.ReLU(),
+        fn.Dense(8, 4),
+        fn.Sigmoid(),
+        fn.Dense(4, 3),
+        seed=2,
+    )
     model[1].parameters()[1].data[:3] = -50.0  # three ReLU units that are never positive
     W = [model[i].parameters()[0].data.astype(np.float64) for i in (0, 1, 3, 5)]
     B = [model[i].parameters()[1].data.astype(np.float64) for i in (0, 1, 3, 5)]
@@ -58,9 +66,13 @@ def test_statistics_match_numpy_forward_backward():
     for row, a in zip(rep.layers, acts):
         assert row["act_mean"] == pytest.approx(a.mean(), rel=1e-4, abs=1e-5)
         assert row["act_std"] == pytest.approx(a.std(), rel=1e-4)
-    assert rep.layers[0]["saturated_fraction"] == pytest.approx(np.mean(np.abs(a0) > 0.99), abs=1e-3)
+    assert rep.layers[0]["saturated_fraction"] == pytest.approx(
+        np.mean(np.abs(a0) > 0.99), abs=1e-3
+    )
     assert rep.layers[0]["saturated_fraction"] > 0
-    assert rep.layers[4]["saturated_fraction"] == pytest.approx(np.mean((a2 < 0.01) | (a2 > 0.99)), abs=1e-3)
+    assert rep.layers[4]["saturated_fraction"] == pytest.approx(
+        np.mean((a2 < 0.01) | (a2 > 0.99)), abs=1e-3
+    )
     assert rep.layers[2]["dead_fraction"] == pytest.approx(np.mean(~(a1 > 0).any(axis=0)))
     assert rep.layers[2]["dead_fraction"] >= 3 / 8
     assert rep.layers[1]["dead_fraction"] is None and rep.layers[1]["saturated_fraction"] is None
@@ -73,7 +85,7 @@ def test_statistics_match_numpy_forward_backward():
     g[2] = (a1.T @ d2, d2.sum(0))
     d1 = (d2 @ W[2].T) * (z1 > 0)
     g[1] = (a0.T @ d1, d1.sum(0))
-    d0 = (d1 @ W[1].T) * (1 - a0 ** 2)
+    d0 = (d1 @ W[1].T) * (1 - a0**2)
     g[0] = (X.T @ d0, d0.sum(0))
     p = _softmax(out)
     assert rep.loss == pytest.approx(-np.mean(np.log(p[np.arange(50), y])), rel=1e-5)
@@ -82,11 +94,17 @@ def test_statistics_match_numpy_forward_backward():
         row = rep.layers[li]
         assert row["params"]["weight"]["grad_norm"] == pytest.approx(np.linalg.norm(gw), rel=1e-4)
         assert row["params"]["bias"]["grad_norm"] == pytest.approx(np.linalg.norm(gb), rel=1e-4)
-        assert row["grad_norm"] == pytest.approx(math.hypot(np.linalg.norm(gw), np.linalg.norm(gb)), rel=1e-4)
-        assert row["params"]["weight"]["weight_norm"] == pytest.approx(np.linalg.norm(W[k]), rel=1e-6)
+        assert row["grad_norm"] == pytest.approx(
+            math.hypot(np.linalg.norm(gw), np.linalg.norm(gb)), rel=1e-4
+        )
+        assert row["params"]["weight"]["weight_norm"] == pytest.approx(
+            np.linalg.norm(W[k]), rel=1e-6
+        )
     assert rep.layers[2]["grad_norm"] is None  # the ReLU layer holds no parameters
     text = str(rep)
-    assert "verdict" in text and "Dense+tanh" in text and len(text.splitlines()) == len(rep.layers) + 5
+    assert (
+        "verdict" in text and "Dense+tanh" in text and len(text.splitlines()) == len(rep.layers) + 5
+    )
 
 
 def test_inspect_has_no_side_effects_and_update_ratio_is_exact():
@@ -94,7 +112,7 @@ def test_inspect_has_no_side_effects_and_update_ratio_is_exact():
     model = fn.Sequential(fn.Dense(64, 32, activation="relu"), fn.Dense(32, 10), seed=0)
     opt = fn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     for k in range(3):
-        model.train_step(Xtr[k * 32:(k + 1) * 32], ytr[k * 32:(k + 1) * 32], CE, opt)
+        model.train_step(Xtr[k * 32 : (k + 1) * 32], ytr[k * 32 : (k + 1) * 32], CE, opt)
     params = [p.data.copy() for p in model.parameters()]
     grads = [p.grad.copy() for p in model.parameters()]
     state = opt.state_dict()
@@ -114,11 +132,11 @@ def test_inspect_has_no_side_effects_and_update_ratio_is_exact():
         d_sq = w_sq = 0.0
         for name, p in model[li].named_parameters():
             info = rep.layers[li]["params"][name]
-            buf = buf_arena[p._offset:p._offset + p.size].reshape(p.shape).astype(np.float64)
+            buf = buf_arena[p._offset : p._offset + p.size].reshape(p.shape).astype(np.float64)
             g = _batch_grad(model, Xtr[:100], ytr[:100], li, name)
             delta = 0.05 * np.linalg.norm(0.9 * buf + g)
             assert info["update_ratio"] == pytest.approx(delta / np.linalg.norm(p.data), rel=1e-3)
-            d_sq += delta ** 2
+            d_sq += delta**2
             w_sq += np.linalg.norm(p.data.astype(np.float64)) ** 2
         assert rep.layers[li]["update_ratio"] == pytest.approx(math.sqrt(d_sq / w_sq), rel=1e-3)
     # Plain SGD on the first step: lr·‖g‖/‖w‖ (the documented shortcut).
@@ -213,6 +231,7 @@ def test_activation_binding_copies_layer_outputs():
 
 # --------------------------------------------------------------------------- GradientMonitor
 
+
 def _numpy_training_norms(W1, b1, W2, b2, X, Y, lr, batch, steps):
     """Pure NumPy: Dense+tanh, Dense, mse mean over elements, plain SGD, sequential batches."""
     n = len(X)
@@ -220,15 +239,19 @@ def _numpy_training_norms(W1, b1, W2, b2, X, Y, lr, batch, steps):
     norms = []
     for s in range(steps):
         k = s % spe
-        xb, yb = X[k * batch:(k + 1) * batch], Y[k * batch:(k + 1) * batch]
+        xb, yb = X[k * batch : (k + 1) * batch], Y[k * batch : (k + 1) * batch]
         a = np.tanh(xb @ W1 + b1)
         out = a @ W2 + b2
         d = 2.0 * (out - yb) / out.size
         gW2, gb2 = a.T @ d, d.sum(0)
-        dz = (d @ W2.T) * (1 - a ** 2)
+        dz = (d @ W2.T) * (1 - a**2)
         gW1, gb1 = xb.T @ dz, dz.sum(0)
-        norms.append((math.hypot(np.linalg.norm(gW1), np.linalg.norm(gb1)),
-                      math.hypot(np.linalg.norm(gW2), np.linalg.norm(gb2))))
+        norms.append(
+            (
+                math.hypot(np.linalg.norm(gW1), np.linalg.norm(gb1)),
+                math.hypot(np.linalg.norm(gW2), np.linalg.norm(gb2)),
+            )
+        )
         W1, b1, W2, b2 = W1 - lr * gW1, b1 - lr * gb1, W2 - lr * gW2, b2 - lr * gb2
     return np.array(norms)
 
@@ -241,8 +264,17 @@ def test_gradient_monitor_matches_numpy_training(tmp_path):
     init = [p.data.astype(np.float64).copy() for p in model.parameters()]
     opt = fn.optim.SGD(model.parameters(), lr=0.1)
     mon = GradientMonitor(every=2)
-    model.fit(X, Y, loss="mse", optimizer=opt, epochs=3, batch_size=16, shuffle=False,
-              callbacks=[mon], verbose=0)
+    model.fit(
+        X,
+        Y,
+        loss="mse",
+        optimizer=opt,
+        epochs=3,
+        batch_size=16,
+        shuffle=False,
+        callbacks=[mon],
+        verbose=0,
+    )
     # 5 steps per epoch, recorded at within-epoch steps 2 and 4 (the last, shorter chunk is not).
     assert mon.steps == [1, 3, 6, 8, 11, 13]
     assert mon.norms.shape == (6, 2) and mon.layer_names == ["0:Dense+tanh", "1:Dense"]
@@ -281,11 +313,24 @@ def test_gradient_monitor_does_not_change_training_and_records_every_tenth_step(
     y = np.tile(ytr, 2)
 
     def run(callbacks):
-        model = fn.Sequential(fn.Dense(64, 128, activation="relu"),
-                              fn.Dense(128, 128, activation="relu"), fn.Dense(128, 10), seed=0)
+        model = fn.Sequential(
+            fn.Dense(64, 128, activation="relu"),
+            fn.Dense(128, 128, activation="relu"),
+            fn.Dense(128, 10),
+            seed=0,
+        )
         opt = fn.optim.SGD(model.parameters(), lr=0.01)
-        model.fit(X, y, loss=CE, optimizer=opt, epochs=1, batch_size=64, callbacks=callbacks,
-                  verbose=0, seed=0)
+        model.fit(
+            X,
+            y,
+            loss=CE,
+            optimizer=opt,
+            epochs=1,
+            batch_size=64,
+            callbacks=callbacks,
+            verbose=0,
+            seed=0,
+        )
         return np.concatenate([w.ravel() for w in model.get_weights()])
 
     threads = fn.get_num_threads()

@@ -3,6 +3,7 @@
 The build runs Sphinx in a child process with a deadline (tests/child.py), as CI does after
 ``pip install -e ".[test]"``; it is skipped only where Sphinx is not installed.
 """
+
 from __future__ import annotations
 
 import doctest
@@ -13,9 +14,9 @@ import re
 from pathlib import Path
 
 import pytest
+from child import run_child
 
 import fastnet as fn
-from child import run_child
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -24,10 +25,23 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 # underscore (what Sphinx's automodule documents). The top level comes last, so that a name it
 # re-exports is reported where the reference documents it (fastnet.nn.Dense, not fastnet.Dense).
 PUBLIC_MODULES = (
-    "fastnet.nn", "fastnet.optim", "fastnet.schedules", "fastnet.callbacks",
-    "fastnet.training", "fastnet.losses", "fastnet.metrics", "fastnet.init", "fastnet.io",
-    "fastnet.datasets", "fastnet.diagnostics", "fastnet.lr_finder", "fastnet.ensemble",
-    "fastnet.plotting", "fastnet._config", "fastnet.__main__", "fastnet",
+    "fastnet.nn",
+    "fastnet.optim",
+    "fastnet.schedules",
+    "fastnet.callbacks",
+    "fastnet.training",
+    "fastnet.losses",
+    "fastnet.metrics",
+    "fastnet.init",
+    "fastnet.io",
+    "fastnet.datasets",
+    "fastnet.diagnostics",
+    "fastnet.lr_finder",
+    "fastnet.ensemble",
+    "fastnet.plotting",
+    "fastnet._config",
+    "fastnet.__main__",
+    "fastnet",
 )
 
 # fastnet.training is an internal module but for History, the object fit returns.
@@ -38,16 +52,30 @@ PUBLIC_NAMES_OVERRIDE = {"fastnet.training": ("History",)}
 # the C++ registries; training.py and optim/base.py are being refactored). Empty this list once
 # those changes are merged; a name documented meanwhile fails test_known_exceptions_are_current.
 KNOWN_UNDOCUMENTED = {
-    "fastnet.nn.ELU", "fastnet.nn.LeakyReLU", "fastnet.nn.ReLU", "fastnet.nn.Sigmoid",
+    "fastnet.nn.ELU",
+    "fastnet.nn.LeakyReLU",
+    "fastnet.nn.ReLU",
+    "fastnet.nn.Sigmoid",
     "fastnet.nn.Tanh",
-    "fastnet.nn.Dense.output_features", "fastnet.nn.Dense.activation_name",
-    "fastnet.nn.BatchNorm.running_mean", "fastnet.nn.BatchNorm.running_var",
-    "fastnet.nn.Activation.activation_name", "fastnet.nn.Layer.output_features",
-    "fastnet.nn.Layer.activation_name", "fastnet.nn.Layer.named_parameters",
-    "fastnet.nn.Layer.unfreeze", "fastnet.nn.Layer.trainable",
-    "fastnet.optim.Adadelta", "fastnet.optim.Adagrad", "fastnet.optim.Adam",
-    "fastnet.optim.AdamW", "fastnet.optim.Nadam", "fastnet.optim.RMSprop", "fastnet.optim.SGD",
-    "fastnet.optim.Optimizer.lr", "fastnet.optim.Optimizer.skipped_steps",
+    "fastnet.nn.Dense.output_features",
+    "fastnet.nn.Dense.activation_name",
+    "fastnet.nn.BatchNorm.running_mean",
+    "fastnet.nn.BatchNorm.running_var",
+    "fastnet.nn.Activation.activation_name",
+    "fastnet.nn.Layer.output_features",
+    "fastnet.nn.Layer.activation_name",
+    "fastnet.nn.Layer.named_parameters",
+    "fastnet.nn.Layer.unfreeze",
+    "fastnet.nn.Layer.trainable",
+    "fastnet.optim.Adadelta",
+    "fastnet.optim.Adagrad",
+    "fastnet.optim.Adam",
+    "fastnet.optim.AdamW",
+    "fastnet.optim.Nadam",
+    "fastnet.optim.RMSprop",
+    "fastnet.optim.SGD",
+    "fastnet.optim.Optimizer.lr",
+    "fastnet.optim.Optimizer.skipped_steps",
     "fastnet.optim.Optimizer.steps",
     "fastnet.training.History.append",
 }
@@ -58,8 +86,11 @@ def _public_names(module) -> list[str]:
         return list(PUBLIC_NAMES_OVERRIDE[module.__name__])
     if hasattr(module, "__all__"):
         return list(module.__all__)
-    return [name for name, value in vars(module).items()
-            if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__]
+    return [
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__
+    ]
 
 
 def _has_doc(text) -> bool:
@@ -89,8 +120,10 @@ def _undocumented() -> list[str]:
                 for attr, raw in vars(value).items():
                     if attr.startswith("_") and attr != "__call__":
                         continue
-                    if not (isinstance(raw, (property, staticmethod, classmethod))
-                            or inspect.isfunction(raw)):
+                    if not (
+                        isinstance(raw, (property, staticmethod, classmethod))
+                        or inspect.isfunction(raw)
+                    ):
                         continue
                     if not _has_doc(inspect.getdoc(getattr(value, attr))):
                         missing.append(f"{where}.{attr}")
@@ -114,8 +147,9 @@ def test_every_public_module_has_a_page():
     for module_name in PUBLIC_MODULES:
         if module_name in ("fastnet", "fastnet._config"):
             continue  # the top level's page and the config page name their functions
-        assert re.search(rf"^\.\. automodule:: {re.escape(module_name)}$", pages, re.M), \
+        assert re.search(rf"^\.\. automodule:: {re.escape(module_name)}$", pages, re.M), (
             f"no docs/api page documents {module_name}"
+        )
     for name in ("set_num_threads", "get_num_threads", "manual_seed", "show_config"):
         assert f".. autofunction:: fastnet.{name}" in pages
 
@@ -133,11 +167,13 @@ KNOWN_DESIGN_CITATIONS = {"nn/layers.py", "nn/_fusion.py", "_validate.py"}
 
 def test_sources_do_not_cite_files_outside_the_repo():
     package = Path(fn.__file__).parent
-    citing = {str(p.relative_to(package)) for p in package.rglob("*.py")
-              if "DESIGN.md" in p.read_text()}
-    assert citing <= KNOWN_DESIGN_CITATIONS, \
-        f"{sorted(citing - KNOWN_DESIGN_CITATIONS)} cite DESIGN.md (not in the repository): " \
+    citing = {
+        str(p.relative_to(package)) for p in package.rglob("*.py") if "DESIGN.md" in p.read_text()
+    }
+    assert citing <= KNOWN_DESIGN_CITATIONS, (
+        f"{sorted(citing - KNOWN_DESIGN_CITATIONS)} cite DESIGN.md (not in the repository): "
         "point to docs/architecture.md"
+    )
 
 
 def _python_modules():
@@ -153,8 +189,9 @@ def test_docstring_examples_run(module_name, one_thread):
     """The Examples sections are doctests: each runs and prints what it shows (an example
     marked ``# doctest: +SKIP`` is shown only)."""
     module = importlib.import_module(module_name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-                             report=True)
+    result = doctest.testmod(
+        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, report=True
+    )
     assert result.failed == 0, f"{result.failed} docstring example(s) of {module_name} failed"
 
 
@@ -162,12 +199,15 @@ def test_reference_builds_without_warnings(tmp_path):
     pytest.importorskip("sphinx")
     out = tmp_path / "html"
     # -W: any warning is an error; -E: no cached environment; -q: only warnings are printed.
-    run_child(f"""
+    run_child(
+        f"""
         import sys
         from sphinx.cmd.build import build_main
         sys.exit(build_main(["-W", "--keep-going", "-E", "-q", "-b", "html",
                              "-d", {str(tmp_path / "doctrees")!r}, {str(DOCS)!r}, {str(out)!r}]))
-        """, timeout=300)
+        """,
+        timeout=300,
+    )
     html = (out / "api" / "nn.html").read_text()
     assert 'id="fastnet.nn.Sequential.fit"' in html and 'id="fastnet.nn.Dense"' in html
     assert (out / "architecture.html").exists()

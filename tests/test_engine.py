@@ -1,5 +1,6 @@
 """fastnet/_engine.py is the one seam to the C++ extension; state C++ reads lives in C++; fit
 keeps its state in a TrainingContext; one error policy for call order and shapes."""
+
 import inspect
 import pathlib
 import re
@@ -46,10 +47,15 @@ def _data(n=32):
 
 # ----------------------------------------------------------------------------- state in C++
 
+
 def test_param_group_settings_live_in_the_cpp_optimizer():
     m = _model()
-    opt = fn.optim.SGD([{"params": m[0].parameters(), "lr": 0.1},
-                        {"params": m[1].parameters(), "lr": 0.01, "weight_decay": 0.5}])
+    opt = fn.optim.SGD(
+        [
+            {"params": m[0].parameters(), "lr": 0.1},
+            {"params": m[1].parameters(), "lr": 0.01, "weight_decay": 0.5},
+        ]
+    )
     assert [g["lr"] for g in opt.param_groups] == [0.1, 0.01]
     assert [dict(g)["weight_decay"] for g in opt.param_groups] == [0.0, 0.5]
     opt.param_groups[1]["lr"] = 0.25
@@ -69,8 +75,12 @@ def test_trainable_flag_lives_in_the_cpp_model():
     opt = fn.optim.SGD(m.parameters(), lr=0.1)
     before = [p.data.copy() for p in m.parameters()]
     m[0].freeze()  # the optimizer reads the model's flag at its next step: no sync
-    assert [fn._engine.param_trainable(m, p._index) for p in m.parameters()] == [False, False,
-                                                                                 True, True]
+    assert [fn._engine.param_trainable(m, p._index) for p in m.parameters()] == [
+        False,
+        False,
+        True,
+        True,
+    ]
     m.train_step(X, y, "sparse_categorical_crossentropy", opt)
     after = [p.data for p in m.parameters()]
     assert np.array_equal(before[0], after[0]) and np.array_equal(before[1], after[1])
@@ -87,13 +97,22 @@ def test_fit_leaves_the_scheduled_rate_in_cpp():
     m = _model()
     opt = fn.optim.SGD(m.parameters(), lr=0.1)
     sched = lambda t: 0.1 / (1 + t)  # noqa: E731
-    m.fit(X, y, loss="sparse_categorical_crossentropy", optimizer=opt, epochs=1, batch_size=16,
-          schedule=sched, verbose=0)
+    m.fit(
+        X,
+        y,
+        loss="sparse_categorical_crossentropy",
+        optimizer=opt,
+        epochs=1,
+        batch_size=16,
+        schedule=sched,
+        verbose=0,
+    )
     # The last of the 4 steps ran at sched(3): C++ wrote it (float32 arithmetic).
     assert opt.lr == pytest.approx(sched(3), rel=1e-6)
 
 
 # ----------------------------------------------------------------------------- training context
+
 
 def test_fit_keeps_its_state_in_a_training_context():
     X, y = _data()
@@ -110,8 +129,16 @@ def test_fit_keeps_its_state_in_a_training_context():
     assert m.history is None and m.optimizer is None and m.stop_training is False
     with pytest.raises(RuntimeError, match="stop_training"):
         m.stop_training = True
-    hist = m.fit(X, y, loss="sparse_categorical_crossentropy", optimizer=opt, epochs=5,
-                 callbacks=[Stopper()], verbose=0, seed=0)
+    hist = m.fit(
+        X,
+        y,
+        loss="sparse_categorical_crossentropy",
+        optimizer=opt,
+        epochs=5,
+        callbacks=[Stopper()],
+        verbose=0,
+        seed=0,
+    )
     ctx = seen["context"]
     assert isinstance(ctx, fn.training.TrainingContext)
     assert ctx.optimizer is opt and ctx.history is hist and ctx.stop_training
@@ -122,6 +149,7 @@ def test_fit_keeps_its_state_in_a_training_context():
 
 
 # ----------------------------------------------------------------------------- error policy
+
 
 def test_call_order_errors_are_runtime_errors():
     m = _model()

@@ -1,4 +1,5 @@
 """fn.Ensemble: weighted averages of probabilities and raw outputs against NumPy; bad input."""
+
 import numpy as np
 import pytest
 
@@ -11,8 +12,10 @@ def _softmax(z):
 
 
 def _classifiers(k=3, d_in=8, classes=4):
-    return [fn.Sequential(fn.Dense(d_in, 16, activation="relu"), fn.Dense(16, classes), seed=s)
-            for s in range(k)]
+    return [
+        fn.Sequential(fn.Dense(d_in, 16, activation="relu"), fn.Dense(16, classes), seed=s)
+        for s in range(k)
+    ]
 
 
 X = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
@@ -32,8 +35,9 @@ def test_weights_are_normalized():
     models = _classifiers()
     outs = [m.predict(X).astype(np.float64) for m in models]
     got = fn.Ensemble(models, weights=[2, 1, 1]).predict(X, kind="raw")
-    np.testing.assert_allclose(got, 0.5 * outs[0] + 0.25 * outs[1] + 0.25 * outs[2], rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        got, 0.5 * outs[0] + 0.25 * outs[1] + 0.25 * outs[2], rtol=1e-5, atol=1e-6
+    )
     only_first = fn.Ensemble(models, weights=[1, 0, 0]).predict(X, kind="proba")
     np.testing.assert_allclose(only_first, _softmax(outs[0]), rtol=1e-5, atol=1e-7)
 
@@ -45,8 +49,9 @@ def test_softmax_and_sigmoid_outputs_are_taken_as_probabilities():
     np.testing.assert_allclose(ens.predict(X), ref, rtol=1e-6)  # auto -> proba, no 2nd softmax
     np.testing.assert_allclose(ens.predict(X, kind="proba"), ref, rtol=1e-6)
     sig = [fn.Sequential(fn.Dense(8, 1, activation="sigmoid"), seed=s) for s in range(2)]
-    np.testing.assert_allclose(fn.Ensemble(sig).predict(X), np.mean([m.predict(X) for m in sig], 0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        fn.Ensemble(sig).predict(X), np.mean([m.predict(X) for m in sig], 0), rtol=1e-6
+    )
     # One logit per row: sigmoid (softmax of one column would always be 1).
     logit = [fn.Sequential(fn.Dense(8, 1), seed=s) for s in range(2)]
     ref = np.mean([1 / (1 + np.exp(-m.predict(X).astype(np.float64))) for m in logit], axis=0)
@@ -55,7 +60,9 @@ def test_softmax_and_sigmoid_outputs_are_taken_as_probabilities():
 
 
 def test_raw_and_auto_for_regression():
-    reg = [fn.Sequential(fn.Dense(8, 3, activation="tanh"), fn.Dense(3, 2), seed=s) for s in range(4)]
+    reg = [
+        fn.Sequential(fn.Dense(8, 3, activation="tanh"), fn.Dense(3, 2), seed=s) for s in range(4)
+    ]
     ref = np.mean([m.predict(X) for m in reg], axis=0)
     ens = fn.Ensemble(reg)
     np.testing.assert_allclose(ens.predict(X), ref, rtol=1e-5, atol=1e-6)  # auto -> raw
@@ -69,8 +76,15 @@ def test_ensemble_of_trained_digit_classifiers_is_at_least_as_good_as_its_member
     for seed in range(3):
         m = fn.Sequential(fn.Dense(64, 32, activation="relu"), fn.Dense(32, 10), seed=seed)
         opt = fn.optim.SGD(m.parameters(), lr=0.05, momentum=0.9)
-        m.fit(Xtr[:300], ytr[:300], loss="sparse_categorical_crossentropy", optimizer=opt,
-              epochs=10, verbose=0, seed=seed)
+        m.fit(
+            Xtr[:300],
+            ytr[:300],
+            loss="sparse_categorical_crossentropy",
+            optimizer=opt,
+            epochs=10,
+            verbose=0,
+            seed=seed,
+        )
         members.append(m)
     accs = [np.mean(m.predict(Xte).argmax(1) == yte) for m in members]
     ens_acc = np.mean(fn.Ensemble(members).predict_classes(Xte) == yte)

@@ -1,6 +1,7 @@
 """Bad input at every public entry point of the core engine: a clear Python exception (type and
 a fragment of the message naming the argument), raised before C++ touches memory; conversions
 (float64, non-contiguous) that are accepted silently give the same results."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,10 +34,18 @@ def test_wrong_feature_count(model):
         model.forward(np.ones(3))
 
 
-@pytest.mark.parametrize("bad", [
-    "abc", b"abc", np.array([["a", "b", "c", "d"]]), np.array([[object()] * 4], dtype=object),
-    np.ones((2, 4), complex), None,
-], ids=["str", "bytes", "str-array", "object-array", "complex", "None"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "abc",
+        b"abc",
+        np.array([["a", "b", "c", "d"]]),
+        np.array([[object()] * 4], dtype=object),
+        np.ones((2, 4), complex),
+        None,
+    ],
+    ids=["str", "bytes", "str-array", "object-array", "complex", "None"],
+)
 def test_wrong_dtype_is_a_type_error(model, bad):
     with pytest.raises(TypeError, match="X must be"):
         model.forward(bad)
@@ -65,17 +74,22 @@ def test_float64_and_ints_are_converted_silently(model, X):
 def test_non_contiguous_inputs_are_copied(model):
     rng = np.random.default_rng(1)
     big = rng.standard_normal((10, 8)).astype(np.float32)
-    strided = big[::2, ::2]                         # every other row and column
+    strided = big[::2, ::2]  # every other row and column
     assert not strided.flags.c_contiguous
-    np.testing.assert_array_equal(model.forward(strided), model.forward(np.ascontiguousarray(strided)))
+    np.testing.assert_array_equal(
+        model.forward(strided), model.forward(np.ascontiguousarray(strided))
+    )
     fortran = np.asfortranarray(big[:, :4])
-    np.testing.assert_array_equal(model.forward(fortran), model.forward(np.ascontiguousarray(fortran)))
+    np.testing.assert_array_equal(
+        model.forward(fortran), model.forward(np.ascontiguousarray(fortran))
+    )
     reversed_rows = big[::-1, :4]
-    np.testing.assert_array_equal(model.predict(reversed_rows, batch_size=3),
-                                  model.forward(reversed_rows.copy()))
+    np.testing.assert_array_equal(
+        model.predict(reversed_rows, batch_size=3), model.forward(reversed_rows.copy())
+    )
     # backward with a non-contiguous dY
     model.forward(big[:5, :4], training=True)
-    dY = rng.standard_normal((2, 5)).astype(np.float32).T   # (5, 2), Fortran order
+    dY = rng.standard_normal((2, 5)).astype(np.float32).T  # (5, 2), Fortran order
     a = model.backward(dY)
     model.forward(big[:5, :4], training=True)
     np.testing.assert_array_equal(a, model.backward(np.ascontiguousarray(dY)))
@@ -103,16 +117,19 @@ def test_nan_or_inf_in_X(model, value):
 
 
 # ---------------------------------------------------------------- labels and targets
-@pytest.mark.parametrize("labels,exc,fragment", [
-    ([0, 1, 2, 0, 1], ValueError, r"y must be in \[0, 2\)"),
-    ([0, -1, 0, 0, 1], ValueError, r"y must be in \[0, 2\)"),
-    ([0, 0.5, 0, 0, 1], ValueError, "whole-number class labels"),
-    ([0, np.nan, 0, 0, 1], ValueError, "whole-number class labels"),
-    (["a"] * 5, TypeError, "y must hold integer class labels"),
-    ([0, 1], ValueError, "y has 2 labels for 5 rows"),
-    (np.zeros((5, 2)), ValueError, "y must be 1-D"),
-    ("01010", TypeError, "y must be an array of integer labels"),
-])
+@pytest.mark.parametrize(
+    "labels,exc,fragment",
+    [
+        ([0, 1, 2, 0, 1], ValueError, r"y must be in \[0, 2\)"),
+        ([0, -1, 0, 0, 1], ValueError, r"y must be in \[0, 2\)"),
+        ([0, 0.5, 0, 0, 1], ValueError, "whole-number class labels"),
+        ([0, np.nan, 0, 0, 1], ValueError, "whole-number class labels"),
+        (["a"] * 5, TypeError, "y must hold integer class labels"),
+        ([0, 1], ValueError, "y has 2 labels for 5 rows"),
+        (np.zeros((5, 2)), ValueError, "y must be 1-D"),
+        ("01010", TypeError, "y must be an array of integer labels"),
+    ],
+)
 def test_bad_labels(model, X, labels, exc, fragment):
     opt = fn.optim.SGD(model.parameters())
     before = [p.data.copy() for p in model.parameters()]
@@ -121,7 +138,7 @@ def test_bad_labels(model, X, labels, exc, fragment):
     with pytest.raises(exc, match=fragment):
         model.evaluate_loss(X, labels, SPARSE)
     for p, b in zip(model.parameters(), before):
-        np.testing.assert_array_equal(p.data, b)   # nothing was applied
+        np.testing.assert_array_equal(p.data, b)  # nothing was applied
 
 
 def test_whole_float_labels_are_accepted(model, X):
@@ -145,14 +162,14 @@ def test_bad_float_targets(model, X):
 def test_backward_before_training_forward(model, X):
     with pytest.raises(RuntimeError, match=r"forward\(X, training=True\) first"):
         model.backward(np.ones((5, 2)))
-    model.forward(X)                                  # inference forward is not enough
+    model.forward(X)  # inference forward is not enough
     with pytest.raises(RuntimeError, match="training=True"):
         model.backward(np.ones((5, 2)))
     model.forward(X, training=True)
     dx = model.backward(np.ones((5, 2)))
     model.forward(X, training=True)
-    model.predict(X)                                  # inference borrows its own workspace:
-    model.forward(X[:2])                              # the training activations survive
+    model.predict(X)  # inference borrows its own workspace:
+    model.forward(X[:2])  # the training activations survive
     np.testing.assert_array_equal(model.backward(np.ones((5, 2))), dx)
     opt = fn.optim.SGD(model.parameters())
     model.train_step(X, [0, 1, 0, 1, 0], SPARSE, opt)  # a train step keeps nothing for backward
@@ -170,7 +187,7 @@ def test_backward_with_wrong_dY(model, X):
         model.backward(np.full((5, 2), np.nan))
     with pytest.raises(TypeError, match="dY must be"):
         model.backward("dy")
-    assert model.backward(np.ones((5, 2))).shape == (5, 4)   # still usable afterwards
+    assert model.backward(np.ones((5, 2))).shape == (5, 4)  # still usable afterwards
 
 
 def test_training_flag_must_be_a_bool(model, X):
@@ -181,8 +198,9 @@ def test_training_flag_must_be_a_bool(model, X):
 
 # ---------------------------------------------------------------- construction
 def test_mismatched_layer_sizes():
-    with pytest.raises(ValueError, match="layer 1 .* expects 4 input features but the previous "
-                                         "layer gives 3"):
+    with pytest.raises(
+        ValueError, match="layer 1 .* expects 4 input features but the previous layer gives 3"
+    ):
         fn.Sequential(fn.Dense(4, 3), fn.Dense(4, 2))
     with pytest.raises(ValueError, match="expects 5 input features"):
         fn.Sequential(fn.Dense(4, 3), fn.ReLU(), fn.PReLU(5))
@@ -190,8 +208,11 @@ def test_mismatched_layer_sizes():
         fn.Sequential(fn.ReLU(), fn.Dense(4, 2))
 
 
-@pytest.mark.parametrize("bad", ["relu", np.tanh, 3, None, fn.Sequential(fn.Dense(2, 2))],
-                         ids=["str", "function", "int", "None", "Sequential"])
+@pytest.mark.parametrize(
+    "bad",
+    ["relu", np.tanh, 3, None, fn.Sequential(fn.Dense(2, 2))],
+    ids=["str", "function", "int", "None", "Sequential"],
+)
 def test_non_layer_objects(bad):
     with pytest.raises(TypeError, match="layer 1 must be a fastnet layer"):
         fn.Sequential(fn.Dense(2, 2), bad)
@@ -215,21 +236,28 @@ def test_bad_init_and_activation_names():
         fn.GELU(approximate="fast")
 
 
-@pytest.mark.parametrize("make,exc,fragment", [
-    (lambda: fn.Dense(0, 3), ValueError, "in_features must be >= 1"),
-    (lambda: fn.Dense(4, -2), ValueError, "out_features must be >= 1"),
-    (lambda: fn.Dense(2.5, 3), TypeError, "in_features must be an integer"),
-    (lambda: fn.Dense("4", 3), TypeError, "in_features must be an integer"),
-    (lambda: fn.Dense(4, 3, bias="yes"), TypeError, "bias must be True or False"),
-    (lambda: fn.Dense(4, 3, activation="leaky_relu", alpha=-0.1), ValueError, "alpha must be in"),
-    (lambda: fn.LeakyReLU(-1.0), ValueError, "alpha must be in"),
-    (lambda: fn.LeakyReLU("x"), TypeError, "alpha must be a real number"),
-    (lambda: fn.ELU(float("nan")), ValueError, "alpha must be finite"),
-    (lambda: fn.PReLU(0), ValueError, "features must be >= 1"),
-    (lambda: fn.RReLU(0.5, 0.1), ValueError, "upper must be >= lower"),
-    (lambda: fn.Sequential(fn.Dense(2, 2), seed=-1), ValueError, "seed must be a non-negative"),
-    (lambda: fn.Sequential(fn.Dense(2, 2), seed="a"), TypeError, "seed must be a non-negative"),
-])
+@pytest.mark.parametrize(
+    "make,exc,fragment",
+    [
+        (lambda: fn.Dense(0, 3), ValueError, "in_features must be >= 1"),
+        (lambda: fn.Dense(4, -2), ValueError, "out_features must be >= 1"),
+        (lambda: fn.Dense(2.5, 3), TypeError, "in_features must be an integer"),
+        (lambda: fn.Dense("4", 3), TypeError, "in_features must be an integer"),
+        (lambda: fn.Dense(4, 3, bias="yes"), TypeError, "bias must be True or False"),
+        (
+            lambda: fn.Dense(4, 3, activation="leaky_relu", alpha=-0.1),
+            ValueError,
+            "alpha must be in",
+        ),
+        (lambda: fn.LeakyReLU(-1.0), ValueError, "alpha must be in"),
+        (lambda: fn.LeakyReLU("x"), TypeError, "alpha must be a real number"),
+        (lambda: fn.ELU(float("nan")), ValueError, "alpha must be finite"),
+        (lambda: fn.PReLU(0), ValueError, "features must be >= 1"),
+        (lambda: fn.RReLU(0.5, 0.1), ValueError, "upper must be >= lower"),
+        (lambda: fn.Sequential(fn.Dense(2, 2), seed=-1), ValueError, "seed must be a non-negative"),
+        (lambda: fn.Sequential(fn.Dense(2, 2), seed="a"), TypeError, "seed must be a non-negative"),
+    ],
+)
 def test_bad_layer_arguments(make, exc, fragment):
     with pytest.raises(exc, match=fragment):
         make()
@@ -255,7 +283,7 @@ def test_optimizer_of_another_model(model, X):
     other = fn.Sequential(fn.Dense(4, 2), seed=0)
     with pytest.raises(ValueError, match="optimizer was built on the parameters of another model"):
         model.train_step(X, [0] * 5, SPARSE, fn.optim.SGD(other.parameters()))
-    with pytest.raises(ValueError, match="another model"):   # a slice is another model too
+    with pytest.raises(ValueError, match="another model"):  # a slice is another model too
         model.train_step(X, [0] * 5, SPARSE, fn.optim.SGD(model[:2].parameters()))
     with pytest.raises(TypeError, match="optimizer must be a fastnet optimizer"):
         model.train_step(X, [0] * 5, SPARSE, "sgd")
@@ -275,7 +303,7 @@ def test_bad_loss(model, X):
 def test_core_guards_do_not_crash():
     core = fn._core.Model()
     with pytest.raises(RuntimeError, match="no layers"):
-        core.in_features
+        _ = core.in_features
     with pytest.raises(RuntimeError, match="no layers"):
         core.forward(np.ones((2, 3), np.float32), False)
     with pytest.raises(ValueError, match="at least one layer"):
@@ -293,8 +321,9 @@ def test_core_guards_do_not_crash():
     with pytest.raises(RuntimeError, match="backward"):  # call order
         core.backward(np.ones((2, 2), np.float32), True)
     with pytest.raises(ValueError, match="unknown activation"):
-        fn._core.Model().add({"kind": "dense", "in_features": 3, "out_features": 2,
-                              "activation": "nope"})
+        fn._core.Model().add(
+            {"kind": "dense", "in_features": 3, "out_features": 2, "activation": "nope"}
+        )
     with pytest.raises(ValueError, match="unknown layer kind"):
         fn._core.Model().add({"kind": "conv"})
     with pytest.raises(ValueError, match="expects 5 input features"):

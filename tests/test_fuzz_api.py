@@ -4,19 +4,19 @@ ValueError (or work correctly), never crash or silently give a wrong answer.
 Risky batches (raw memory: odd arrays, huge sizes, corrupted files) run in a subprocess so a
 segfault fails the test instead of killing pytest. Seeds are fixed; the file runs in a few s.
 """
+
 import functools
 import gc
 import os
-import struct
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 import pytest
+from conftest import random_data
 
 import fastnet as fn
-from conftest import random_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCE = "sparse_categorical_crossentropy"
@@ -54,11 +54,18 @@ def _run_isolated(body: str) -> str:
         def mk():
             return fn.Sequential(fn.Dense(4, 8, activation="relu"), fn.Dense(8, 3), seed=0)
     """)
-    proc = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(body)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": ROOT})
-    assert proc.returncode == 0, (f"subprocess died with {proc.returncode}\n"
-                                  f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
+    proc = subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(body)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    assert proc.returncode == 0, (
+        f"subprocess died with {proc.returncode}\n"
+        f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    )
     return proc.stdout
 
 
@@ -68,7 +75,8 @@ def _outcomes(out: str) -> dict:
 
 # ----------------------------------------------------------------- crashes: odd arrays
 def test_odd_arrays_never_crash_forward_predict_train_step():
-    out = _outcomes(_run_isolated("""
+    out = _outcomes(
+        _run_isolated("""
         fd, mp = tempfile.mkstemp(); os.close(fd)
         mm = np.memmap(mp, dtype=np.float32, mode="w+", shape=(20, 4)); mm[:] = X
         ro = X.copy(); ro.setflags(write=False)
@@ -94,21 +102,51 @@ def test_odd_arrays_never_crash_forward_predict_train_step():
             rows = len(v) if isinstance(v, (list, np.ndarray)) and np.ndim(v[:1]) >= 1 else 1
             case("train_step." + k, lambda: m.train_step(v, y[:rows] % 3, SCE, opt))
         os.unlink(mp)
-    """))
-    must_raise = ["object", "str", "complex", "zero_rows", "zero_cols", "inf", "nan",
-                  "f64_overflow", "3d", "0d", "ragged", "none", "datetime", "structured",
-                  "1d_wrong", "colstride"]
+    """)
+    )
+    must_raise = [
+        "object",
+        "str",
+        "complex",
+        "zero_rows",
+        "zero_cols",
+        "inf",
+        "nan",
+        "f64_overflow",
+        "3d",
+        "0d",
+        "ragged",
+        "none",
+        "datetime",
+        "structured",
+        "1d_wrong",
+        "colstride",
+    ]
     for k in must_raise:
         for entry in ("forward", "predict", "train_step"):
-            assert out[f"{entry}.{k}"] in ("TypeError", "ValueError"), (entry, k, out[f"{entry}.{k}"])
-    for k in ("bool", "f16", "i64", "negstride", "readonly", "fortran", "list", "memmap",
-              "zero_stride"):
+            assert out[f"{entry}.{k}"] in ("TypeError", "ValueError"), (
+                entry,
+                k,
+                out[f"{entry}.{k}"],
+            )
+    for k in (
+        "bool",
+        "f16",
+        "i64",
+        "negstride",
+        "readonly",
+        "fortran",
+        "list",
+        "memmap",
+        "zero_stride",
+    ):
         for entry in ("forward", "predict", "train_step"):
             assert out[f"{entry}.{k}"] == "ok", (entry, k)
 
 
 def test_huge_sizes_and_batch_sizes_never_crash():
-    out = _outcomes(_run_isolated("""
+    out = _outcomes(
+        _run_isolated("""
         m = mk(); opt = fn.optim.SGD(m.parameters(), lr=0.01)
         for bs in (2**31, 2**40, 2**63, 2**70):
             case(f"fit.{bs}", lambda: m.fit(X, y, loss=SCE, optimizer=opt, batch_size=bs,
@@ -136,14 +174,18 @@ def test_huge_sizes_and_batch_sizes_never_crash():
         case("labels_huge", lambda: m.train_step(X, np.full(20, 2**40), SCE, opt))
         case("labels_u64", lambda: m.train_step(X, np.full(20, 2**63, np.uint64), SCE, opt))
         case("labels_neg", lambda: m.train_step(X, np.full(20, -1), SCE, opt))
-    """))
+    """)
+    )
     for bs in (2**31, 2**40, 2**63, 2**70):
         for entry in ("fit", "predict", "evaluate", "ensemble"):
             # a batch larger than the data is one batch of all rows (Keras), not bad_alloc
             assert out[f"{entry}.{bs}"] == "ok", (entry, bs, out[f"{entry}.{bs}"])
     for k, v in out.items():
-        if k.startswith(("predict_bad", "fit_bad", "labels_")) or k in ("seed_huge", "dense_huge",
-                                                                       "bn_huge"):
+        if k.startswith(("predict_bad", "fit_bad", "labels_")) or k in (
+            "seed_huge",
+            "dense_huge",
+            "bn_huge",
+        ):
             assert v in ("TypeError", "ValueError"), (k, v)
     assert out["arena_wrap"] in ("ValueError", "MemoryError")
     for i in range(3):
@@ -151,7 +193,8 @@ def test_huge_sizes_and_batch_sizes_never_crash():
 
 
 def test_corrupted_and_tampered_files_raise_value_error(tmp_path):
-    out = _outcomes(_run_isolated(f"""
+    out = _outcomes(
+        _run_isolated(f"""
         import json
         td = {str(tmp_path)!r}
         good = os.path.join(td, "good.safetensors"); m = mk(); fn.save(m, good)
@@ -179,15 +222,23 @@ def test_corrupted_and_tampered_files_raise_value_error(tmp_path):
             p = os.path.join(td, k); open(p, "wb").write(v)
             case("load." + k, lambda: fn.load(p))
             case("ckpt." + k, lambda: fn.load_checkpoint(p, mk()))
-    """))
+    """)
+    )
     assert len(out) == 34
     for k, v in out.items():
         assert v == "ValueError", (k, v)
 
 
 # ----------------------------------------------------------------- Python-level errors
-@pytest.mark.parametrize("cls, flag", [(fn.optim.Adam, "amsgrad"), (fn.optim.AdamW, "amsgrad"),
-                                       (fn.optim.RMSprop, "centered"), (fn.optim.SGD, "nesterov")])
+@pytest.mark.parametrize(
+    "cls, flag",
+    [
+        (fn.optim.Adam, "amsgrad"),
+        (fn.optim.AdamW, "amsgrad"),
+        (fn.optim.RMSprop, "centered"),
+        (fn.optim.SGD, "nesterov"),
+    ],
+)
 @pytest.mark.parametrize("value", ["no", "False", 1, 0.0, None, float("nan"), (1,)])
 def test_optimizer_flags_must_be_bools(cls, flag, value):
     # bool("no") is True: a string silently switched AMSGrad / centering / Nesterov on.
@@ -207,11 +258,15 @@ def test_fit_shuffle_and_from_logits_must_be_bools():
         m.evaluate(X, y, loss)
 
 
-@pytest.mark.parametrize("name, kwargs", [
-    ("ExponentialDecay", {"lr0": 0.1, "gamma": 1.5}), ("StepDecay", {"lr0": 0.1, "step_size": 1,
-                                                                     "gamma": 1e30}),
-    ("PowerDecay", {"lr0": 0.1, "decay_steps": 1.0, "power": 1e30}),
-    ("CosineDecay", {"lr0": 1e308, "total_steps": 10})])
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("ExponentialDecay", {"lr0": 0.1, "gamma": 1.5}),
+        ("StepDecay", {"lr0": 0.1, "step_size": 1, "gamma": 1e30}),
+        ("PowerDecay", {"lr0": 0.1, "decay_steps": 1.0, "power": 1e30}),
+        ("CosineDecay", {"lr0": 1e308, "total_steps": 10}),
+    ],
+)
 def test_schedule_overflow_is_a_value_error(name, kwargs):
     sched = getattr(fn.schedules, name)(**kwargs)
     if name != "CosineDecay":
@@ -228,10 +283,13 @@ def test_parameter_data_assignment_writes_the_arena_or_raises():
     new = np.random.default_rng(1).standard_normal(p.shape)
     p.data = new  # must land in the model's arena, not rebind a detached attribute
     np.testing.assert_allclose(m.state_arrays()["0.weight"], new.astype(np.float32))
-    np.testing.assert_allclose(m.forward(X), np.maximum(X @ new.astype(np.float32)
-                                                        + m.parameters()[1].data, 0)
-                               @ m.parameters()[2].data + m.parameters()[3].data, rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        m.forward(X),
+        np.maximum(X @ new.astype(np.float32) + m.parameters()[1].data, 0) @ m.parameters()[2].data
+        + m.parameters()[3].data,
+        rtol=1e-5,
+        atol=1e-5,
+    )
     assert np.shares_memory(p.data, m.state_arrays()["0.weight"])
     with pytest.raises(ValueError, match="shape"):
         p.data = np.zeros((2, 2))
@@ -304,8 +362,7 @@ def test_fit_edge_cases():
     opt = fn.optim.SGD(m.parameters(), lr=0.1)
     w0 = m.get_weights()
     assert m.fit(X, y, loss=SCE, optimizer=opt, epochs=0, verbose=0).history == {}
-    assert m.fit(X, y, loss=SCE, optimizer=opt, epochs=1, initial_epoch=3,
-                 verbose=0).history == {}
+    assert m.fit(X, y, loss=SCE, optimizer=opt, epochs=1, initial_epoch=3, verbose=0).history == {}
     for a, b in zip(w0, m.get_weights()):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="empty"):
@@ -328,9 +385,14 @@ def test_fit_edge_cases():
 def test_predict_equals_forward_for_any_layout(kind):
     X, _ = _data()
     m = _model()
-    Xv = {"float64": X.astype(np.float64), "int": (X * 3).astype(np.int64),
-          "fortran": np.asfortranarray(X), "strided": np.repeat(X, 2, axis=0)[::2],
-          "negstride": X[::-1].copy()[::-1], "list": X.tolist()}[kind]
+    Xv = {
+        "float64": X.astype(np.float64),
+        "int": (X * 3).astype(np.int64),
+        "fortran": np.asfortranarray(X),
+        "strided": np.repeat(X, 2, axis=0)[::2],
+        "negstride": X[::-1].copy()[::-1],
+        "list": X.tolist(),
+    }[kind]
     ref = m.forward(np.ascontiguousarray(np.asarray(Xv, dtype=np.float32)))
     for bs in (None, 1, 3, 7, 20, 2**40):
         np.testing.assert_array_equal(m.predict(Xv, batch_size=bs), ref)
@@ -427,11 +489,20 @@ def test_param_groups_edit_takes_effect_and_is_validated():
     assert opt.param_groups[0]["weight_decay"] == 0.0
 
 
-@pytest.mark.parametrize("key, value", [
-    ("param_groups", np.zeros(3)), ("param_groups", [{"lr": float("nan"), "weight_decay": 0.0,
-                                                      "sizes": None}]),
-    ("base_lrs", [float("nan")]), ("base_lrs", "x"), ("steps", -1), ("steps", 2**70),
-    ("skipped_steps", None), ("slot_steps", [-1, 0, 0, 0]), ("state", [np.zeros(3)])])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("param_groups", np.zeros(3)),
+        ("param_groups", [{"lr": float("nan"), "weight_decay": 0.0, "sizes": None}]),
+        ("base_lrs", [float("nan")]),
+        ("base_lrs", "x"),
+        ("steps", -1),
+        ("steps", 2**70),
+        ("skipped_steps", None),
+        ("slot_steps", [-1, 0, 0, 0]),
+        ("state", [np.zeros(3)]),
+    ],
+)
 def test_load_state_dict_rejects_tampered_values(key, value):
     X, y = _data()
     m = _model()
@@ -465,8 +536,9 @@ def test_trainable_and_init_outputs_are_checked():
     np.testing.assert_array_equal(m.parameters()[0].data, w.astype(np.float32))
 
 
-@pytest.mark.parametrize("args", [["--hidden", "99999999999"], ["--threads", "-1"],
-                                  ["--threads", "99999"]])
+@pytest.mark.parametrize(
+    "args", [["--hidden", "99999999999"], ["--threads", "-1"], ["--threads", "99999"]]
+)
 def test_cli_bad_sizes_give_one_line_error(args, capsys):
     from fastnet.__main__ import main
 
@@ -475,10 +547,14 @@ def test_cli_bad_sizes_give_one_line_error(args, capsys):
     assert err.startswith("error:") and "Traceback" not in err
 
 
-@pytest.mark.parametrize("make", [
-    lambda v, tmp: fn.callbacks.EarlyStopping(restore_best_weights=v),
-    lambda v, tmp: fn.callbacks.ModelCheckpoint(str(tmp / "ck"), save_best_only=v),
-    lambda v, tmp: fn.callbacks.CSVLogger(str(tmp / "log.csv"), append=v)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda v, tmp: fn.callbacks.EarlyStopping(restore_best_weights=v),
+        lambda v, tmp: fn.callbacks.ModelCheckpoint(str(tmp / "ck"), save_best_only=v),
+        lambda v, tmp: fn.callbacks.CSVLogger(str(tmp / "log.csv"), append=v),
+    ],
+)
 @pytest.mark.parametrize("value", ["no", 0, None, float("nan")])
 def test_callback_flags_must_be_bools(make, value, tmp_path):
     with pytest.raises(TypeError, match="True or False"):
@@ -489,13 +565,15 @@ def test_callback_flags_must_be_bools(make, value, tmp_path):
 def test_initializers_work_in_a_fresh_process_before_any_model():
     # The global generator is created lazily; fn.init.* used to read it while still None
     # (AttributeError: 'NoneType' object has no attribute 'normal').
-    out = _outcomes(_run_isolated("""
+    out = _outcomes(
+        _run_isolated("""
         for name in ("normal", "uniform", "glorot_normal", "glorot_uniform", "he_normal",
                      "he_uniform", "lecun_normal", "lecun_uniform", "orthogonal"):
             f = getattr(fn.init, name)
             case(name, lambda: np.isfinite(f((5, 3))).all() or 1 / 0, ())
             case(name + "_bad", lambda: f((-1, 3)))
-    """))
+    """)
+    )
     for k, v in out.items():
         assert v == ("ValueError" if k.endswith("_bad") else "ok"), (k, v)
 

@@ -1,14 +1,15 @@
 """fn.save / fn.load and checkpoints: round trips of every layer class, atomic writes,
 bad files, and a bit-identical resume of fit."""
+
 import json
 import os
 import sys
 
 import numpy as np
 import pytest
+from conftest import random_data
 
 import fastnet as fn
-from conftest import random_data
 from fastnet import io as fio
 from fastnet.nn import ACTIVATION_LAYERS, Layer
 
@@ -48,8 +49,10 @@ def test_round_trip_every_layer(tmp_path):
     layers = [fn.Dense(6, 8, init="he_uniform")]
     for act in activation_layers():
         layers += [act, fn.Dense(8, 8, activation="elu", alpha=0.5, bias=False)]
-    layers += [fn.Dense(8, 8, activation="leaky_relu", alpha=0.3, init=custom_init),
-               fn.Dense(8, 3, activation="softmax")]
+    layers += [
+        fn.Dense(8, 8, activation="leaky_relu", alpha=0.3, init=custom_init),
+        fn.Dense(8, 3, activation="softmax"),
+    ]
     model = fn.Sequential(*layers, seed=4)
     model[0].freeze()
     model[3].freeze()
@@ -109,9 +112,14 @@ def test_child_layers_serialize_recursively():
 
 
 def test_round_trip_residual_and_batchnorm_buffers(tmp_path):
-    model = fn.Sequential(fn.Dense(6, 8), fn.BatchNorm(8), fn.ReLU(),
-                          fn.Residual(fn.Dense(8, 8, activation="relu"), fn.Dense(8, 8), scale=0.5),
-                          fn.Dense(8, 3), seed=0)
+    model = fn.Sequential(
+        fn.Dense(6, 8),
+        fn.BatchNorm(8),
+        fn.ReLU(),
+        fn.Residual(fn.Dense(8, 8, activation="relu"), fn.Dense(8, 8), scale=0.5),
+        fn.Dense(8, 3),
+        seed=0,
+    )
     X, y = data()
     opt = fn.optim.SGD(model.parameters(), lr=0.05)
     model.fit(X, y, loss=LOSS, optimizer=opt, epochs=2, batch_size=16, verbose=0, seed=0)
@@ -162,8 +170,11 @@ def test_bad_files_give_value_errors(tmp_path):
     for name, blob in cases.items():
         (tmp_path / name).write_bytes(blob)
     save_file({"w": np.zeros((2, 2), np.float32)}, str(tmp_path / "foreign.safetensors"))
-    save_file({"w": np.zeros((2, 2), np.float32)}, str(tmp_path / "other.safetensors"),
-              metadata={"producer": "someone else"})
+    save_file(
+        {"w": np.zeros((2, 2), np.float32)},
+        str(tmp_path / "other.safetensors"),
+        metadata={"producer": "someone else"},
+    )
     for name in [*cases, "foreign.safetensors", "other.safetensors"]:
         path = str(tmp_path / name)
         with pytest.raises(ValueError) as err:
@@ -195,8 +206,9 @@ def test_weights_of_another_architecture_are_refused(tmp_path):
     with pytest.raises(ValueError, match="does not match"):
         fn.load_checkpoint(tmp_path / "c.safetensors", other)
     with pytest.raises(ValueError, match="another model"):
-        fn.load_checkpoint(tmp_path / "c.safetensors", small,
-                           fn.optim.SGD(other.parameters(), lr=0.1))
+        fn.load_checkpoint(
+            tmp_path / "c.safetensors", small, fn.optim.SGD(other.parameters(), lr=0.1)
+        )
     with pytest.raises(ValueError, match="another model"):
         fn.save_checkpoint(tmp_path / "d.safetensors", other, opt)
     with pytest.raises(TypeError, match="JSON"):
@@ -206,16 +218,23 @@ def test_weights_of_another_architecture_are_refused(tmp_path):
 
 # --------------------------------------------------------------------------- resume
 
+
 def resume_model(seed):
     # RReLU draws random slopes in training: the model's step counter must be restored too.
-    return fn.Sequential(fn.Dense(6, 16), fn.RReLU(), fn.Dense(16, 16, activation="tanh"),
-                         fn.Dense(16, 3), seed=seed)
+    return fn.Sequential(
+        fn.Dense(6, 16), fn.RReLU(), fn.Dense(16, 16, activation="tanh"), fn.Dense(16, 3), seed=seed
+    )
 
 
 def fit_kwargs(X, y):
     Xv, yv = data(32, seed=5)
-    return dict(loss=LOSS, batch_size=10, verbose=0, validation_data=(Xv, yv),
-                schedule=lambda t: 0.05 * 0.98 ** t)
+    return dict(
+        loss=LOSS,
+        batch_size=10,
+        verbose=0,
+        validation_data=(Xv, yv),
+        schedule=lambda t: 0.05 * 0.98**t,
+    )
 
 
 def test_checkpoint_resume_is_bit_identical(tmp_path, one_thread):
@@ -236,8 +255,9 @@ def test_checkpoint_resume_is_bit_identical(tmp_path, one_thread):
     opt2 = fn.optim.SGD(fresh.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
     ckpt = fn.load_checkpoint(path, fresh, opt2)
     assert ckpt.epoch == 2 and ckpt.extra == {"note": "half way"} and ckpt.model is fresh
-    hist_resumed = fresh.fit(X, y, optimizer=opt2, epochs=4, initial_epoch=ckpt.epoch,
-                             seed=999, **kw)
+    hist_resumed = fresh.fit(
+        X, y, optimizer=opt2, epochs=4, initial_epoch=ckpt.epoch, seed=999, **kw
+    )
 
     for a, b in zip(fresh.get_weights(), straight.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -268,5 +288,4 @@ def test_checkpoint_optimizer_class_mismatch(tmp_path):
         pass
 
     with pytest.raises(ValueError, match="SGD"):
-        fn.load_checkpoint(tmp_path / "c.safetensors", model,
-                           OtherSGD(model.parameters(), lr=0.1))
+        fn.load_checkpoint(tmp_path / "c.safetensors", model, OtherSGD(model.parameters(), lr=0.1))

@@ -1,5 +1,6 @@
 """fn.metrics (fastnet/metrics.py) and its Cython kernels (fastnet/_metrics.pyx) against NumPy
 and scikit-learn references."""
+
 import numpy as np
 import pytest
 
@@ -24,8 +25,9 @@ def test_confusion_matrix_matches_bincount_and_sklearn():
     np.testing.assert_array_equal(fn.metrics.confusion_matrix(t, scores, 5), ref)
     np.testing.assert_array_equal(fn.metrics.confusion_matrix(t, p, 5), ref)
     skm = pytest.importorskip("sklearn.metrics")
-    np.testing.assert_array_equal(fn.metrics.confusion_matrix(t, p, 5),
-                                  skm.confusion_matrix(t, p, labels=range(5)))
+    np.testing.assert_array_equal(
+        fn.metrics.confusion_matrix(t, p, 5), skm.confusion_matrix(t, p, labels=range(5))
+    )
 
 
 def test_metrics_reject_bad_input():
@@ -42,11 +44,12 @@ def rng():
 
 # --------------------------------------------------------------------------- argmax / accuracy
 
+
 def test_argmax_rows_matches_numpy(rng):
     P = rng.standard_normal((64, 10)).astype(np.float32)
-    P[0] = 1.0                               # all ties -> index 0
-    P[1, [2, 7]] = 50.0                      # tie -> first
-    P[2, 4] = np.nan                         # NaN wins (numpy semantics)
+    P[0] = 1.0  # all ties -> index 0
+    P[1, [2, 7]] = 50.0  # tie -> first
+    P[2, 4] = np.nan  # NaN wins (numpy semantics)
     P[3, 0] = np.nan
     r = _metrics.argmax_rows(P)
     assert r.dtype == np.int32
@@ -62,7 +65,9 @@ def test_accuracy_scores_vs_numpy(rng):
     ref = float(np.mean(np.argmax(P, 1) == y))
     assert _metrics.accuracy(P, y) == pytest.approx(ref, abs=1e-12)
     # float64 / non-contiguous scores and int64 labels are converted
-    assert _metrics.accuracy(np.asfortranarray(P.astype(np.float64)), y.astype(np.int64)) == pytest.approx(ref)
+    assert _metrics.accuracy(
+        np.asfortranarray(P.astype(np.float64)), y.astype(np.int64)
+    ) == pytest.approx(ref)
     # one-hot targets reduce the same way
     assert _metrics.accuracy(P, np.eye(5, dtype=np.float32)[y]) == pytest.approx(ref)
     # 1-D integer predictions
@@ -71,7 +76,7 @@ def test_accuracy_scores_vs_numpy(rng):
 
 
 def test_accuracy_binary_threshold():
-    p = np.array([[0.2], [0.5], [0.51], [0.9]], np.float32)   # class 1 iff p > 0.5
+    p = np.array([[0.2], [0.5], [0.51], [0.9]], np.float32)  # class 1 iff p > 0.5
     y = np.array([0, 0, 1, 0], np.int32)
     assert _metrics.accuracy(p, y) == 0.75
 
@@ -94,6 +99,7 @@ def test_accuracy_errors(rng):
 
 # --------------------------------------------------------------------------- confusion matrix
 
+
 def _cm_reference(t, p, k):
     return np.bincount(t.astype(np.int64) * k + p, minlength=k * k).reshape(k, k)
 
@@ -115,8 +121,9 @@ def test_confusion_matrix_vs_sklearn(rng):
     metrics = pytest.importorskip("sklearn.metrics")
     t = rng.integers(0, 4, 300)
     p = rng.integers(0, 4, 300)
-    np.testing.assert_array_equal(_metrics.confusion_matrix(t, p, 4),
-                                  metrics.confusion_matrix(t, p, labels=range(4)))
+    np.testing.assert_array_equal(
+        _metrics.confusion_matrix(t, p, 4), metrics.confusion_matrix(t, p, labels=range(4))
+    )
 
 
 def test_confusion_matrix_errors():

@@ -3,6 +3,7 @@
 A symbol the header declares but the library lacks links fine (shared objects may leave
 symbols undefined) and then kills the process at its first call ("symbol lookup error").
 """
+
 import os
 import shutil
 import subprocess
@@ -13,8 +14,12 @@ import fastnet as fn
 
 
 def _dynamic_symbols(path, undefined):
-    out = subprocess.run(["nm", "-D", "--undefined-only" if undefined else "--defined-only", path],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["nm", "-D", "--undefined-only" if undefined else "--defined-only", path],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return {line.split()[-1] for line in out.splitlines() if line.strip()}
 
 

@@ -1,4 +1,5 @@
 """fastnet.plotting: every figure renders a valid PNG, written atomically; clear errors."""
+
 import os
 import sys
 
@@ -28,9 +29,18 @@ def trained():
     model = fn.Sequential(fn.Dense(64, 32, activation="relu"), fn.Dense(32, 10), seed=0)
     opt = fn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     mon = GradientMonitor(every=5)
-    hist = model.fit(Xtr[:400], ytr[:400], loss="sparse_categorical_crossentropy", optimizer=opt,
-                     epochs=4, batch_size=32, validation_data=(Xte, yte), callbacks=[mon],
-                     verbose=0, seed=0)
+    hist = model.fit(
+        Xtr[:400],
+        ytr[:400],
+        loss="sparse_categorical_crossentropy",
+        optimizer=opt,
+        epochs=4,
+        batch_size=32,
+        validation_data=(Xte, yte),
+        callbacks=[mon],
+        verbose=0,
+        seed=0,
+    )
     return model, opt, hist, mon, (Xtr, ytr)
 
 

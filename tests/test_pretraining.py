@@ -5,6 +5,7 @@ Measured on this machine, 20 seeds each: mean test accuracy pretrained 0.828 vs 
 (seeds 0-19, gap +0.030, pretrained ahead on 17/20), 0.822 vs 0.801 (seeds 20-39, +0.021),
 0.814 vs 0.789 (seeds 40-59, +0.025). The test asserts a +0.01 margin on seeds 0-19.
 """
+
 import numpy as np
 
 import fastnet as fn
@@ -54,8 +55,9 @@ def test_pretrained_encoder_beats_scratch_with_50_labels():
     for seed in range(20):
         ae, _ = _autoencoder(X_train, seed)  # all training images, no labels
         rng = np.random.default_rng(1000 + seed)
-        idx = np.concatenate([rng.choice(np.flatnonzero(y_train == c), 5, replace=False)
-                              for c in range(10)])
+        idx = np.concatenate(
+            [rng.choice(np.flatnonzero(y_train == c), 5, replace=False) for c in range(10)]
+        )
         pretrained = fn.Sequential(*ae[:1].layers, fn.Dense(32, 10), seed=seed)
         scratch = fn.Sequential(fn.Dense(64, 32, activation="tanh"), fn.Dense(32, 10), seed=seed)
         for model, out in ((pretrained, pre_acc), (scratch, scratch_acc)):

@@ -1,28 +1,34 @@
 """Residual blocks: y = x + scale·f(x) against a float64 NumPy re-implementation and finite
 differences; nesting, fusion inside a block, parameter routing, shape checks."""
+
 import numpy as np
 import pytest
+from test_normalization import bn_train_ref, numeric_grad, run
 
 import fastnet as fn
-
-from test_normalization import bn_train_ref, numeric_grad, run
 
 RNG = np.random.default_rng(5)
 
 
 def test_residual_forward_backward_vs_numpy_and_finite_differences():
     B, F, H = 6, 5, 7
-    model = fn.Sequential(fn.Residual(fn.Dense(F, H), fn.Tanh(), fn.Dense(H, F), scale=0.5),
-                          seed=0)
+    model = fn.Sequential(fn.Residual(fn.Dense(F, H), fn.Tanh(), fn.Dense(H, F), scale=0.5), seed=0)
     W1, b1, W2, b2 = model.parameters()
-    assert [p.name for p in model.parameters()] == ["0.0.weight", "0.0.bias", "0.2.weight", "0.2.bias"]
+    assert [p.name for p in model.parameters()] == [
+        "0.0.weight",
+        "0.0.bias",
+        "0.2.weight",
+        "0.2.bias",
+    ]
     assert W1.layer is model[0].layers[0]
     b1.data[...] = RNG.normal(size=H)
     b2.data[...] = RNG.normal(size=F)
     X = RNG.normal(size=(B, F)).astype(np.float32)
     R = RNG.normal(size=(B, F)).astype(np.float32)
     Y, dX, grads = run(model, X, R)
-    x, w1, c1, w2, c2, r = (a.astype(np.float64) for a in (X, W1.data, b1.data, W2.data, b2.data, R))
+    x, w1, c1, w2, c2, r = (
+        a.astype(np.float64) for a in (X, W1.data, b1.data, W2.data, b2.data, R)
+    )
 
     def fwd():
         return x + 0.5 * (np.tanh(x @ w1 + c1) @ w2 + c2)
@@ -31,19 +37,31 @@ def test_residual_forward_backward_vs_numpy_and_finite_differences():
     loss = lambda: float(np.sum(fwd() * r))  # noqa: E731
     np.testing.assert_allclose(dX, numeric_grad(loss, x), rtol=1e-4, atol=1e-4)
     for name, arr in (("0.0.weight", w1), ("0.0.bias", c1), ("0.2.weight", w2), ("0.2.bias", c2)):
-        np.testing.assert_allclose(grads[name], numeric_grad(loss, arr), rtol=1e-4, atol=1e-4,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            grads[name], numeric_grad(loss, arr), rtol=1e-4, atol=1e-4, err_msg=name
+        )
 
 
 def test_nested_residual_with_fused_batchnorm_relu():
     F = 6
     inner = fn.Residual(fn.Dense(F, F), fn.BatchNorm(F), fn.ReLU())
-    model = fn.Sequential(fn.Dense(3, F), fn.Residual(fn.LayerNorm(F), inner, scale=0.3),
-                          fn.Dense(F, 2), seed=0)
+    model = fn.Sequential(
+        fn.Dense(3, F), fn.Residual(fn.LayerNorm(F), inner, scale=0.3), fn.Dense(F, 2), seed=0
+    )
     assert inner._core_index == [0, 1, None]
     names = [p.name for p in model.parameters()]
-    assert names == ["0.weight", "0.bias", "1.0.weight", "1.0.bias", "1.1.0.weight",
-                     "1.1.0.bias", "1.1.1.weight", "1.1.1.bias", "2.weight", "2.bias"]
+    assert names == [
+        "0.weight",
+        "0.bias",
+        "1.0.weight",
+        "1.0.bias",
+        "1.1.0.weight",
+        "1.1.0.bias",
+        "1.1.1.weight",
+        "1.1.1.bias",
+        "2.weight",
+        "2.bias",
+    ]
     assert [p.name for p in model[1].buffers()] == ["1.1.1.running_mean", "1.1.1.running_var"]
     X = RNG.normal(size=(10, 3)).astype(np.float32)
     P = {n: p.data.astype(np.float64) for n, p in zip(names, model.parameters())}

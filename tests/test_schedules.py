@@ -23,30 +23,67 @@ def values(schedule, n=STEPS):
 # form is checked above). CosineAnnealingLR rises again past T_max; ours holds min_lr, so the
 # comparison stops at T_max. tests/golden/make_golden.py records the torch side.
 TORCH_SCHEDULES = {
-    "exponential": (lambda: S.ExponentialDecay(0.1, 0.98),
-                    lambda L, o: L.ExponentialLR(o, gamma=0.98), 0.1, 300),
-    "exponential_staircase": (lambda: S.ExponentialDecay(0.1, 0.9, every=7),
-                              lambda L, o: L.StepLR(o, step_size=7, gamma=0.9), 0.1, 300),
-    "step": (lambda: S.StepDecay(0.2, step_size=30, gamma=0.5),
-             lambda L, o: L.StepLR(o, step_size=30, gamma=0.5), 0.2, STEPS),
-    "cosine": (lambda: S.CosineDecay(0.1, total_steps=800, min_lr=1e-3),
-               lambda L, o: L.CosineAnnealingLR(o, T_max=800, eta_min=1e-3), 0.1, 801),
-    "onecycle": (lambda: S.OneCycle(0.1, STEPS),
-                 lambda L, o: L.OneCycleLR(o, max_lr=0.1, total_steps=STEPS,
-                                           cycle_momentum=False), 0.1, STEPS),
-    "onecycle_custom": (lambda: S.OneCycle(0.1, STEPS, pct_start=0.25, div_factor=10.0,
-                                           final_div_factor=100.0),
-                        lambda L, o: L.OneCycleLR(o, max_lr=0.1, total_steps=STEPS,
-                                                  pct_start=0.25, div_factor=10.0,
-                                                  final_div_factor=100.0, cycle_momentum=False),
-                        0.1, STEPS),
-    "warmup": (lambda: S.Warmup(0.05, 100, start_factor=0.1),
-               lambda L, o: L.LinearLR(o, start_factor=0.1, end_factor=1.0, total_iters=100),
-               0.05, 300),
-    "warmup_step": (lambda: S.Warmup(S.StepDecay(0.1, 40, gamma=0.5), 100, start_factor=0.2),
-                    lambda L, o: L.ChainedScheduler([
-                        L.LinearLR(o, start_factor=0.2, end_factor=1.0, total_iters=100),
-                        L.StepLR(o, step_size=40, gamma=0.5)]), 0.1, 300),
+    "exponential": (
+        lambda: S.ExponentialDecay(0.1, 0.98),
+        lambda L, o: L.ExponentialLR(o, gamma=0.98),
+        0.1,
+        300,
+    ),
+    "exponential_staircase": (
+        lambda: S.ExponentialDecay(0.1, 0.9, every=7),
+        lambda L, o: L.StepLR(o, step_size=7, gamma=0.9),
+        0.1,
+        300,
+    ),
+    "step": (
+        lambda: S.StepDecay(0.2, step_size=30, gamma=0.5),
+        lambda L, o: L.StepLR(o, step_size=30, gamma=0.5),
+        0.2,
+        STEPS,
+    ),
+    "cosine": (
+        lambda: S.CosineDecay(0.1, total_steps=800, min_lr=1e-3),
+        lambda L, o: L.CosineAnnealingLR(o, T_max=800, eta_min=1e-3),
+        0.1,
+        801,
+    ),
+    "onecycle": (
+        lambda: S.OneCycle(0.1, STEPS),
+        lambda L, o: L.OneCycleLR(o, max_lr=0.1, total_steps=STEPS, cycle_momentum=False),
+        0.1,
+        STEPS,
+    ),
+    "onecycle_custom": (
+        lambda: S.OneCycle(0.1, STEPS, pct_start=0.25, div_factor=10.0, final_div_factor=100.0),
+        lambda L, o: L.OneCycleLR(
+            o,
+            max_lr=0.1,
+            total_steps=STEPS,
+            pct_start=0.25,
+            div_factor=10.0,
+            final_div_factor=100.0,
+            cycle_momentum=False,
+        ),
+        0.1,
+        STEPS,
+    ),
+    "warmup": (
+        lambda: S.Warmup(0.05, 100, start_factor=0.1),
+        lambda L, o: L.LinearLR(o, start_factor=0.1, end_factor=1.0, total_iters=100),
+        0.05,
+        300,
+    ),
+    "warmup_step": (
+        lambda: S.Warmup(S.StepDecay(0.1, 40, gamma=0.5), 100, start_factor=0.2),
+        lambda L, o: L.ChainedScheduler(
+            [
+                L.LinearLR(o, start_factor=0.2, end_factor=1.0, total_iters=100),
+                L.StepLR(o, step_size=40, gamma=0.5),
+            ]
+        ),
+        0.1,
+        300,
+    ),
 }
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "torch_schedules.npz")
 
@@ -79,8 +116,9 @@ def test_schedule_matches_torch_golden(key):
 def test_schedule_matches_torch_live(key):
     torch = pytest.importorskip("torch")
     ours, _, _, n = TORCH_SCHEDULES[key]
-    np.testing.assert_allclose(values(ours(), n), torch_schedule_values(torch, key),
-                               rtol=1e-12, atol=1e-18)
+    np.testing.assert_allclose(
+        values(ours(), n), torch_schedule_values(torch, key), rtol=1e-12, atol=1e-18
+    )
 
 
 def test_exponential_decay():
@@ -122,8 +160,12 @@ def test_onecycle_closed_form():
     def cos_anneal(a, b, x):
         return b + (a - b) / 2 * (math.cos(math.pi * x) + 1)
 
-    expected = [cos_anneal(initial, max_lr, t / up_end) if t <= up_end
-                else cos_anneal(max_lr, final, (t - up_end) / (end - up_end)) for t in range(total)]
+    expected = [
+        cos_anneal(initial, max_lr, t / up_end)
+        if t <= up_end
+        else cos_anneal(max_lr, final, (t - up_end) / (end - up_end))
+        for t in range(total)
+    ]
     np.testing.assert_allclose(values(sched), expected, rtol=1e-12)
     assert sched(0) == pytest.approx(initial)
     assert max(values(sched)) == pytest.approx(max_lr)

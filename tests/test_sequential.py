@@ -1,5 +1,6 @@
 """fn.Sequential: forward/predict, summary, indexing and slicing, layer reuse, freezing, seeds,
 the init="auto" rule, and train_step against a float64 NumPy reference SGD step."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,9 @@ def params(layer):
 
 
 def small_model(seed=0):
-    return fn.Sequential(fn.Dense(8, 16, activation="relu"), fn.Dense(16, 12), fn.Tanh(),
-                         fn.Dense(12, 3), seed=seed)
+    return fn.Sequential(
+        fn.Dense(8, 16, activation="relu"), fn.Dense(16, 12), fn.Tanh(), fn.Dense(12, 3), seed=seed
+    )
 
 
 # ---------------------------------------------------------------- forward / predict
@@ -27,8 +29,7 @@ def test_forward_and_predict_agree():
     np.testing.assert_array_equal(model(X), Y)
     np.testing.assert_allclose(model.predict(X), Y, rtol=1e-6, atol=1e-7)
     for batch_size in (1, 7, 16, 50, 500):
-        np.testing.assert_allclose(model.predict(X, batch_size=batch_size), Y, rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(model.predict(X, batch_size=batch_size), Y, rtol=1e-5, atol=1e-6)
     # one row, given as a 1-D vector
     np.testing.assert_allclose(model.predict(X[3]), Y[3:4], rtol=1e-5, atol=1e-6)
     # forward(training=True) of a model without random layers gives the same output
@@ -37,14 +38,19 @@ def test_forward_and_predict_agree():
 
 # ---------------------------------------------------------------- structure
 def test_summary_lists_layers_shapes_and_counts():
-    model = fn.Sequential(fn.Dense(8, 16, activation="relu"), fn.PReLU(16), fn.Dense(16, 3,
-                                                                                 bias=False))
+    model = fn.Sequential(
+        fn.Dense(8, 16, activation="relu"), fn.PReLU(16), fn.Dense(16, 3, bias=False)
+    )
     text = model.summary(print_fn=None)
     lines = text.splitlines()
-    assert any("Dense(8, 16, activation='relu')" in l and "(batch, 16)" in l and
-               l.rstrip().endswith("144") for l in lines)
+    assert any(
+        "Dense(8, 16, activation='relu')" in l and "(batch, 16)" in l and l.rstrip().endswith("144")
+        for l in lines
+    )
     assert any("PReLU(16)" in l and "(batch, 16)" in l and l.rstrip().endswith("16") for l in lines)
-    assert any("Dense(16, 3)" in l and "(batch, 3)" in l and l.rstrip().endswith("48") for l in lines)
+    assert any(
+        "Dense(16, 3)" in l and "(batch, 3)" in l and l.rstrip().endswith("48") for l in lines
+    )
     assert "parameters: 208 (trainable 208, frozen 0)" in text
     assert model.count_params() == 208
     printed = []
@@ -61,25 +67,29 @@ def test_indexing_and_slicing_share_nothing():
     assert isinstance(head, fn.Sequential) and len(head) == 2
     assert head.in_features == 8 and head.out_features == 12
     for p_head, p in zip(head.parameters(), model.parameters()):
-        np.testing.assert_array_equal(p_head.data, p.data)          # same values ...
-        assert not np.shares_memory(p_head.data, p.data)            # ... in a new arena
+        np.testing.assert_array_equal(p_head.data, p.data)  # same values ...
+        assert not np.shares_memory(p_head.data, p.data)  # ... in a new arena
     assert head[0] is not model[0]
     X = np.random.default_rng(1).standard_normal((5, 8)).astype(np.float32)
     W0 = params(model[0])["weight"].data
     Z = np.maximum(X @ W0 + params(model[0])["bias"].data, 0)
-    np.testing.assert_allclose(head.forward(X), Z @ params(model[1])["weight"].data
-                               + params(model[1])["bias"].data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        head.forward(X),
+        Z @ params(model[1])["weight"].data + params(model[1])["bias"].data,
+        rtol=1e-5,
+        atol=1e-6,
+    )
     before = model.forward(X)
-    params(head[0])["weight"].data[...] = 0.0                       # writes stay in the slice
+    params(head[0])["weight"].data[...] = 0.0  # writes stay in the slice
     np.testing.assert_array_equal(model.forward(X), before)
 
 
 def test_layer_reuse_copies_weights():
     dense = fn.Dense(4, 3)
     first = fn.Sequential(dense, seed=0)
-    second = fn.Sequential(dense, fn.ReLU(), seed=1)   # `dense` already owned: cloned
+    second = fn.Sequential(dense, fn.ReLU(), seed=1)  # `dense` already owned: cloned
     w1, w2 = params(first[0])["weight"], params(second[0])["weight"]
-    np.testing.assert_array_equal(w1.data, w2.data)    # weights copied, not re-initialized
+    np.testing.assert_array_equal(w1.data, w2.data)  # weights copied, not re-initialized
     assert not np.shares_memory(w1.data, w2.data)
     assert second[0] is not dense and first[0] is dense
     w2.data[...] = 1.0
@@ -108,7 +118,7 @@ def test_freeze_and_unfreeze():
     frozen = {id(p) for p in model[0].parameters()}
     for p, a, b in zip(model.parameters(), before, after):
         if id(p) in frozen:
-            np.testing.assert_array_equal(a, b)          # skipped by the optimizer
+            np.testing.assert_array_equal(a, b)  # skipped by the optimizer
         else:
             assert not np.array_equal(a, b), p.name
     model[0].unfreeze()
@@ -128,27 +138,37 @@ def test_seed_reproducibility():
     a, b, c = small_model(seed=5), small_model(seed=5), small_model(seed=6)
     for pa, pb in zip(a.parameters(), b.parameters()):
         np.testing.assert_array_equal(pa.data, pb.data)
-    assert any(not np.array_equal(pa.data, pc.data) for pa, pc in zip(a.parameters(), c.parameters()))
+    assert any(
+        not np.array_equal(pa.data, pc.data) for pa, pc in zip(a.parameters(), c.parameters())
+    )
     fn.manual_seed(123)
     d = small_model(seed=None)
     fn.manual_seed(123)
     e = small_model(seed=None)
-    f = small_model(seed=None)   # the global generator moved on
+    f = small_model(seed=None)  # the global generator moved on
     for pd, pe in zip(d.parameters(), e.parameters()):
         np.testing.assert_array_equal(pd.data, pe.data)
     assert not np.array_equal(params(e[0])["weight"].data, params(f[0])["weight"].data)
 
 
-@pytest.mark.parametrize("act,variance", [("relu", 2.0), ("sigmoid", None), ("selu", 1.0),
-                                          ("tanh", None), ("gelu", 2.0), ("elu", 2.0)])
+@pytest.mark.parametrize(
+    "act,variance",
+    [("relu", 2.0), ("sigmoid", None), ("selu", 1.0), ("tanh", None), ("gelu", 2.0), ("elu", 2.0)],
+)
 @pytest.mark.parametrize("fused", [True, False])
 def test_auto_init_variance(act, variance, fused):
     fan_in, fan_out = 400, 300
     if fused:
         model = fn.Sequential(fn.Dense(fan_in, fan_out, activation=act), seed=0)
     else:
-        layer = {"relu": fn.ReLU, "sigmoid": fn.Sigmoid, "selu": fn.SELU, "tanh": fn.Tanh,
-                 "gelu": fn.GELU, "elu": fn.ELU}[act]()
+        layer = {
+            "relu": fn.ReLU,
+            "sigmoid": fn.Sigmoid,
+            "selu": fn.SELU,
+            "tanh": fn.Tanh,
+            "gelu": fn.GELU,
+            "elu": fn.ELU,
+        }[act]()
         model = fn.Sequential(fn.Dense(fan_in, fan_out), layer, seed=0)
     W = params(model[0])["weight"].data
     expected = (2.0 / (fan_in + fan_out)) if variance is None else variance / fan_in
@@ -221,7 +241,7 @@ def test_train_step_lowers_the_loss_on_digits():
     for _ in range(5):
         order = rng.permutation(len(X_train))
         for i in range(0, len(order), 64):
-            idx = order[i:i + 64]
+            idx = order[i : i + 64]
             model.train_step(X_train[idx], y_train[idx], loss_fn, opt)
     end = model.evaluate_loss(X_train, y_train, loss_fn)
     assert end < 0.3 * start
@@ -237,8 +257,9 @@ def test_one_thread_training_is_bit_identical():
     try:
         finals = []
         for _ in range(2):
-            model = fn.Sequential(fn.Dense(64, 48, activation="relu"), fn.RReLU(), fn.Dense(48, 10),
-                                  seed=42)
+            model = fn.Sequential(
+                fn.Dense(64, 48, activation="relu"), fn.RReLU(), fn.Dense(48, 10), seed=42
+            )
             opt = fn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
             for step in range(20):
                 idx = slice((step * 32) % 256, (step * 32) % 256 + 32)

@@ -1,9 +1,10 @@
 """Sequential.train_step's Python fast path (cached loss names) keeps its numbers and checks."""
+
 import numpy as np
 import pytest
+from conftest import mlp, random_data
 
 import fastnet as fn
-from conftest import mlp, random_data
 from fastnet.nn import sequential as seq_mod
 
 LOSS = "sparse_categorical_crossentropy"
@@ -37,7 +38,7 @@ def test_repeated_name_matches_numpy_reference():
     model, X, y = _model_and_data()
     opt = fn.optim.SGD(model.parameters(), lr=0.1)
     params = [p.data.astype(np.float64) for p in model.parameters()]
-    for _ in range(3):   # the second and third calls take the cached loss spec
+    for _ in range(3):  # the second and third calls take the cached loss spec
         loss = model.train_step(X, y, LOSS, opt)
         ref_loss, params = _numpy_sgd_step(params, X.astype(np.float64), y, 0.1)
         assert loss == pytest.approx(ref_loss, rel=1e-5)
@@ -54,7 +55,9 @@ def test_name_and_function_forms_agree():
         la = a.train_step(X, y, LOSS, oa)
         lb = b.train_step(X, y, fn.losses.sparse_categorical_crossentropy, ob)
         assert la == lb
-    assert a.evaluate_loss(X, y, LOSS) == b.evaluate_loss(X, y, fn.losses.sparse_categorical_crossentropy)
+    assert a.evaluate_loss(X, y, LOSS) == b.evaluate_loss(
+        X, y, fn.losses.sparse_categorical_crossentropy
+    )
 
 
 def test_unknown_names_raise_every_time_and_are_not_cached():

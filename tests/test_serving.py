@@ -4,6 +4,7 @@ Every case runs in a child process with a deadline (tests/child.py): a deadlock,
 forked child or a crash fails its test instead of stalling CI. The children print JSON or
 plain numbers for the assertions here.
 """
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ import os
 import sys
 
 import pytest
-
 from child import run_child
 
 # The models and data the children build: a BatchNorm + Dropout MLP large enough that its
@@ -74,8 +74,9 @@ def child(code: str, timeout: float = 120.0, env=None) -> str:
 
 
 @pytest.mark.parametrize("threads", sorted({1, THREADS}))
-@pytest.mark.parametrize("pair", ["train+train", "train+predict", "predict+predict", "fit+fit",
-                                  "fit+predict"])
+@pytest.mark.parametrize(
+    "pair", ["train+train", "train+predict", "predict+predict", "fit+fit", "fit+predict"]
+)
 def test_two_models_two_threads_match_serial_results(pair, threads):
     out = child(f"""
 fn.set_num_threads({threads})
@@ -187,7 +188,8 @@ print(json.dumps([ok, len(seen), len(snapshots)]))
 
 @pytest.mark.parametrize("how", ["os.fork", "multiprocessing"])
 def test_forked_child_predicts_and_trains_after_the_parent_used_threads(how):
-    out = child(f"""
+    out = child(
+        f"""
 import os, multiprocessing as mp
 fn.set_num_threads({THREADS})
 X, y = data(0, 4096, 784)
@@ -223,7 +225,9 @@ else:
     v = q.get(timeout=60)
     p.join(60)
     print(json.dumps(bool(v) and p.exitcode == 0))
-""", timeout=150)
+""",
+        timeout=150,
+    )
     assert json.loads(out.strip().splitlines()[-1]) is True
 
 
@@ -245,7 +249,8 @@ print(json.dumps([res[0], res[2], bool(np.array_equal(res[1], res[3]))]))
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigint_during_fit_raises_promptly_and_leaves_the_model_usable():
-    out = child(f"""
+    out = child(
+        f"""
 import os, signal
 fn.set_num_threads({THREADS})
 X, y = data(0, 2000, 784)
@@ -271,7 +276,9 @@ m.fit(X[:512], y[:512], loss="sparse_categorical_crossentropy", optimizer=opt, e
       batch_size=128, verbose=0)
 print(json.dumps([raised, latency, bool(np.isfinite(w).all()), opt.steps,
                   bool(np.isfinite(m.predict(X[:10])).all())]))
-""", timeout=120)
+""",
+        timeout=120,
+    )
     raised, latency, finite, steps, pred_ok = json.loads(out.strip().splitlines()[-1])
     assert raised
     assert latency < 0.5, f"KeyboardInterrupt came {latency:.3f} s after SIGINT"
@@ -280,7 +287,8 @@ print(json.dumps([raised, latency, bool(np.isfinite(w).all()), opt.steps,
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigint_during_a_long_predict_raises_promptly():
-    out = child(f"""
+    out = child(
+        f"""
 import os, signal
 fn.set_num_threads({THREADS})
 m = fn.Sequential(fn.Dense(784, 2048, activation="relu"), fn.Dense(2048, 2048), seed=0)
@@ -293,7 +301,9 @@ try:
 except KeyboardInterrupt:
     raised = True
 print(json.dumps([raised, time.perf_counter() - sent[0] if sent else None]))
-""", timeout=120)
+""",
+        timeout=120,
+    )
     raised, latency = json.loads(out.strip().splitlines()[-1])
     assert raised and latency < 0.5
 
@@ -301,7 +311,8 @@ print(json.dumps([raised, time.perf_counter() - sent[0] if sent else None]))
 def test_large_predict_memory_is_bounded():
     # Peak RSS growth of predict on 200k rows: the output (8 MB here) plus a bounded
     # workspace, not a workspace proportional to the rows (it was ~25x the input).
-    out = child("""
+    out = child(
+        """
 import resource
 m = big_model(0)
 X = np.full((200_000, 784), 0.25, dtype=np.float32)  # 627 MB
@@ -314,7 +325,9 @@ Y2 = m.forward(X)
 ev = m.evaluate(X, np.zeros(len(X), dtype=np.int64), "sparse_categorical_crossentropy", batch_size=10**6)
 grow2 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
 print(json.dumps([grow1 / 1024, grow2 / 1024, bool(np.array_equal(Y, Y2))]))
-""", timeout=120)
+""",
+        timeout=120,
+    )
     grow1, grow2, same = json.loads(out.strip().splitlines()[-1])
     # output 200k x 10 float32 = 7.6 MiB; workspace <= 32 MiB; allow 80 MiB in all
     assert grow1 < 80, f"predict grew RSS by {grow1:.0f} MiB"

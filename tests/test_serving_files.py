@@ -6,15 +6,14 @@ is all or nothing, and models, optimizers and schedules pickle and deep-copy bit
 
 Anything that could hang (a FIFO, /dev/zero) or that needs its own umask runs in a child
 process with a deadline (tests/child.py)."""
+
 import copy
 import inspect
 import json
 import os
 import pickle
 import re
-import resource
 import signal
-import socket
 import stat
 import struct
 import subprocess
@@ -24,15 +23,14 @@ import time
 
 import numpy as np
 import pytest
+from child import run_child
+from conftest import mlp, random_data
 
 import fastnet as fn
-from conftest import mlp, random_data
 import fastnet.schedules as schedules
 from fastnet import _files
 from fastnet import io as fio
 from fastnet.optim.base import Optimizer
-
-from child import run_child
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -40,6 +38,7 @@ LOSS = "sparse_categorical_crossentropy"
 
 try:
     import safetensors.numpy  # noqa: F401
+
     HAVE_SAFETENSORS = True
 except ImportError:
     HAVE_SAFETENSORS = False
@@ -58,11 +57,19 @@ def rich_model(seed=3):
     """Every kind of arena tensor: weight norm, a fused BatchNorm→ReLU (buffers), dropout and
     RReLU (random streams), a Residual with a BatchNorm inside, PReLU, LayerNorm."""
     return fn.Sequential(
-        fn.Dense(6, 8, weight_norm=True), fn.BatchNorm(8), fn.ReLU(), fn.Dropout(0.2),
-        fn.Residual(fn.Dense(8, 8, activation="relu"), fn.BatchNorm(8), fn.ReLU(), fn.Dense(8, 8),
-                    scale=0.5),
-        fn.PReLU(8), fn.LayerNorm(8), fn.RReLU(), fn.Dense(8, 3, activation="leaky_relu", alpha=0.2),
-        seed=seed)
+        fn.Dense(6, 8, weight_norm=True),
+        fn.BatchNorm(8),
+        fn.ReLU(),
+        fn.Dropout(0.2),
+        fn.Residual(
+            fn.Dense(8, 8, activation="relu"), fn.BatchNorm(8), fn.ReLU(), fn.Dense(8, 8), scale=0.5
+        ),
+        fn.PReLU(8),
+        fn.LayerNorm(8),
+        fn.RReLU(),
+        fn.Dense(8, 3, activation="leaky_relu", alpha=0.2),
+        seed=seed,
+    )
 
 
 def mode_of(path) -> int:
@@ -72,7 +79,7 @@ def mode_of(path) -> int:
 def split_file(path):
     raw = open(path, "rb").read()
     (n,) = struct.unpack("<Q", raw[:8])
-    return json.loads(raw[8:8 + n]), raw[8 + n:]
+    return json.loads(raw[8 : 8 + n]), raw[8 + n :]
 
 
 def join_file(path, header, data_section, header_text=None):
@@ -112,12 +119,12 @@ print(json.dumps({{n: stat.S_IMODE(os.stat(os.path.join(d, n)).st_mode) for n in
 @needs_safetensors
 @pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_new_files_follow_the_umask(tmp_path, umask, expected):
-    out = run_child(CHILD_WRITES.format(umask=umask, directory=str(tmp_path)), timeout=60,
-                    cwd=ROOT)
+    out = run_child(CHILD_WRITES.format(umask=umask, directory=str(tmp_path)), timeout=60, cwd=ROOT)
     modes = json.loads(out.strip().splitlines()[-1])
     assert {"model.safetensors", "ckpt.safetensors", "mc-1.safetensors", "log.csv"} <= set(modes)
-    assert {name: oct(m) for name, m in modes.items()} == \
-        {name: oct(expected) for name in modes}, f"umask {oct(umask)}"
+    assert {name: oct(m) for name, m in modes.items()} == {name: oct(expected) for name in modes}, (
+        f"umask {oct(umask)}"
+    )
 
 
 @needs_safetensors
@@ -125,8 +132,10 @@ def test_new_files_follow_the_umask(tmp_path, umask, expected):
 def test_overwrite_keeps_the_existing_mode(tmp_path, existing):
     model = small_model()
     opt = fn.optim.SGD(model.parameters(), lr=0.1)
-    for name, write in [("m.safetensors", lambda p: fn.save(model, p)),
-                        ("c.safetensors", lambda p: fn.save_checkpoint(p, model, opt, epoch=0))]:
+    for name, write in [
+        ("m.safetensors", lambda p: fn.save(model, p)),
+        ("c.safetensors", lambda p: fn.save_checkpoint(p, model, opt, epoch=0)),
+    ]:
         path = tmp_path / name
         write(path)
         os.chmod(path, existing)
@@ -146,7 +155,7 @@ def test_temporary_file_name_and_permissions(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", spy)
     _files.atomic_write_bytes(tmp_path / "x.bin", b"abc")
-    (name, folder, _), = seen
+    ((name, folder, _),) = seen
     assert folder == str(tmp_path)
     assert re.fullmatch(rf"\.x\.bin\.{os.getpid()}\.[0-9a-f]+\.fastnet-tmp", name)
     assert (tmp_path / "x.bin").read_bytes() == b"abc"
@@ -155,6 +164,7 @@ def test_temporary_file_name_and_permissions(tmp_path, monkeypatch):
 def _failing(monkeypatch, what):
     def boom(*args, **kwargs):
         raise OSError(f"{what} failed (simulated)")
+
     if what == "fchmod":
         monkeypatch.setattr(os, "fsync", boom)  # fchmod errors are tolerated; fail later
     else:
@@ -178,7 +188,7 @@ def test_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch, what):
 @needs_safetensors
 def test_failed_serialization_writes_nothing(tmp_path):
     class Odd(fn.Dense):  # a constructor argument that cannot be stored
-        def __init__(self, a, b, note=object()):
+        def __init__(self, a, b, note=object()):  # noqa: B008 (unstorable on purpose)
             super().__init__(a, b)
 
     model = fn.Sequential(Odd(6, 3))
@@ -189,8 +199,9 @@ def test_failed_serialization_writes_nothing(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
-                    reason="root ignores directory permissions")
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0, reason="root ignores directory permissions"
+)
 def test_read_only_directory(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
@@ -213,13 +224,13 @@ def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
     dead = _dead_pid()
     live = os.getppid()
     names = {
-        f".m.bin.{dead}.0123abcd.fastnet-tmp": False,          # dead writer, this file: removed
-        f".m.bin.{live}.0123abcd.fastnet-tmp": True,           # writer alive: kept
-        f".m.bin.{os.getpid()}.0123abcd.fastnet-tmp": True,    # this process (another thread)
-        f".other.bin.{dead}.0123abcd.fastnet-tmp": True,       # another file's temporary
-        f".m.bin.{dead}.0123abcd.tmp": True,                   # not our pattern
-        f".m.bin.{dead}.XYZ.fastnet-tmp": True,                # not our pattern
-        f"m.bin.{dead}.0123abcd.fastnet-tmp": True,            # no leading dot
+        f".m.bin.{dead}.0123abcd.fastnet-tmp": False,  # dead writer, this file: removed
+        f".m.bin.{live}.0123abcd.fastnet-tmp": True,  # writer alive: kept
+        f".m.bin.{os.getpid()}.0123abcd.fastnet-tmp": True,  # this process (another thread)
+        f".other.bin.{dead}.0123abcd.fastnet-tmp": True,  # another file's temporary
+        f".m.bin.{dead}.0123abcd.tmp": True,  # not our pattern
+        f".m.bin.{dead}.XYZ.fastnet-tmp": True,  # not our pattern
+        f"m.bin.{dead}.0123abcd.fastnet-tmp": True,  # no leading dot
     }
     for name in names:
         (tmp_path / name).write_bytes(b"partial")
@@ -243,8 +254,12 @@ def test_a_killed_writer_leaves_the_file_intact_and_its_temporary_is_removed_lat
     path = tmp_path / "m.safetensors"
     fn.save(small_model(0), path)
     original = path.read_bytes()
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER.format(path=str(path))],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER.format(path=str(path))],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     pattern = re.compile(rf"\.m\.safetensors\.{proc.pid}\.[0-9a-f]+\.fastnet-tmp")
     try:
         deadline = time.monotonic() + 60
@@ -303,15 +318,24 @@ def test_non_regular_files_are_refused(tmp_path):
     fn.save(small_model(), tmp_path / "good.safetensors")
     sock_dir = tempfile.mkdtemp(prefix="fn")  # AF_UNIX paths are short
     try:
-        out = run_child(CHILD_NON_REGULAR.format(directory=str(tmp_path), sock_dir=sock_dir),
-                        timeout=30, cwd=ROOT)
+        out = run_child(
+            CHILD_NON_REGULAR.format(directory=str(tmp_path), sock_dir=sock_dir),
+            timeout=30,
+            cwd=ROOT,
+        )
     finally:
         for name in os.listdir(sock_dir):
             os.unlink(os.path.join(sock_dir, name))
         os.rmdir(sock_dir)
     results = json.loads(out.strip().splitlines()[-1])
-    kinds = {"fifo": "FIFO", "zero_link": "character device", "zero": "character device",
-             "fifo_link": "FIFO", "folder": "directory", "socket": "socket"}
+    kinds = {
+        "fifo": "FIFO",
+        "zero_link": "character device",
+        "zero": "character device",
+        "fifo_link": "FIFO",
+        "folder": "directory",
+        "socket": "socket",
+    }
     for key, message in results.items():
         case = key.split("/")[0]
         if case == "swapped":
@@ -337,14 +361,17 @@ def test_open_regular_directly(tmp_path):
 
 # =========================================================================== malformed layouts
 
+
 def _last(header):
-    return max((k for k in header if k != "__metadata__"),
-               key=lambda k: header[k]["data_offsets"][0])
+    return max(
+        (k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0]
+    )
 
 
 def _first(header):
-    return min((k for k in header if k != "__metadata__"),
-               key=lambda k: header[k]["data_offsets"][0])
+    return min(
+        (k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0]
+    )
 
 
 def _edit(fn_):
@@ -360,7 +387,7 @@ def _shift_last(h, d):
 
 
 def _overlap(h, d):
-    first, last = _first(h), _last(h)
+    last = _last(h)
     size = h[last]["data_offsets"][1] - h[last]["data_offsets"][0]
     h[last]["data_offsets"] = [0, size]
     return h, d
@@ -374,46 +401,101 @@ def _meta_not_strings(h, d):
 # name -> (edit of (header, data) or raw bytes builder, text the message must contain,
 #          whether the message names a tensor)
 LAYOUT_CASES = {
-    "header length beyond the file": (lambda raw: struct.pack("<Q", len(raw)) + raw[8:],
-                                      "header of", False),
-    "header length zero": (lambda raw: struct.pack("<Q", 0) + raw[8:], "not a fastnet file",
-                           False),
+    "header length beyond the file": (
+        lambda raw: struct.pack("<Q", len(raw)) + raw[8:],
+        "header of",
+        False,
+    ),
+    "header length zero": (lambda raw: struct.pack("<Q", 0) + raw[8:], "not a fastnet file", False),
     "offsets beyond the file (truncated)": (lambda h, d: (h, d[:-8]), "outside the data", True),
     "offsets far beyond the file": (
-        lambda h, d: (h.__setitem__(_last(h), {**h[_last(h)], "data_offsets": [
-            h[_last(h)]["data_offsets"][0], 10**12]}) or h, d), "outside the data", True),
+        lambda h, d: (
+            h.__setitem__(
+                _last(h), {**h[_last(h)], "data_offsets": [h[_last(h)]["data_offsets"][0], 10**12]}
+            )
+            or h,
+            d,
+        ),
+        "outside the data",
+        True,
+    ),
     "offsets reversed": (
-        lambda h, d: (h.__setitem__(_last(h), {**h[_last(h)], "data_offsets": list(reversed(
-            h[_last(h)]["data_offsets"]))}) or h, d), "outside the data", True),
+        lambda h, d: (
+            h.__setitem__(
+                _last(h),
+                {**h[_last(h)], "data_offsets": list(reversed(h[_last(h)]["data_offsets"]))},
+            )
+            or h,
+            d,
+        ),
+        "outside the data",
+        True,
+    ),
     "byte size disagrees with the shape": (
-        lambda h, d: (h["0.weight"].__setitem__("shape", [6, 2]) or h, d), "needs 48 bytes", True),
+        lambda h, d: (h["0.weight"].__setitem__("shape", [6, 2]) or h, d),
+        "needs 48 bytes",
+        True,
+    ),
     "byte size disagrees (bigger shape)": (
-        lambda h, d: (h["0.weight"].__setitem__("shape", [6, 4]) or h, d), "needs 96 bytes",
-        True),
+        lambda h, d: (h["0.weight"].__setitem__("shape", [6, 4]) or h, d),
+        "needs 96 bytes",
+        True,
+    ),
     "overlapping tensors": (_overlap, "overlap", True),
     "gap between tensors": (_shift_last, "unused bytes", True),
-    "bytes after the last tensor": (lambda h, d: (h, d + b"\0" * 8), "after the last tensor",
-                                    False),
-    "unsupported dtype": (lambda h, d: (h["0.weight"].__setitem__("dtype", "F64") or h, d),
-                          "dtype 'F64'", True),
-    "object dtype": (lambda h, d: (h["0.weight"].__setitem__("dtype", "O") or h, d),
-                     "dtype 'O'", True),
-    "negative dimension": (lambda h, d: (h["0.weight"].__setitem__("shape", [-6, -3]) or h, d),
-                           "non-negative", True),
-    "shape not a list": (lambda h, d: (h["0.weight"].__setitem__("shape", "6x3") or h, d),
-                         "non-negative", True),
-    "float offsets": (lambda h, d: (h["0.weight"].__setitem__(
-        "data_offsets", [float(o) for o in h["0.weight"]["data_offsets"]]) or h, d),
-        "data_offsets", True),
-    "extra entry key": (lambda h, d: (h["0.weight"].__setitem__("x", 1) or h, d),
-                        "exactly", True),
-    "header not an object": (lambda raw: _raw_header(raw, b"[1, 2, 3]"), "not a fastnet file",
-                             False),
+    "bytes after the last tensor": (
+        lambda h, d: (h, d + b"\0" * 8),
+        "after the last tensor",
+        False,
+    ),
+    "unsupported dtype": (
+        lambda h, d: (h["0.weight"].__setitem__("dtype", "F64") or h, d),
+        "dtype 'F64'",
+        True,
+    ),
+    "object dtype": (
+        lambda h, d: (h["0.weight"].__setitem__("dtype", "O") or h, d),
+        "dtype 'O'",
+        True,
+    ),
+    "negative dimension": (
+        lambda h, d: (h["0.weight"].__setitem__("shape", [-6, -3]) or h, d),
+        "non-negative",
+        True,
+    ),
+    "shape not a list": (
+        lambda h, d: (h["0.weight"].__setitem__("shape", "6x3") or h, d),
+        "non-negative",
+        True,
+    ),
+    "float offsets": (
+        lambda h, d: (
+            h["0.weight"].__setitem__(
+                "data_offsets", [float(o) for o in h["0.weight"]["data_offsets"]]
+            )
+            or h,
+            d,
+        ),
+        "data_offsets",
+        True,
+    ),
+    "extra entry key": (lambda h, d: (h["0.weight"].__setitem__("x", 1) or h, d), "exactly", True),
+    "header not an object": (
+        lambda raw: _raw_header(raw, b"[1, 2, 3]"),
+        "not a fastnet file",
+        False,
+    ),
     "header not UTF-8": (lambda raw: _raw_header(raw, b'{"\xff": 1}'), "not valid JSON", False),
-    "header JSON nested too deeply": (lambda raw: _raw_header(raw, b"[" * 100000 + b"]" * 100000),
-                                      "not valid JSON", False),
-    "duplicate tensor name": (lambda raw: _raw_header(
-        raw, _duplicated(raw)), "duplicate key", False),
+    "header JSON nested too deeply": (
+        lambda raw: _raw_header(raw, b"[" * 100000 + b"]" * 100000),
+        "not valid JSON",
+        False,
+    ),
+    "duplicate tensor name": (
+        lambda raw: _raw_header(raw, _duplicated(raw)),
+        "duplicate key",
+        False,
+    ),
     "metadata not strings": (_meta_not_strings, "strings to strings", False),
 }
 
@@ -421,12 +503,12 @@ LAYOUT_CASES = {
 def _raw_header(raw, text):
     text += b" " * (-len(text) % 8)
     (n,) = struct.unpack("<Q", raw[:8])
-    return struct.pack("<Q", len(text)) + text + raw[8 + n:]
+    return struct.pack("<Q", len(text)) + text + raw[8 + n :]
 
 
 def _duplicated(raw):
     (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
+    header = json.loads(raw[8 : 8 + n])
     text = json.dumps(header)
     entry = json.dumps(header["0.bias"])
     return text[:-1].encode() + b', "0.bias": ' + entry.encode() + b"}"
@@ -468,16 +550,26 @@ def test_header_length_over_100_mb_is_refused_without_reading_it(tmp_path):
 
 # =========================================================================== the architecture
 
+
 def _model_file(tmp_path, layer_configs, tensors, name="declared.safetensors"):
     """A fastnet file whose metadata declares ``layer_configs`` but holds ``tensors``."""
     arch = {"model": "Sequential", "layers": layer_configs, "seed": 0, "core_seed": 1}
-    header = {"__metadata__": {"format": "fastnet", "format_version": "1",
-                               "fastnet_version": fn.__version__, "kind": "model",
-                               "architecture": json.dumps(arch)}}
+    header = {
+        "__metadata__": {
+            "format": "fastnet",
+            "format_version": "1",
+            "fastnet_version": fn.__version__,
+            "kind": "model",
+            "architecture": json.dumps(arch),
+        }
+    }
     section, offset = b"", 0
     for tname, (shape, nbytes) in tensors.items():
-        header[tname] = {"dtype": "F32", "shape": list(shape),
-                         "data_offsets": [offset, offset + nbytes]}
+        header[tname] = {
+            "dtype": "F32",
+            "shape": list(shape),
+            "data_offsets": [offset, offset + nbytes],
+        }
         offset += nbytes
     section = b"\0" * offset
     path = tmp_path / name
@@ -514,8 +606,9 @@ print(json.dumps({{"seconds": time.perf_counter() - t0, "result": result,
 """
 
 
-@pytest.mark.parametrize("variant", ["small tensors", "full-size tensors, tiny file",
-                                     "orthogonal 6000"])
+@pytest.mark.parametrize(
+    "variant", ["small tensors", "full-size tensors, tiny file", "orthogonal 6000"]
+)
 def test_a_tiny_file_declaring_a_huge_model_fails_fast(tmp_path, variant):
     big = fio.layer_to_config(fn.Dense(20000, 20000, init="orthogonal"))
     if variant == "small tensors":
@@ -524,8 +617,11 @@ def test_a_tiny_file_declaring_a_huge_model_fails_fast(tmp_path, variant):
     elif variant == "full-size tensors, tiny file":
         path = _model_file(tmp_path, [big], {"0.weight": ((2, 2), 16), "0.bias": ((2,), 8)})
         header, section = split_file(path)
-        header["0.weight"] = {"dtype": "F32", "shape": [20000, 20000],
-                              "data_offsets": [0, 20000 * 20000 * 4]}
+        header["0.weight"] = {
+            "dtype": "F32",
+            "shape": [20000, 20000],
+            "data_offsets": [0, 20000 * 20000 * 4],
+        }
         join_file(path, header, section)
         expected = "outside the data section"
     else:
@@ -533,8 +629,9 @@ def test_a_tiny_file_declaring_a_huge_model_fails_fast(tmp_path, variant):
         path = _model_file(tmp_path, [ortho], {"0.weight": ((3, 3), 36), "0.bias": ((3,), 12)})
         expected = "shape (3, 3), the model's is (6000, 6000)"
     assert os.path.getsize(path) < 1000
-    out = json.loads(run_child(CHILD_HUGE.format(path=str(path)), timeout=60,
-                               cwd=ROOT).strip().splitlines()[-1])
+    out = json.loads(
+        run_child(CHILD_HUGE.format(path=str(path)), timeout=60, cwd=ROOT).strip().splitlines()[-1]
+    )
     assert expected in out["result"] and str(path) in out["result"], out
     assert out["seconds"] < 2.0, out
     assert out["maxrss_kb"] < 300 * 1024, out
@@ -542,9 +639,16 @@ def test_a_tiny_file_declaring_a_huge_model_fails_fast(tmp_path, variant):
 
 @needs_safetensors
 def test_loading_runs_no_initializer(tmp_path, monkeypatch):
-    model = fn.Sequential(fn.Dense(6, 8, init="orthogonal"), fn.BatchNorm(8), fn.ReLU(),
-                          fn.PReLU(8), fn.LayerNorm(8),
-                          fn.Residual(fn.Dense(8, 8, weight_norm=True)), fn.Dense(8, 3), seed=0)
+    model = fn.Sequential(
+        fn.Dense(6, 8, init="orthogonal"),
+        fn.BatchNorm(8),
+        fn.ReLU(),
+        fn.PReLU(8),
+        fn.LayerNorm(8),
+        fn.Residual(fn.Dense(8, 8, weight_norm=True)),
+        fn.Dense(8, 3),
+        seed=0,
+    )
     opt = fn.optim.Adam(model.parameters())
     fn.save(model, tmp_path / "m.safetensors")
     fn.save_checkpoint(tmp_path / "c.safetensors", model, opt, epoch=1)
@@ -559,8 +663,11 @@ def test_loading_runs_no_initializer(tmp_path, monkeypatch):
     with pytest.raises(AssertionError):
         fn.Sequential(fn.Dense(2, 2))  # the patch works: a new model initializes
     X, _ = data()
-    for loaded in (fn.load(tmp_path / "m.safetensors"),
-                   fn.load_checkpoint(tmp_path / "c.safetensors").model, pickle.loads(blob)):
+    for loaded in (
+        fn.load(tmp_path / "m.safetensors"),
+        fn.load_checkpoint(tmp_path / "c.safetensors").model,
+        pickle.loads(blob),
+    ):
         np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
 
@@ -569,8 +676,10 @@ def test_tensors_must_match_the_declared_architecture(tmp_path):
     dense = fio.layer_to_config(fn.Dense(6, 3))
     cases = {
         "missing": ({"0.weight": ((6, 3), 72)}, "missing tensors ['0.bias']"),
-        "unexpected": ({"0.weight": ((6, 3), 72), "0.bias": ((3,), 12), "1.weight": ((1,), 4)},
-                       "unexpected ['1.weight']"),
+        "unexpected": (
+            {"0.weight": ((6, 3), 72), "0.bias": ((3,), 12), "1.weight": ((1,), 4)},
+            "unexpected ['1.weight']",
+        ),
         "shape": ({"0.weight": ((3, 6), 72), "0.bias": ((3,), 12)}, "shape (3, 6)"),
     }
     for name, (tensors, text) in cases.items():
@@ -582,18 +691,21 @@ def test_tensors_must_match_the_declared_architecture(tmp_path):
 
 
 @needs_safetensors
-@pytest.mark.parametrize("edit, text", [
-    (lambda a: a["layers"][0]["config"].__setitem__("in_features", "six"), "in_features"),
-    (lambda a: a["layers"][0]["config"].__setitem__("in_features", -1), "in_features"),
-    (lambda a: a["layers"][0]["config"].__setitem__("init", "no_such_init"), "no_such_init"),
-    (lambda a: a["layers"][0].__setitem__("class", "os.system"), "unknown layer class"),
-    (lambda a: a["layers"][0]["config"].__setitem__("bogus", 1), "bogus"),
-    (lambda a: a.__setitem__("seed", "zero"), "seed"),
-    (lambda a: a.__setitem__("core_seed", -1), "core_seed"),
-    (lambda a: a.__setitem__("core_seed", 2**64), "core_seed"),
-    (lambda a: a.__setitem__("layers", []), "at least one layer"),
-    (lambda a: a.__setitem__("model", "Functional"), "not a fastnet Sequential"),
-])
+@pytest.mark.parametrize(
+    "edit, text",
+    [
+        (lambda a: a["layers"][0]["config"].__setitem__("in_features", "six"), "in_features"),
+        (lambda a: a["layers"][0]["config"].__setitem__("in_features", -1), "in_features"),
+        (lambda a: a["layers"][0]["config"].__setitem__("init", "no_such_init"), "no_such_init"),
+        (lambda a: a["layers"][0].__setitem__("class", "os.system"), "unknown layer class"),
+        (lambda a: a["layers"][0]["config"].__setitem__("bogus", 1), "bogus"),
+        (lambda a: a.__setitem__("seed", "zero"), "seed"),
+        (lambda a: a.__setitem__("core_seed", -1), "core_seed"),
+        (lambda a: a.__setitem__("core_seed", 2**64), "core_seed"),
+        (lambda a: a.__setitem__("layers", []), "at least one layer"),
+        (lambda a: a.__setitem__("model", "Functional"), "not a fastnet Sequential"),
+    ],
+)
 def test_bad_architecture_metadata_gives_value_errors(tmp_path, edit, text):
     path = tmp_path / "m.safetensors"
     fn.save(small_model(), path)
@@ -609,17 +721,24 @@ def test_bad_architecture_metadata_gives_value_errors(tmp_path, edit, text):
 
 # =========================================================================== values
 
+
 def _poison(model, name, index, value):
     model.state_arrays()[name].reshape(-1)[index] = value  # the raw view: no setter checks
 
 
 @needs_safetensors
-@pytest.mark.parametrize("name, value, text", [
-    ("0.weight_v", np.nan, "NaN or Inf"), ("0.weight_g", np.inf, "NaN or Inf"),
-    ("1.running_mean", -np.inf, "NaN or Inf"), ("1.running_var", np.nan, "NaN or Inf"),
-    ("1.running_var", -0.5, "negative"), ("4.1.running_var", -1e-3, "negative"),
-    ("8.bias", np.nan, "NaN or Inf"),
-])
+@pytest.mark.parametrize(
+    "name, value, text",
+    [
+        ("0.weight_v", np.nan, "NaN or Inf"),
+        ("0.weight_g", np.inf, "NaN or Inf"),
+        ("1.running_mean", -np.inf, "NaN or Inf"),
+        ("1.running_var", np.nan, "NaN or Inf"),
+        ("1.running_var", -0.5, "negative"),
+        ("4.1.running_var", -1e-3, "negative"),
+        ("8.bias", np.nan, "NaN or Inf"),
+    ],
+)
 def test_bad_values_are_refused(tmp_path, name, value, text):
     model = rich_model()
     _poison(model, name, 1, value)
@@ -628,9 +747,12 @@ def test_bad_values_are_refused(tmp_path, name, value, text):
     fn.save_checkpoint(tmp_path / "c.safetensors", model, opt)
     target = rich_model(seed=9)
     before = target.get_weights()
-    cases = [(fn.load, "m.safetensors"), (fn.load, "c.safetensors"),
-             (fn.load_checkpoint, "c.safetensors"),
-             (lambda p: fn.load_checkpoint(p, target), "c.safetensors")]
+    cases = [
+        (fn.load, "m.safetensors"),
+        (fn.load, "c.safetensors"),
+        (fn.load_checkpoint, "c.safetensors"),
+        (lambda p: fn.load_checkpoint(p, target), "c.safetensors"),
+    ]
     for load, file in cases:
         path = tmp_path / file
         with pytest.raises(ValueError) as err:
@@ -655,6 +777,7 @@ def test_a_non_finite_optimizer_state_is_refused(tmp_path):
 
 # =========================================================================== all or nothing
 
+
 def _edit_checkpoint(path, change):
     header, section = split_file(path)
     ckpt = json.loads(header["__metadata__"]["checkpoint"])
@@ -668,7 +791,7 @@ def _edit_checkpoint(path, change):
 def _nan_in_state(ckpt, header, section):
     begin, _ = header["optimizer/state.0"]["data_offsets"]
     section = bytearray(section)
-    section[begin:begin + 4] = np.array([np.nan], np.float32).tobytes()
+    section[begin : begin + 4] = np.array([np.nan], np.float32).tobytes()
     return header, bytes(section)
 
 
@@ -681,16 +804,19 @@ CHECKPOINT_CORRUPTIONS = {
     "optimizer hyper-parameters": lambda c, h, s: c["optimizer"]["hparams"].__setitem__(0, 0.5),
     "negative slot step": lambda c, h, s: c["optimizer"]["slot_steps"].__setitem__(0, -1),
     "optimizer step count": lambda c, h, s: c["optimizer"].__setitem__("steps", "three"),
-    "optimizer parameter sizes": lambda c, h, s: c["optimizer"]["param_groups"][0]
-    .__setitem__("sizes", [1, 2]),
-    "optimizer lr NaN": lambda c, h, s: c["optimizer"]["param_groups"][0]
-    .__setitem__("lr", float("nan")),
+    "optimizer parameter sizes": lambda c, h, s: c["optimizer"]["param_groups"][0].__setitem__(
+        "sizes", [1, 2]
+    ),
+    "optimizer lr NaN": lambda c, h, s: c["optimizer"]["param_groups"][0].__setitem__(
+        "lr", float("nan")
+    ),
     "optimizer kind": lambda c, h, s: c["optimizer"].__setitem__("kind", "sgd"),
     "optimizer class": lambda c, h, s: c.__setitem__("optimizer_class", "SGD"),
     "optimizer state NaN": _nan_in_state,
     "unreferenced optimizer tensor": _drop_state_tensor,
     "missing optimizer tensor": lambda c, h, s: c["optimizer"]["state"].append(
-        {"__tensor__": "optimizer/state.9"}),
+        {"__tensor__": "optimizer/state.9"}
+    ),
     "fit generator": lambda c, h, s: c["fit_rng"].__setitem__("bit_generator", "Evil"),
     "fit generator state": lambda c, h, s: c["fit_rng"]["state"].__setitem__("state", "x"),
     "model step negative": lambda c, h, s: c["model_rng"].__setitem__("step", -1),
@@ -702,9 +828,14 @@ CHECKPOINT_CORRUPTIONS = {
 
 def _snapshot(model, opt):
     state = opt.state_dict()
-    return (model.get_weights(), [a.copy() for a in state["state"]],
-            {k: v for k, v in state.items() if k != "state"}, model._core.step, model._core.seed,
-            None if model._training is None else model._training.shuffle_rng.bit_generator.state)
+    return (
+        model.get_weights(),
+        [a.copy() for a in state["state"]],
+        {k: v for k, v in state.items() if k != "state"},
+        model._core.step,
+        model._core.seed,
+        None if model._training is None else model._training.shuffle_rng.bit_generator.state,
+    )
 
 
 @needs_safetensors
@@ -736,6 +867,7 @@ def test_load_checkpoint_is_all_or_nothing(tmp_path, corruption):
 
 
 # =========================================================================== pickle and copy
+
 
 def _train(model, opt, steps, seed=0):
     for k in range(steps):
@@ -799,20 +931,35 @@ def test_model_round_trip(how, one_thread):
 
 def _optimizer_classes():
     classes = [getattr(fn.optim, n) for n in fn.optim.__all__]
-    return sorted((c for c in classes if isinstance(c, type) and issubclass(c, Optimizer)
-                   and not inspect.isabstract(c)), key=lambda c: c.__name__)
+    return sorted(
+        (
+            c
+            for c in classes
+            if isinstance(c, type) and issubclass(c, Optimizer) and not inspect.isabstract(c)
+        ),
+        key=lambda c: c.__name__,
+    )
 
 
 # Non-default options, so that hyper-parameters and their state really travel.
-OPTIMIZER_OPTIONS = {"SGD": dict(momentum=0.9, nesterov=True, weight_decay=1e-3),
-                     "Adam": dict(amsgrad=True, clip_norm=1.0), "RMSprop": dict(momentum=0.5,
-                                                                                 centered=True),
-                     "Adagrad": dict(clip_value=0.5)}
+OPTIMIZER_OPTIONS = {
+    "SGD": dict(momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "Adam": dict(amsgrad=True, clip_norm=1.0),
+    "RMSprop": dict(momentum=0.5, centered=True),
+    "Adagrad": dict(clip_value=0.5),
+}
 
 
 def test_the_optimizer_list_is_complete():
-    assert {c.__name__ for c in _optimizer_classes()} >= {"SGD", "Adam", "AdamW", "Nadam",
-                                                          "RMSprop", "Adagrad", "Adadelta"}
+    assert {c.__name__ for c in _optimizer_classes()} >= {
+        "SGD",
+        "Adam",
+        "AdamW",
+        "Nadam",
+        "RMSprop",
+        "Adagrad",
+        "Adadelta",
+    }
 
 
 def _make_optimizer(cls, model):
@@ -830,12 +977,14 @@ def test_model_and_optimizer_continue_bit_identically(cls, how, one_thread):
     _train(model, opt, 3)
     opt.lr = 0.015  # a changed lr travels (kept group ratios)
     model2, opt2 = COPIES[how]((model, opt))
-    assert opt2._model is model2 and all(p._owner is model2 for g in opt2.param_groups
-                                         for p in g["params"])
+    assert opt2._model is model2 and all(
+        p._owner is model2 for g in opt2.param_groups for p in g["params"]
+    )
     assert_same_model(model, model2)
     assert_same_state(opt, opt2)
-    assert [[p.name for p in g["params"]] for g in opt.param_groups] == \
-        [[p.name for p in g["params"]] for g in opt2.param_groups]
+    assert [[p.name for p in g["params"]] for g in opt.param_groups] == [
+        [p.name for p in g["params"]] for g in opt2.param_groups
+    ]
     _train(model, opt, 3, seed=10)
     _train(model2, opt2, 3, seed=10)
     assert_same_model(model, model2)
@@ -869,17 +1018,19 @@ def test_a_fitted_model_keeps_its_optimizer_history_and_shuffle_generator(one_th
         assert twin.optimizer._model is twin and twin.optimizer is not opt
         assert_same_state(opt, twin.optimizer)
         assert twin.history.history == model.history.history and twin.note == model.note
-        assert (twin._training.shuffle_rng.bit_generator.state
-                == model._training.shuffle_rng.bit_generator.state)
+        assert (
+            twin._training.shuffle_rng.bit_generator.state
+            == model._training.shuffle_rng.bit_generator.state
+        )
     lone = copy.deepcopy(opt)  # the model's copy copies the optimizer: still one of each
     assert lone._model.optimizer is lone
     m2, o2 = pickle.loads(pickle.dumps((model, opt)))
     assert m2.optimizer is o2 and o2._model is m2
     # Resumed fits continue identically (shuffle order, dropout stream, optimizer state).
-    h1 = model.fit(X, y, loss=LOSS, optimizer=opt, epochs=4, initial_epoch=2, batch_size=8,
-                   verbose=0)
-    h2 = m2.fit(X, y, loss=LOSS, optimizer=o2, epochs=4, initial_epoch=2, batch_size=8,
-                verbose=0)
+    h1 = model.fit(
+        X, y, loss=LOSS, optimizer=opt, epochs=4, initial_epoch=2, batch_size=8, verbose=0
+    )
+    h2 = m2.fit(X, y, loss=LOSS, optimizer=o2, epochs=4, initial_epoch=2, batch_size=8, verbose=0)
     assert h1.history == h2.history
     assert_same_model(model, m2)
 
@@ -901,10 +1052,12 @@ def test_pickled_tensors_are_safetensors_bytes_and_checked():
     model = small_model()
     payload = fio.model_payload(model)
     assert isinstance(payload["tensors"], bytes)
-    for change, text in [(lambda p: p.__setitem__("tensors", p["tensors"][:-4]), "outside"),
-                         (lambda p: p.__setitem__("version", 99), "fastnet version"),
-                         (lambda p: p.__setitem__("trainable", [True]), "trainable"),
-                         (lambda p: p.__setitem__("tensors", {}), "missing tensors")]:
+    for change, text in [
+        (lambda p: p.__setitem__("tensors", p["tensors"][:-4]), "outside"),
+        (lambda p: p.__setitem__("version", 99), "fastnet version"),
+        (lambda p: p.__setitem__("trainable", [True]), "trainable"),
+        (lambda p: p.__setitem__("tensors", {}), "missing tensors"),
+    ]:
         bad = dict(payload)
         change(bad)
         with pytest.raises(ValueError, match=text):
@@ -928,8 +1081,12 @@ def test_user_layer_classes_unpickle_in_a_fresh_process(tmp_path):
     model = fn.Sequential(ScaledDense(6, 3), seed=0)
     path = tmp_path / "m.pickle"
     path.write_bytes(pickle.dumps(model))
-    out = run_child(CHILD_UNPICKLE.format(path=str(path)), timeout=60, cwd=ROOT,
-                    env={"PYTHONPATH": os.pathsep.join([ROOT, TESTS])}).split()
+    out = run_child(
+        CHILD_UNPICKLE.format(path=str(path)),
+        timeout=60,
+        cwd=ROOT,
+        env={"PYTHONPATH": os.pathsep.join([ROOT, TESTS])},
+    ).split()
     assert out[:2] == ["ScaledDense", ScaledDense.__module__]
     assert out[2] == model.predict(np.ones((1, 6), np.float32)).tobytes().hex()
 
@@ -959,9 +1116,16 @@ SCHEDULE_ARGS = {
 
 
 def _schedule_classes():
-    return sorted((c for c in vars(schedules).values()
-                   if isinstance(c, type) and issubclass(c, schedules.Schedule)
-                   and not inspect.isabstract(c)), key=lambda c: c.__name__)
+    return sorted(
+        (
+            c
+            for c in vars(schedules).values()
+            if isinstance(c, type)
+            and issubclass(c, schedules.Schedule)
+            and not inspect.isabstract(c)
+        ),
+        key=lambda c: c.__name__,
+    )
 
 
 def test_every_schedule_class_has_arguments_here():

@@ -1,9 +1,10 @@
 """fit / evaluate / predict (fastnet/training.py, csrc/model/fit.cpp)."""
+
 import numpy as np
 import pytest
+from conftest import mlp, teacher_data
 
 import fastnet as fn
-from conftest import mlp, teacher_data
 
 LOSS = "sparse_categorical_crossentropy"
 
@@ -24,8 +25,17 @@ def test_fit_learns_and_records_history():
     X, y = _data()
     m = _model()
     opt = fn.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
-    h = m.fit(X, y, loss=LOSS, optimizer=opt, epochs=15, batch_size=16, seed=0, verbose=0,
-              validation_split=0.2)
+    h = m.fit(
+        X,
+        y,
+        loss=LOSS,
+        optimizer=opt,
+        epochs=15,
+        batch_size=16,
+        seed=0,
+        verbose=0,
+        validation_split=0.2,
+    )
     assert set(h.history) >= {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "grad_norm"}
     assert len(h.history["loss"]) == 15 and h.epoch == list(range(15))
     assert h.history["loss"][-1] < 0.5 * h.history["loss"][0]
@@ -52,7 +62,7 @@ def test_fit_matches_a_hand_written_loop_of_train_steps():
             order = rng.permutation(70)
             tot = 0.0
             for s in range(0, 70, 32):  # batches of 32, 32 and 6
-                idx = order[s:s + 32]
+                idx = order[s : s + 32]
                 tot += b.train_step(X[idx], y[idx], LOSS, ob) * len(idx)
             losses.append(tot / 70)
         for wa, wb in zip(_weights(a), _weights(b)):
@@ -76,17 +86,25 @@ def test_fit_is_reproducible_and_callback_interval_does_not_change_results():
             class Every(fn.callbacks.Callback):
                 batch_interval = interval
 
-                def on_batch_end(self, step, logs=None):
+                def on_batch_end(self, step, logs=None, seen=seen):
                     seen.append(step)
 
-            m.fit(X, y, loss=LOSS, optimizer=opt, epochs=2, batch_size=16, seed=5, verbose=0,
-                  callbacks=[Every()])
+            m.fit(
+                X,
+                y,
+                loss=LOSS,
+                optimizer=opt,
+                epochs=2,
+                batch_size=16,
+                seed=5,
+                verbose=0,
+                callbacks=[Every()],
+            )
             runs.append((_weights(m), seen))
         for wa, wb in zip(runs[0][0], runs[1][0]):
             np.testing.assert_array_equal(wa, wb)
-        steps = -(-X.shape[0] // 16)
-        assert runs[1][1][:3] == [2, 5, 8]          # every 3 steps
-        assert runs[0][1] == []                     # batch_interval None: never
+        assert runs[1][1][:3] == [2, 5, 8]  # every 3 steps
+        assert runs[0][1] == []  # batch_interval None: never
     finally:
         fn.set_num_threads(fn._config.available_cores())
 
@@ -95,7 +113,7 @@ def test_fit_applies_a_per_step_schedule():
     X, y = _data(n=64)
     m = _model()
     opt = fn.optim.SGD(m.parameters(), lr=0.1)
-    sched = lambda t: 0.1 * 0.5 ** t  # noqa: E731
+    sched = lambda t: 0.1 * 0.5**t  # noqa: E731
     h = m.fit(X, y, loss=LOSS, optimizer=opt, epochs=2, batch_size=16, schedule=sched, verbose=0)
     # 4 steps per epoch: the lr used last in epoch e is sched(4e + 3)
     assert h.history["lr"] == pytest.approx([sched(3), sched(7)])
@@ -110,11 +128,20 @@ def test_fit_schedule_matches_manual_lr_setting():
         oa = fn.optim.SGD(a.parameters(), lr=0.2, momentum=0.5)
         ob = fn.optim.SGD(b.parameters(), lr=0.2, momentum=0.5)
         sched = lambda t: 0.2 / (1 + t)  # noqa: E731
-        a.fit(X, y, loss=LOSS, optimizer=oa, epochs=1, batch_size=16, schedule=sched,
-              shuffle=False, verbose=0)
+        a.fit(
+            X,
+            y,
+            loss=LOSS,
+            optimizer=oa,
+            epochs=1,
+            batch_size=16,
+            schedule=sched,
+            shuffle=False,
+            verbose=0,
+        )
         for t, s in enumerate(range(0, 48, 16)):
             ob.lr = sched(t)
-            b.train_step(X[s:s + 16], y[s:s + 16], LOSS, ob)
+            b.train_step(X[s : s + 16], y[s : s + 16], LOSS, ob)
         for wa, wb in zip(_weights(a), _weights(b)):
             np.testing.assert_allclose(wa, wb, rtol=1e-6, atol=1e-7)
     finally:
@@ -150,17 +177,20 @@ def test_batchnorm_fit_absorbs_a_single_leftover_row():
     assert np.isfinite(h.history["loss"]).all()
 
 
-@pytest.mark.parametrize("kwargs, err", [
-    ({"epochs": -1}, ValueError),
-    ({"batch_size": 0}, ValueError),
-    ({"epochs": 1.5}, TypeError),
-    ({"validation_split": 1.0}, ValueError),
-    ({"verbose": 5}, ValueError),
-    ({"metrics": ["f1"]}, ValueError),
-    ({"schedule": 3}, TypeError),
-    ({"validation_data": [1, 2, 3]}, TypeError),
-    ({"callbacks": [object()]}, TypeError),
-])
+@pytest.mark.parametrize(
+    "kwargs, err",
+    [
+        ({"epochs": -1}, ValueError),
+        ({"batch_size": 0}, ValueError),
+        ({"epochs": 1.5}, TypeError),
+        ({"validation_split": 1.0}, ValueError),
+        ({"verbose": 5}, ValueError),
+        ({"metrics": ["f1"]}, ValueError),
+        ({"schedule": 3}, TypeError),
+        ({"validation_data": [1, 2, 3]}, TypeError),
+        ({"callbacks": [object()]}, TypeError),
+    ],
+)
 def test_fit_rejects_bad_arguments(kwargs, err):
     X, y = _data(n=32)
     m = _model()
@@ -196,8 +226,20 @@ def test_bad_validation_labels_are_named_y_val():
     model = fn.Sequential(fn.Dense(4, 3), seed=0)
     opt = fn.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="y_val"):
-        model.fit(X, y, loss="sparse_categorical_crossentropy", optimizer=opt, verbose=0,
-                  validation_data=(X[:5], np.array([0, 1, 2, 7, 0])))
+        model.fit(
+            X,
+            y,
+            loss="sparse_categorical_crossentropy",
+            optimizer=opt,
+            verbose=0,
+            validation_data=(X[:5], np.array([0, 1, 2, 7, 0])),
+        )
     with pytest.raises(ValueError, match="y_val"):
-        model.fit(X, np.eye(3)[y], loss="mse", optimizer=opt, verbose=0,
-                  validation_data=(X[:5], np.ones((5, 4))))
+        model.fit(
+            X,
+            np.eye(3)[y],
+            loss="mse",
+            optimizer=opt,
+            verbose=0,
+            validation_data=(X[:5], np.ones((5, 4))),
+        )

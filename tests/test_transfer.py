@@ -1,10 +1,11 @@
 """Transfer learning from the public API: slicing, a new head, frozen layers, per-group
 learning rates, and frozen flags through save/load."""
+
 import numpy as np
 import pytest
+from conftest import random_data
 
 import fastnet as fn
-from conftest import random_data
 
 LOSS = "sparse_categorical_crossentropy"
 
@@ -17,8 +18,12 @@ def data(n=96, classes=3, seed=0):
 def base():
     """A model 'pre-trained' on a 5-class task."""
     X, y = data(classes=5, seed=1)
-    model = fn.Sequential(fn.Dense(8, 16, activation="relu"), fn.Dense(16, 12, activation="tanh"),
-                          fn.Dense(12, 5), seed=0)
+    model = fn.Sequential(
+        fn.Dense(8, 16, activation="relu"),
+        fn.Dense(16, 12, activation="tanh"),
+        fn.Dense(12, 5),
+        seed=0,
+    )
     opt = fn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     model.fit(X, y, loss=LOSS, optimizer=opt, epochs=2, batch_size=16, verbose=0, seed=0)
     return model
@@ -48,8 +53,9 @@ def test_new_head_training_leaves_frozen_layers_unchanged(base):
 
     X, y = data(seed=2)
     opt = fn.optim.SGD(head_model.parameters(), lr=0.1, momentum=0.9)
-    hist = head_model.fit(X, y, loss=LOSS, optimizer=opt, epochs=3, batch_size=16, verbose=0,
-                          seed=0)
+    hist = head_model.fit(
+        X, y, loss=LOSS, optimizer=opt, epochs=3, batch_size=16, verbose=0, seed=0
+    )
     assert hist.history["loss"][-1] < hist.history["loss"][0]
     for p, before in zip(head_model.parameters()[:4], frozen_before):
         np.testing.assert_array_equal(p.data, before)

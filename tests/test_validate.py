@@ -1,4 +1,5 @@
 """The C++ input scans behind fastnet/_validate.py, against NumPy's own answers."""
+
 import numpy as np
 import pytest
 
@@ -17,7 +18,7 @@ def test_all_finite_matches_numpy(n, bad):
     if n:
         x[0] = np.finfo(np.float32).max
         x[-1] = -np.finfo(np.float32).tiny / 4  # a subnormal is finite
-    for pos in ([0, n // 2, n - 1] if n and bad is not None else [None]):
+    for pos in [0, n // 2, n - 1] if n and bad is not None else [None]:
         y = x.copy()
         if pos is not None:
             y[pos] = bad
@@ -44,8 +45,9 @@ def test_int_labels_outside_int32_are_not_narrowed():
     assert out is None and hi == 2**40
 
 
-@pytest.mark.parametrize("labels", [np.array([0, 3, 2**40]), np.array([0, -2**40]),
-                                    np.array([1, 10], dtype=np.int32)])
+@pytest.mark.parametrize(
+    "labels", [np.array([0, 3, 2**40]), np.array([0, -(2**40)]), np.array([1, 10], dtype=np.int32)]
+)
 def test_as_labels_reports_the_range(labels):
     with pytest.raises(ValueError, match=r"y must be in \[0, 10\)"):
         as_labels(labels, "y", labels.shape[0], 10)

@@ -61,7 +61,9 @@ def load_digits(split: float = 0.25, seed=0, standardize: bool = True):
     ceil(split * 1797) samples (450 for the default), as in sklearn's
     ``train_test_split``, though the exact samples differ from sklearn's.
     """
-    if isinstance(split, (bool, np.bool_)) or not isinstance(split, (int, float, np.integer, np.floating)):
+    if isinstance(split, (bool, np.bool_)) or not isinstance(
+        split, (int, float, np.integer, np.floating)
+    ):
         raise TypeError(f"split must be a float in (0, 1), got {type(split).__name__}")
     split = float(split)
     if not 0.0 < split < 1.0:
@@ -87,8 +89,7 @@ def load_digits(split: float = 0.25, seed=0, standardize: bool = True):
         std[std < 1e-6] = 1.0
         X_train = ((X_train - mean) / std).astype(np.float32)
         X_test = ((X_test - mean) / std).astype(np.float32)
-    return (np.ascontiguousarray(X_train), y[tr].copy(),
-            np.ascontiguousarray(X_test), y[te].copy())
+    return (np.ascontiguousarray(X_train), y[tr].copy(), np.ascontiguousarray(X_test), y[te].copy())
 
 
 # --------------------------------------------------------------------------- MNIST IDX files
@@ -116,7 +117,8 @@ def _mnist_dir(path) -> Path:
             return c
     raise FileNotFoundError(
         f"MNIST t10k files ({_MNIST_IMAGES}, {_MNIST_LABELS}) not found; looked in {where}. "
-        f"Pass path=<folder> or set FASTNET_DATA to a folder containing them (or a mnist10k/ subfolder).")
+        f"Pass path=<folder> or set FASTNET_DATA to a folder containing them (or a mnist10k/ subfolder)."
+    )
 
 
 def _read_gzip(file: Path) -> bytes:
@@ -138,11 +140,15 @@ def _read_idx(file: Path, magic: int, dims: int) -> np.ndarray:
         raise ValueError(f"{file}: truncated IDX header ({len(raw)} bytes)")
     head = np.frombuffer(raw, dtype=">i4", count=1 + dims)
     if int(head[0]) != magic:
-        raise ValueError(f"{file}: IDX magic number {int(head[0])}, expected {magic} -- not the expected MNIST file")
+        raise ValueError(
+            f"{file}: IDX magic number {int(head[0])}, expected {magic} -- not the expected MNIST file"
+        )
     shape = tuple(int(s) for s in head[1:])
     expected = header + math.prod(shape)
     if len(raw) != expected:
-        raise ValueError(f"{file}: {len(raw)} bytes, expected {expected} for shape {shape} (truncated or corrupt)")
+        raise ValueError(
+            f"{file}: {len(raw)} bytes, expected {expected} for shape {shape} (truncated or corrupt)"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -160,7 +166,9 @@ def load_mnist10k(path=None):
     images = _read_idx(d / _MNIST_IMAGES, 2051, 3)
     labels = _read_idx(d / _MNIST_LABELS, 2049, 1)
     if images.shape != (_MNIST_N, 28, 28):
-        raise ValueError(f"{d / _MNIST_IMAGES}: shape {images.shape}, expected ({_MNIST_N}, 28, 28)")
+        raise ValueError(
+            f"{d / _MNIST_IMAGES}: shape {images.shape}, expected ({_MNIST_N}, 28, 28)"
+        )
     if labels.shape != (_MNIST_N,):
         raise ValueError(f"{d / _MNIST_LABELS}: shape {labels.shape}, expected ({_MNIST_N},)")
     if labels.max() > 9:

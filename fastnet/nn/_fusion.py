@@ -6,12 +6,17 @@ the ReLU in its normalize pass (and uses its output as the ReLU mask in backward
 stays in ``model.layers`` for the user; it simply has no C++ layer of its own (its entry in
 ``core_index`` is None). Sequential and Residual both compile their layers with this module.
 """
+
 from __future__ import annotations
 
 
 def _fuses_into_previous(prev, layer) -> bool:
-    return (prev is not None and prev.kind == "batchnorm" and layer.kind == "activation"
-            and layer.activation_name == "relu")
+    return (
+        prev is not None
+        and prev.kind == "batchnorm"
+        and layer.kind == "activation"
+        and layer.activation_name == "relu"
+    )
 
 
 def compile_layers(layers, width: int, where: str = "model"):
@@ -24,8 +29,10 @@ def compile_layers(layers, width: int, where: str = "model"):
     for i, layer in enumerate(layers):
         need = layer.input_features()
         if need is not None and need != width:
-            raise ValueError(f"{where}: layer {i} ({layer!r}) expects {need} input features but "
-                             f"the previous layer gives {width}")
+            raise ValueError(
+                f"{where}: layer {i} ({layer!r}) expects {need} input features but "
+                f"the previous layer gives {width}"
+            )
         cfg = layer._config(width)
         if _fuses_into_previous(prev, layer):
             configs[-1]["activation"] = "relu"
@@ -46,7 +53,7 @@ TRANSPARENT_KINDS = ("batchnorm", "layernorm", "dropout", "alphadropout")
 
 def activation_after(layers, i: int):
     """The activation that follows layers[i], looking through normalization and dropout."""
-    for layer in layers[i + 1:]:
+    for layer in layers[i + 1 :]:
         if layer.kind == "activation":
             return layer.activation_name
         if layer.kind in TRANSPARENT_KINDS:

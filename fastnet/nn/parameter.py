@@ -1,4 +1,5 @@
 """fn.Parameter: a named tensor whose data and grad are zero-copy views into the model's arenas."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,8 +42,9 @@ class Parameter:
 
     __slots__ = ("name", "_data", "_grad", "_offset", "_index", "_owner", "layer", "is_buffer")
 
-    def __init__(self, name: str, data: np.ndarray, grad: np.ndarray, offset: int, index: int,
-                 owner, layer):
+    def __init__(
+        self, name: str, data: np.ndarray, grad: np.ndarray, offset: int, index: int, owner, layer
+    ):
         self.name = name
         self._data = data
         self._grad = grad
@@ -85,19 +87,22 @@ class Parameter:
 
     def _copy_into(self, view: np.ndarray, value, what: str, finite: bool) -> None:
         if isinstance(value, (str, bytes)) or value is None:
-            raise TypeError(f"{self.name}.{what} must be a numeric array, got "
-                            f"{type(value).__name__}")
+            raise TypeError(
+                f"{self.name}.{what} must be a numeric array, got {type(value).__name__}"
+            )
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{self.name}.{what} must be a real numeric array, got dtype "
-                            f"{arr.dtype}")
+            raise TypeError(
+                f"{self.name}.{what} must be a real numeric array, got dtype {arr.dtype}"
+            )
         if arr.shape != view.shape:
             raise ValueError(f"{self.name}.{what}: expected shape {view.shape}, got {arr.shape}")
         with np.errstate(over="ignore"):  # an overflow to inf is reported below
             arr = arr.astype(np.float32, copy=False)
         if finite and arr.size and not np.isfinite(arr).all():
-            raise ValueError(f"{self.name}.{what} contains NaN or Inf (after conversion to "
-                             "float32)")
+            raise ValueError(
+                f"{self.name}.{what} contains NaN or Inf (after conversion to float32)"
+            )
         view[...] = arr
 
     # The flag lives in the C++ model (the optimizers read it at every step).

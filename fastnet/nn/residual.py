@@ -2,6 +2,7 @@
 scaling of Szegedy et al. 2017). One composite C++ layer owns the children (csrc/model/
 residual.cpp); here the children keep their own Parameters, routed from the block's arena
 segments by the "k." prefix the C++ block gives their names."""
+
 from __future__ import annotations
 
 from .._validate import check_float
@@ -51,8 +52,9 @@ class Residual(Layer):
         own, seen = [], set()
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
-                raise TypeError(f"Residual layer {i} must be a fastnet layer, got "
-                                f"{type(layer).__name__}")
+                raise TypeError(
+                    f"Residual layer {i} must be a fastnet layer, got {type(layer).__name__}"
+                )
             # A layer owned by a model (or listed twice) is cloned: blocks share nothing.
             if layer._model is not None or id(layer) in seen:
                 layer = layer._clone()
@@ -78,8 +80,10 @@ class Residual(Layer):
     def _check_width(self, width: int) -> None:
         _, _, widths = compile_layers(self._layers, width, where="Residual")
         if widths[-1] != width:
-            raise ValueError(f"Residual: the block maps {width} features to {widths[-1]}; "
-                             "y = x + f(x) needs f to keep the width")
+            raise ValueError(
+                f"Residual: the block maps {width} features to {widths[-1]}; "
+                "y = x + f(x) needs f to keep the width"
+            )
 
     def input_features(self):
         """The block's input width as given by its first layer, or None if that layer does
@@ -114,7 +118,9 @@ class Residual(Layer):
             p.name = p.name[: len(p.name) - len(name)] + f"{k}.{rest}"
             p.layer = self._layers[k]
             per_child[k][rest] = p
-        self._needs_init = [child._bind(model, per_child[k]) for k, child in enumerate(self._layers)]
+        self._needs_init = [
+            child._bind(model, per_child[k]) for k, child in enumerate(self._layers)
+        ]
         return any(self._needs_init)
 
     def _initialize(self, rng, next_activation) -> None:

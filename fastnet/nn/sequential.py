@@ -1,4 +1,5 @@
 """fn.Sequential: a stack of layers compiled into one C++ model over one flat arena."""
+
 from __future__ import annotations
 
 import contextlib
@@ -37,6 +38,7 @@ def _optimizer_check():
     global _check_optimizer_for
     if _check_optimizer_for is None:
         from ..optim.base import check_optimizer_for
+
         _check_optimizer_for = check_optimizer_for
     return _check_optimizer_for
 
@@ -144,8 +146,10 @@ class Sequential:
 
         width = own[0].input_features()
         if width is None:
-            raise ValueError(f"the first layer ({own[0]!r}) does not know its input width; "
-                             "start the model with a Dense layer (or PReLU/BatchNorm with features)")
+            raise ValueError(
+                f"the first layer ({own[0]!r}) does not know its input width; "
+                "start the model with a Dense layer (or PReLU/BatchNorm with features)"
+            )
         # BatchNorm→ReLU pairs become one C++ layer (nn/_fusion.py); _core_index maps each
         # Python layer to its C++ layer (None for a fused ReLU).
         configs, self._core_index, self._widths = compile_layers(own, width)
@@ -162,11 +166,16 @@ class Sequential:
         for i, layer in enumerate(self._layers):
             params = {}
             core = self._core_index[i]
-            for name, shape, offset in (_engine.layer_params(self, core) if core is not None
-                                        else []):
-                params[name] = Parameter(f"{i}.{name}", _engine.params_view(self, offset, shape),
-                                         _engine.grads_view(self, offset, shape), offset, index,
-                                         self, layer)
+            for name, shape, offset in _engine.layer_params(self, core) if core is not None else []:
+                params[name] = Parameter(
+                    f"{i}.{name}",
+                    _engine.params_view(self, offset, shape),
+                    _engine.grads_view(self, offset, shape),
+                    offset,
+                    index,
+                    self,
+                    layer,
+                )
                 index += 1
             if layer._bind(self, params) and initialize:
                 layer._initialize(rng, self._activation_after(i))
@@ -307,8 +316,10 @@ class Sequential:
         dict of str to numpy.ndarray
             Writable float32 views: writing one changes the model.
         """
-        return {name: _engine.params_view(self, offset, shape)
-                for name, shape, offset in self._tensor_decls()}
+        return {
+            name: _engine.params_view(self, offset, shape)
+            for name, shape, offset in self._tensor_decls()
+        }
 
     def get_weights(self) -> list:
         """Copies of every arena tensor (see :meth:`state_arrays`), in arena order.
@@ -345,8 +356,9 @@ class Sequential:
         except TypeError:
             raise TypeError("weights must be a list of arrays (from get_weights())") from None
         if len(weights) != len(views):
-            raise ValueError(f"weights has {len(weights)} arrays but the model has {len(views)} "
-                             "tensors")
+            raise ValueError(
+                f"weights has {len(weights)} arrays but the model has {len(views)} tensors"
+            )
         arrays = []
         for (name, view), w in zip(views, weights):
             w = np.asarray(w)
@@ -357,8 +369,9 @@ class Sequential:
             with np.errstate(over="ignore"):  # an overflow to inf is reported below
                 w = w.astype(view.dtype, copy=False)  # float64 1e300 becomes inf here: check after
             if w.size and not np.isfinite(w).all():
-                raise ValueError(f"weights for {name} contain NaN or Inf (after conversion to "
-                                 f"{view.dtype})")
+                raise ValueError(
+                    f"weights for {name} contain NaN or Inf (after conversion to {view.dtype})"
+                )
             arrays.append(w)
         for (_, view), w in zip(views, arrays):  # all checked before anything is written
             view[...] = w
@@ -373,8 +386,9 @@ class Sequential:
         a model and its optimizer pickled together stay one model and one optimizer."""
         from ..io import model_payload
 
-        extras = {k: v for k, v in self.__dict__.items()
-                  if not k.startswith("_") or k in _PICKLED_PRIVATE}
+        extras = {
+            k: v for k, v in self.__dict__.items() if not k.startswith("_") or k in _PICKLED_PRIVATE
+        }
         return (_unpickle_sequential, (model_payload(self),), extras)
 
     def __setstate__(self, state) -> None:
@@ -406,7 +420,11 @@ class Sequential:
         line = "-" * (sum(widths) + 6)
         out = [line]
         for k, r in enumerate(rows):
-            out.append("  ".join(r[c].ljust(widths[c]) if c < 3 else r[c].rjust(widths[c]) for c in range(4)))
+            out.append(
+                "  ".join(
+                    r[c].ljust(widths[c]) if c < 3 else r[c].rjust(widths[c]) for c in range(4)
+                )
+            )
             if k == 0:
                 out.append(line)
         out.append(line)
@@ -458,8 +476,10 @@ class Sequential:
 
     def _check_training_batch(self, rows: int) -> None:
         if self._batch_statistics and rows < 2:
-            raise ValueError(f"X has {rows} row; training a model with BatchNorm needs a batch "
-                             "of at least 2 rows (batch statistics)")
+            raise ValueError(
+                f"X has {rows} row; training a model with BatchNorm needs a batch "
+                "of at least 2 rows (batch statistics)"
+            )
 
     __call__ = forward
 
@@ -511,9 +531,26 @@ class Sequential:
         rows = X.shape[0] if batch_size is None else min(batch_size, X.shape[0])
         return _engine.predict(self, X, rows)
 
-    def fit(self, X, y, *, loss, optimizer, epochs=1, batch_size=32, schedule=None,
-            schedule_interval="step", validation_data=None, validation_split=0.0, shuffle=True,
-            metrics=None, callbacks=(), verbose="auto", seed=None, initial_epoch=0):
+    def fit(
+        self,
+        X,
+        y,
+        *,
+        loss,
+        optimizer,
+        epochs=1,
+        batch_size=32,
+        schedule=None,
+        schedule_interval="step",
+        validation_data=None,
+        validation_split=0.0,
+        shuffle=True,
+        metrics=None,
+        callbacks=(),
+        verbose="auto",
+        seed=None,
+        initial_epoch=0,
+    ):
         """Train the model; the epochs run in C++ with the GIL released.
 
         Parameters
@@ -577,11 +614,25 @@ class Sequential:
         """
         from ..training import fit as _fit
 
-        return _fit(self, X, y, loss=loss, optimizer=optimizer, epochs=epochs,
-                    batch_size=batch_size, schedule=schedule, schedule_interval=schedule_interval,
-                    validation_data=validation_data, validation_split=validation_split,
-                    shuffle=shuffle, metrics=metrics, callbacks=callbacks, verbose=verbose,
-                    seed=seed, initial_epoch=initial_epoch)
+        return _fit(
+            self,
+            X,
+            y,
+            loss=loss,
+            optimizer=optimizer,
+            epochs=epochs,
+            batch_size=batch_size,
+            schedule=schedule,
+            schedule_interval=schedule_interval,
+            validation_data=validation_data,
+            validation_split=validation_split,
+            shuffle=shuffle,
+            metrics=metrics,
+            callbacks=callbacks,
+            verbose=verbose,
+            seed=seed,
+            initial_epoch=initial_epoch,
+        )
 
     def evaluate(self, X, y, loss, metrics=None, batch_size=256) -> dict:
         """Mean loss (and accuracy for classification) in inference mode."""
@@ -603,8 +654,9 @@ class Sequential:
         target, labels = spec.prepare_target(y, X.shape[0], self.out_features)
         if schedule is not None:
             if not callable(schedule):
-                raise TypeError(f"schedule must be a callable step -> lr, got "
-                                f"{type(schedule).__name__}")
+                raise TypeError(
+                    f"schedule must be a callable step -> lr, got {type(schedule).__name__}"
+                )
             optimizer.lr = schedule(optimizer.steps)
         value, _ = _engine.train_step(self, X, target, labels, spec, optimizer)
         return value

@@ -4,6 +4,7 @@ Every optimizer follows torch.optim's update formulas, names and defaults. The C
 one reduction for the gradient norms and one fused pass over (param, grad, state) per step,
 with the clip scale folded into that pass (csrc/optim/).
 """
+
 from __future__ import annotations
 
 import abc
@@ -23,8 +24,10 @@ def check_betas(betas) -> tuple:
     """A pair (beta1, beta2), each in [0, 1), as torch.optim.Adam checks them."""
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
         raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    return tuple(check_float(b, f"betas[{i}]", low=0.0, high=1.0, high_open=True)
-                 for i, b in enumerate(betas))
+    return tuple(
+        check_float(b, f"betas[{i}]", low=0.0, high=1.0, high_open=True)
+        for i, b in enumerate(betas)
+    )
 
 
 class ParamGroup(MutableMapping):
@@ -81,8 +84,16 @@ class Optimizer(abc.ABC):
 
     kind = ""
 
-    def __init__(self, params, defaults: dict, *, clip_norm=None, clip_layer_norm=None,
-                 clip_value=None, on_nonfinite="skip"):
+    def __init__(
+        self,
+        params,
+        defaults: dict,
+        *,
+        clip_norm=None,
+        clip_layer_norm=None,
+        clip_value=None,
+        on_nonfinite="skip",
+    ):
         self.defaults = dict(defaults)
         self.param_groups = self._make_groups(params)
         models = {id(p._owner): p._owner for g in self.param_groups for p in g["params"]}
@@ -90,14 +101,22 @@ class Optimizer(abc.ABC):
             raise ValueError("all parameters of an optimizer must belong to one model")
         self._model = next(iter(models.values()))
 
-        clips = {k: v for k, v in (("clip_norm", clip_norm), ("clip_layer_norm", clip_layer_norm),
-                                   ("clip_value", clip_value)) if v is not None}
+        clips = {
+            k: v
+            for k, v in (
+                ("clip_norm", clip_norm),
+                ("clip_layer_norm", clip_layer_norm),
+                ("clip_value", clip_value),
+            )
+            if v is not None
+        }
         if len(clips) > 1:
-            raise ValueError(f"use at most one of clip_norm, clip_layer_norm, clip_value; got "
-                             f"{', '.join(clips)}")
+            raise ValueError(
+                f"use at most one of clip_norm, clip_layer_norm, clip_value; got {', '.join(clips)}"
+            )
         self.clip_mode, self.clip = None, None
         if clips:
-            (self.clip_mode, value), = clips.items()
+            ((self.clip_mode, value),) = clips.items()
             self.clip = check_float(value, self.clip_mode, low=0.0, low_open=True)
         if on_nonfinite not in ("skip", "raise"):
             raise ValueError(f"on_nonfinite must be 'skip' or 'raise', got {on_nonfinite!r}")
@@ -111,10 +130,20 @@ class Optimizer(abc.ABC):
         """The fused C++ optimizer over the model's arena (fresh state: zero moments). From
         here on the groups' lr and weight_decay live in its slots."""
         groups = [{k: v for k, v in g.items()} for g in self.param_groups]
-        slots = [(p._offset, p.size, g["lr"], g["weight_decay"], p._index)
-                 for g in groups for p in g["params"]]
-        _engine.build_optimizer_core(self, self._model, self.kind, self._hparams(), slots,
-                                     _CLIP_MODES.get(self.clip_mode, 0), float(self.clip or 0.0))
+        slots = [
+            (p._offset, p.size, g["lr"], g["weight_decay"], p._index)
+            for g in groups
+            for p in g["params"]
+        ]
+        _engine.build_optimizer_core(
+            self,
+            self._model,
+            self.kind,
+            self._hparams(),
+            slots,
+            _CLIP_MODES.get(self.clip_mode, 0),
+            float(self.clip or 0.0),
+        )
         self.param_groups, first = [], 0
         for gi, g in enumerate(groups):
             self.param_groups.append(ParamGroup(self, gi, first, g))
@@ -132,8 +161,10 @@ class Optimizer(abc.ABC):
         try:
             params = list(params)
         except TypeError:
-            raise TypeError("params must be an iterable of Parameters or of parameter-group "
-                            "dicts (e.g. model.parameters())") from None
+            raise TypeError(
+                "params must be an iterable of Parameters or of parameter-group "
+                "dicts (e.g. model.parameters())"
+            ) from None
         if not params:
             raise ValueError("optimizer got an empty parameter list")
         raw = params if isinstance(params[0], dict) else [{"params": params}]
@@ -143,8 +174,10 @@ class Optimizer(abc.ABC):
                 raise TypeError("parameter groups must be dicts with a 'params' entry")
             extra = set(g) - {"params", "lr", "weight_decay"}
             if extra:
-                raise ValueError(f"parameter group {gi}: only 'lr' and 'weight_decay' may differ "
-                                 f"between groups, got {', '.join(sorted(extra))}")
+                raise ValueError(
+                    f"parameter group {gi}: only 'lr' and 'weight_decay' may differ "
+                    f"between groups, got {', '.join(sorted(extra))}"
+                )
             ps = g["params"]
             ps = [ps] if isinstance(ps, Parameter) else list(ps)
             for p in ps:
@@ -153,8 +186,11 @@ class Optimizer(abc.ABC):
                 if id(p) in seen:
                     raise ValueError(f"parameter {p.name} appears in more than one group")
                 seen.add(id(p))
-            group = {"params": ps, "lr": g.get("lr", self.defaults["lr"]),
-                     "weight_decay": g.get("weight_decay", self.defaults.get("weight_decay", 0.0))}
+            group = {
+                "params": ps,
+                "lr": g.get("lr", self.defaults["lr"]),
+                "weight_decay": g.get("weight_decay", self.defaults.get("weight_decay", 0.0)),
+            }
             self._check_group(group)
             groups.append(group)
         return groups
@@ -208,8 +244,14 @@ class Optimizer(abc.ABC):
         return {
             "kind": self.kind,
             "hparams": [float(h) for h in self._hparams()],
-            "param_groups": [{"lr": g["lr"], "weight_decay": g["weight_decay"],
-                              "sizes": [p.size for p in g["params"]]} for g in self.param_groups],
+            "param_groups": [
+                {
+                    "lr": g["lr"],
+                    "weight_decay": g["weight_decay"],
+                    "sizes": [p.size for p in g["params"]],
+                }
+                for g in self.param_groups
+            ],
             "base_lrs": list(self._base_lrs),
             "steps": counts["steps"],
             "skipped_steps": counts["skipped_steps"],
@@ -231,30 +273,43 @@ class Optimizer(abc.ABC):
         groups = state.get("param_groups")
         if not isinstance(groups, (list, tuple)) or not all(isinstance(gr, dict) for gr in groups):
             raise ValueError("state_dict['param_groups'] must be a list of dicts")
-        if [gr.get("sizes") for gr in groups] != [[p.size for p in g["params"]]
-                                                  for g in self.param_groups]:
+        if [gr.get("sizes") for gr in groups] != [
+            [p.size for p in g["params"]] for g in self.param_groups
+        ]:
             raise ValueError("state_dict does not match this optimizer's parameters")
         # Every scalar is checked too: a NaN lr or a negative step count would be loaded silently.
-        group_values = [(check_float(gr.get("lr"), f"state_dict param_groups[{gi}]['lr']", low=0.0),
-                         check_float(gr.get("weight_decay"),
-                                     f"state_dict param_groups[{gi}]['weight_decay']", low=0.0))
-                        for gi, gr in enumerate(groups)]
+        group_values = [
+            (
+                check_float(gr.get("lr"), f"state_dict param_groups[{gi}]['lr']", low=0.0),
+                check_float(
+                    gr.get("weight_decay"),
+                    f"state_dict param_groups[{gi}]['weight_decay']",
+                    low=0.0,
+                ),
+            )
+            for gi, gr in enumerate(groups)
+        ]
         saved = state.get("hparams")
         current = [float(h) for h in self._hparams()]
         if saved is not None:
             if isinstance(saved, (str, bytes)) or not isinstance(saved, (list, tuple)):
-                raise ValueError(f"state_dict['hparams'] must be a list of numbers, got {saved!r:.100}")
+                raise ValueError(
+                    f"state_dict['hparams'] must be a list of numbers, got {saved!r:.100}"
+                )
             saved = [check_float(h, "state_dict hparams") for h in saved]
             if saved != current:
                 # The fused C++ optimizer is built with its hyper-parameters (betas, momentum,
                 # ...): resuming under different ones would silently not be the saved optimizer.
-                raise ValueError(f"state_dict was saved with hyper-parameters {list(saved)}, "
-                                 f"this {type(self).__name__} has {current}; build it with the "
-                                 "saved ones")
+                raise ValueError(
+                    f"state_dict was saved with hyper-parameters {list(saved)}, "
+                    f"this {type(self).__name__} has {current}; build it with the "
+                    "saved ones"
+                )
         base_lrs = state.get("base_lrs", self._base_lrs)
         if not isinstance(base_lrs, (list, tuple)) or len(base_lrs) != len(self.param_groups):
-            raise ValueError(f"state_dict['base_lrs'] must hold one lr per group "
-                             f"({len(self.param_groups)})")
+            raise ValueError(
+                f"state_dict['base_lrs'] must hold one lr per group ({len(self.param_groups)})"
+            )
         base_lrs = [check_float(b, "state_dict base_lrs", low=0.0) for b in base_lrs]
         steps = check_int(state.get("steps"), "state_dict['steps']", 0, 2**63 - 1)
         skipped = check_int(state.get("skipped_steps"), "state_dict['skipped_steps']", 0, 2**63 - 1)
@@ -280,9 +335,15 @@ class Optimizer(abc.ABC):
             raise ValueError("state_dict has a different number of parameter step counts")
         if len(slot_state) != len(counts["slot_state"]):
             raise ValueError("state_dict has a different per-parameter scalar state")
-        return {"arrays": arrays, "group_values": group_values, "base_lrs": base_lrs,
-                "steps": steps, "skipped": skipped, "slot_steps": slot_steps,
-                "slot_state": slot_state}
+        return {
+            "arrays": arrays,
+            "group_values": group_values,
+            "base_lrs": base_lrs,
+            "steps": steps,
+            "skipped": skipped,
+            "slot_steps": slot_steps,
+            "slot_state": slot_state,
+        }
 
     def _apply_state(self, checked: dict) -> None:
         """Write what ``_check_state`` validated (nothing here can fail on the values)."""
@@ -291,8 +352,9 @@ class Optimizer(abc.ABC):
         for g, (lr, wd) in zip(self.param_groups, checked["group_values"]):
             g["lr"], g["weight_decay"] = lr, wd
         self._base_lrs = checked["base_lrs"]
-        _engine.set_step_counts(self, checked["steps"], checked["skipped"],
-                                checked["slot_steps"], checked["slot_state"])
+        _engine.set_step_counts(
+            self, checked["steps"], checked["skipped"], checked["slot_steps"], checked["slot_state"]
+        )
 
     # ----- pickle and copy -----
     # An optimizer is pickled as (its class, its model, its parameters by name, its plain
@@ -303,14 +365,22 @@ class Optimizer(abc.ABC):
     _NOT_PICKLED = (_engine.NATIVE_ATTR, "_model", "param_groups")
 
     def _pickle_spec(self) -> dict:
-        groups = [{**{k: v for k, v in g.items() if k != "params"},
-                   "params": [p.name for p in g["params"]]} for g in self.param_groups]
+        groups = [
+            {
+                **{k: v for k, v in g.items() if k != "params"},
+                "params": [p.name for p in g["params"]],
+            }
+            for g in self.param_groups
+        ]
         attrs = {k: v for k, v in self.__dict__.items() if k not in self._NOT_PICKLED}
         return {"groups": groups, "attrs": attrs}
 
     def __reduce__(self):
-        return (_restore_optimizer, (type(self), self._model, self._pickle_spec()),
-                self.state_dict())
+        return (
+            _restore_optimizer,
+            (type(self), self._model, self._pickle_spec()),
+            self.state_dict(),
+        )
 
     def __setstate__(self, state) -> None:
         self.load_state_dict(state)
@@ -329,11 +399,13 @@ class Optimizer(abc.ABC):
         return f"{type(self).__name__}(lr={self.lr}, clip={self.clip_mode}={self.clip})"
 
 
-def _restore_optimizer(cls, model, spec) -> "Optimizer":
+def _restore_optimizer(cls, model, spec) -> Optimizer:
     """Rebuild a pickled optimizer over ``model`` (its state follows via __setstate__)."""
     from ..nn.sequential import Sequential
 
-    if not (isinstance(cls, type) and issubclass(cls, Optimizer)) or not isinstance(model, Sequential):
+    if not (isinstance(cls, type) and issubclass(cls, Optimizer)) or not isinstance(
+        model, Sequential
+    ):
         raise TypeError("not a pickled fastnet optimizer")
     by_name = {}
     for layer in model.layers:
@@ -341,8 +413,9 @@ def _restore_optimizer(cls, model, spec) -> "Optimizer":
             by_name[p.name] = p
     opt = cls.__new__(cls)
     # copy.copy passes the original's attributes: lists and dicts get their own copies.
-    opt.__dict__.update({k: v.copy() if isinstance(v, (list, dict)) else v
-                         for k, v in spec["attrs"].items()})
+    opt.__dict__.update(
+        {k: v.copy() if isinstance(v, (list, dict)) else v for k, v in spec["attrs"].items()}
+    )
     groups = []
     for g in spec["groups"]:
         try:
@@ -356,11 +429,10 @@ def _restore_optimizer(cls, model, spec) -> "Optimizer":
     return opt
 
 
-def check_optimizer_for(model, optimizer) -> "Optimizer":
+def check_optimizer_for(model, optimizer) -> Optimizer:
     """``optimizer`` must be a fastnet optimizer built on ``model``'s parameters."""
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer must be a fastnet optimizer, got {type(optimizer).__name__}")
     if optimizer._model is not model:
         raise ValueError("optimizer was built on the parameters of another model")
     return optimizer
-

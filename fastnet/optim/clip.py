@@ -3,6 +3,7 @@ step), as torch.nn.utils.clip_grad_norm_ / clip_grad_value_. The optimizers' cli
 (clip_norm, clip_layer_norm, clip_value) do the same inside their update pass without writing
 the gradients back; use these functions when the clipped gradients themselves are wanted.
 Kernels: csrc/optim/clip.cpp (one segment_sumsq reduction, one in-place pass)."""
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,10 @@ def _segments(model, name: str):
         try:
             params = list(model)
         except TypeError:
-            raise TypeError(f"{name} must be a fastnet Sequential or an iterable of Parameters, "
-                            f"got {type(model).__name__}") from None
+            raise TypeError(
+                f"{name} must be a fastnet Sequential or an iterable of Parameters, "
+                f"got {type(model).__name__}"
+            ) from None
         for p in params:
             if not isinstance(p, Parameter):
                 raise TypeError(f"{name} must hold fastnet Parameters, got {type(p).__name__}")
@@ -49,8 +52,9 @@ def clip_grad_norm(model, max_norm, error_if_nonfinite: bool = False) -> float:
     owner, segs = _segments(model, "model")
     norm = _engine.clip_grad_norm(owner, segs, max_norm) if segs else 0.0
     if error_if_nonfinite and not math.isfinite(norm):
-        raise FloatingPointError(f"the total gradient norm is non-finite ({norm}); gradients "
-                                 "were left unchanged")
+        raise FloatingPointError(
+            f"the total gradient norm is non-finite ({norm}); gradients were left unchanged"
+        )
     return float(norm)
 
 
