@@ -59,8 +59,6 @@ TEMPORARY_DOCSTRING_FIXES = {
     "fastnet.losses.mape": [("|", r"\|")],
     "fastnet.losses.binary_crossentropy": [("|", r"\|")],
     "fastnet.nn.Layer.from_config": [("*args", r"\*args")],
-    "fastnet.optim.clip_grad_norm": [("clip_grad_norm_", r"clip_grad_norm\_")],
-    "fastnet.optim.clip_grad_value": [("clip_grad_value_", r"clip_grad_value\_")],
 }
 
 

@@ -1,6 +1,6 @@
 """Input checks shared by every public entry point: they run before C++ touches memory.
 
-Rules (DESIGN.md, "Errors"): TypeError for a wrong type (strings, objects, complex), ValueError
+Rules (docs/architecture.md, "Errors"): TypeError for a wrong type (strings, objects, complex), ValueError
 for a wrong shape, an empty batch, NaN/Inf, labels out of range or a hyper-parameter out of
 range; float64 and non-contiguous inputs are converted. Messages name the argument.
 """

@@ -28,6 +28,7 @@ class History:
         self.epoch = []
 
     def append(self, epoch: int, logs: dict) -> None:
+        """Record one epoch: its index and every value of ``logs`` under its key."""
         self.epoch.append(epoch)
         for k, v in logs.items():
             self.history.setdefault(k, []).append(v)

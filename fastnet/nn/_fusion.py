@@ -1,6 +1,6 @@
 """Compiling a list of Python layers into C++ layer configurations, with layer fusion.
 
-Fusion rule (DESIGN.md §2, batchnorm row): a BatchNorm directly followed by a ReLU layer is
+Fusion rule (docs/architecture.md, "Fusion"): a BatchNorm directly followed by a ReLU layer is
 sent to C++ as ONE layer, ``{"kind": "batchnorm", ..., "activation": "relu"}``, which applies
 the ReLU in its normalize pass (and uses its output as the ReLU mask in backward). The ReLU
 stays in ``model.layers`` for the user; it simply has no C++ layer of its own (its entry in

@@ -202,6 +202,7 @@ class Optimizer(abc.ABC):
     # ----- learning rate -----
     @property
     def lr(self) -> float:
+        """The learning rate of the first parameter group (settable; see the setter)."""
         return self.param_groups[0]["lr"]
 
     @lr.setter
@@ -231,10 +232,12 @@ class Optimizer(abc.ABC):
 
     @property
     def skipped_steps(self) -> int:
+        """Steps whose gradient norm was not finite, so nothing was applied."""
         return _engine.skipped_steps(self)
 
     @property
     def steps(self) -> int:
+        """Updates applied so far (what a schedule is evaluated at)."""
         return _engine.steps(self)
 
     # ----- state -----

@@ -1,5 +1,5 @@
 """Gradient clipping on a model's gradients, for hand-written loops (forward, backward, clip,
-step), as torch.nn.utils.clip_grad_norm_ / clip_grad_value_. The optimizers' clip keywords
+step), as ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_``. The optimizers' clip keywords
 (clip_norm, clip_layer_norm, clip_value) do the same inside their update pass without writing
 the gradients back; use these functions when the clipped gradients themselves are wanted.
 Kernels: csrc/optim/clip.cpp (one segment_sumsq reduction, one in-place pass)."""
@@ -45,7 +45,7 @@ def _segments(model, name: str):
 
 def clip_grad_norm(model, max_norm, error_if_nonfinite: bool = False) -> float:
     """Scale the gradients in place so their global L2 norm is at most ``max_norm``:
-    g ← g·min(1, max_norm/(norm + 1e-6)) (torch.nn.utils.clip_grad_norm_). Returns the norm
+    g ← g·min(1, max_norm/(norm + 1e-6)) (``torch.nn.utils.clip_grad_norm_``). Returns the norm
     before clipping. A non-finite norm leaves the gradients untouched (torch would multiply
     them by NaN) and raises FloatingPointError when ``error_if_nonfinite``."""
     max_norm = check_float(max_norm, "max_norm", low=0.0, low_open=True)
@@ -60,7 +60,7 @@ def clip_grad_norm(model, max_norm, error_if_nonfinite: bool = False) -> float:
 
 def clip_grad_value(model, clip_value) -> None:
     """Clamp every gradient element to [−clip_value, clip_value] in place
-    (torch.nn.utils.clip_grad_value_)."""
+    (``torch.nn.utils.clip_grad_value_``)."""
     clip_value = check_float(clip_value, "clip_value", low=0.0, low_open=True)
     owner, segs = _segments(model, "model")
     if segs:
