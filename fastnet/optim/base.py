@@ -63,7 +63,7 @@ class Optimizer(abc.ABC):
 
     def _make_core(self) -> None:
         """The fused C++ optimizer over the model's arena (fresh state: zero moments)."""
-        self._core = _core.Optimizer(self.kind, [float(h) for h in self._hparams()],
+        self._core = _core.Optimizer(self.kind, self._hparam_dict(),
                                      self._model._core, self._slots(),
                                      _CLIP_MODES.get(self.clip_mode, 0), float(self.clip or 0.0))
         self._synced_version = self._model._trainable_version
@@ -112,6 +112,12 @@ class Optimizer(abc.ABC):
     def _slots(self):
         return [(p._offset, p.size, g["lr"], g["weight_decay"], p.trainable)
                 for g in self.param_groups for p in g["params"]]
+
+    def _hparam_dict(self) -> dict:
+        """The update rule's hyper-parameters by name, as the C++ registry entry names them."""
+        from .._registry import optimizer_entry
+        names = [p["name"] for p in optimizer_entry(self.kind)["params"] if not p["per_group"]]
+        return dict(zip(names, (float(h) for h in self._hparams())))
 
     @abc.abstractmethod
     def _hparams(self):
