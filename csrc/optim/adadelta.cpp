@@ -53,6 +53,7 @@ namespace {
 ComponentInfo info() {
   ComponentInfo i;
   i.name = "adadelta";
+  i.caps = {{"class", std::string("Adadelta")}};
   i.doc = "Adadelta (Zeiler 2012) as torch.optim.Adadelta: delta = sqrt(E[dx^2] + eps) / "
           "sqrt(E[g^2] + eps) * g, p -= lr * delta, both averages decaying with rho.";
   i.params = {lr_param(1.0),

@@ -48,6 +48,7 @@ namespace {
 ComponentInfo info() {
   ComponentInfo i;
   i.name = "adagrad";
+  i.caps = {{"class", std::string("Adagrad")}};
   i.doc = "Adagrad (Duchi, Hazan & Singer 2011) as torch.optim.Adagrad: s += g^2, "
           "p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps).";
   i.params = {lr_param(1e-2),

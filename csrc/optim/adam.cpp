@@ -109,9 +109,10 @@ void Adam::update_segment_reference(size_t, const ParamSlot& s, float* p, const 
 
 namespace {
 
-ComponentInfo info(std::string name, std::string doc, double weight_decay) {
+ComponentInfo info(std::string name, std::string cls, std::string doc, double weight_decay) {
   ComponentInfo i;
   i.name = std::move(name);
+  i.caps = {{"class", std::move(cls)}};
   i.doc = std::move(doc);
   i.params = {lr_param(1e-3),
               float_param("beta1", 0.9, "Decay of the gradient average.").at_least(0.0).below(1.0),
@@ -135,12 +136,12 @@ std::unique_ptr<Optimizer> make(const Settings& h, OptimizerArgs&& a) {
 }
 
 const OptimizerRegistrar adam_registrar(
-    info("adam",
+    info("adam", "Adam",
          "Adam (Kingma & Ba 2015) as torch.optim.Adam; weight decay adds wd * p to the gradient.",
          0.0),
     make<false>);
 const OptimizerRegistrar adamw_registrar(
-    info("adamw",
+    info("adamw", "AdamW",
          "AdamW (Loshchilov & Hutter 2019) as torch.optim.AdamW: decoupled weight decay, "
          "p *= 1 - lr * wd before the Adam step.",
          1e-2),

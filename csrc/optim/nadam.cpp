@@ -86,6 +86,7 @@ namespace {
 ComponentInfo info() {
   ComponentInfo i;
   i.name = "nadam";
+  i.caps = {{"class", std::string("Nadam")}};
   i.doc = "Nadam (Dozat 2016) as torch.optim.NAdam: Adam with Nesterov momentum and the "
           "momentum-decay schedule mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay)).";
   i.params = {lr_param(2e-3),

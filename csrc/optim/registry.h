@@ -1,7 +1,8 @@
 // The optimizer registry: every update rule registers itself (a static OptimizerRegistrar in
 // its own file) with its ComponentInfo — hyper-parameters in torch.optim's signature order,
 // with types, defaults and ranges; lr and weight_decay are marked per_group (each parameter
-// slot holds its own). make_optimizer checks the named hyper-parameters against the entry.
+// slot holds its own); the capability "class" names the public Python class. make_optimizer
+// checks the named hyper-parameters against the entry.
 #pragma once
 #include <memory>
 #include <string>

@@ -94,6 +94,7 @@ namespace {
 ComponentInfo info() {
   ComponentInfo i;
   i.name = "rmsprop";
+  i.caps = {{"class", std::string("RMSprop")}};
   i.doc = "RMSprop (Hinton, lecture 6e; centered form from Graves 2013) as torch.optim.RMSprop: "
           "s = alpha s + (1 - alpha) g^2, optional centering and momentum on g / (sqrt(s) + eps).";
   i.params = {lr_param(1e-2),

@@ -77,6 +77,7 @@ namespace {
 ComponentInfo info() {
   ComponentInfo i;
   i.name = "sgd";
+  i.caps = {{"class", std::string("SGD")}};
   i.doc = "Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight "
           "decay, as torch.optim.SGD (Nesterov: Sutskever et al. 2013).";
   i.params = {lr_param(1e-3),
