@@ -16,8 +16,9 @@ enum class ActKind : int {
 // The activation registry (csrc/activations/registry.cpp): one entry per kind, with its
 // hyper-parameters and the capabilities "init" (glorot | he | lecun: the rule init="auto"
 // applies to a Dense before it), "learned" (a per-feature slope in the arena), "rowwise"
-// (softmax), "identity" (the no-activation names), "class" (the public layer class, when
-// one is generated) and "class_aliases".
+// (softmax), "identity" (the no-activation names), "random" (training draws from the RNG),
+// "ordered" (two params that must not decrease), "class" (the public layer class, when one is
+// generated) and "class_aliases".
 struct ActivationEntry {
   ComponentInfo info;
   ActKind kind;

@@ -57,6 +57,7 @@ std::vector<ActivationEntry> build() {
   rrelu.params = {float_param("lower", 1.0 / 8.0, "Lower bound of the random slope.").at_least(0.0),
                   float_param("upper", 1.0 / 3.0, "Upper bound of the random slope.").at_least(0.0)};
   rrelu.caps.emplace_back("ordered", std::vector<std::string>{"lower", "upper"});
+  rrelu.caps.emplace_back("random", true);  // training draws slopes: no fixed golden value
   add(rrelu, ActKind::RReLU);
   ComponentInfo elu = act("elu",
                           "Exponential linear unit (Clevert et al. 2016): x for x > 0 else "
