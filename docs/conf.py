@@ -46,26 +46,3 @@ autodoc_preserve_defaults = True
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
 html_static_path = []
-
-# --- TEMPORARY (issue 15 merge): markup fixes for docstrings in files that another helper is
-# rewriting at the same time (losses.py, nn/layers.py, optim/clip.py). Each entry is the edit
-# the docstring itself needs -- "|x|" is a substitution in reStructuredText and "name_" a link
-# target, so they are escaped. Apply them to the sources after the merge and empty this dict;
-# tests/test_docs.py fails on any warning either way.
-TEMPORARY_DOCSTRING_FIXES = {
-    "fastnet.losses": [("|", r"\|")],
-    "fastnet.losses.mae": [("|", r"\|")],
-    "fastnet.losses.huber": [("|", r"\|")],
-    "fastnet.losses.mape": [("|", r"\|")],
-    "fastnet.losses.binary_crossentropy": [("|", r"\|")],
-    "fastnet.nn.Layer.from_config": [("*args", r"\*args")],
-}
-
-
-def _apply_temporary_fixes(app, what, name, obj, options, lines):
-    for old, new in TEMPORARY_DOCSTRING_FIXES.get(name, ()):
-        lines[:] = [line.replace(old, new) for line in lines]
-
-
-def setup(app):
-    app.connect("autodoc-process-docstring", _apply_temporary_fixes)

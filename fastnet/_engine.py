@@ -222,12 +222,11 @@ def fit_batches(
 def build_optimizer_core(
     optimizer, model, kind: str, hparams, slots, clip_mode: int, clip: float
 ) -> None:
-    """Create ``optimizer._core`` over ``model``'s arena. ``slots``: one (offset, size, lr,
-    weight_decay, parameter index) per tensor; the index names the model tensor whose
+    """Create ``optimizer._core`` over ``model``'s arena. ``hparams``: the update rule's
+    hyper-parameters by name (its registry entry's, checked in C++); ``slots``: one (offset,
+    size, lr, weight_decay, parameter index) per tensor; the index names the model tensor whose
     trainable flag the optimizer reads."""
-    optimizer._core = _core.Optimizer(
-        kind, [float(h) for h in hparams], model._core, slots, clip_mode, clip
-    )
+    optimizer._core = _core.Optimizer(kind, dict(hparams), model._core, slots, clip_mode, clip)
 
 
 def slot_lr(optimizer, slot: int) -> float:
@@ -295,6 +294,12 @@ def clip_grad_norm(model, segments, max_norm: float) -> float:
 
 def clip_grad_value(model, segments, clip_value: float) -> None:
     _core.clip_grad_value(model._core, segments, clip_value)
+
+
+def registry() -> dict:
+    """The C++ component registries (csrc/core/spec.h): {kind: [entry, ...]} for activations,
+    losses, optimizers and layers; fastnet/_registry.py reads it once."""
+    return _core.registry()
 
 
 def loss_forward_backward(name, pred, target, labels, delta, from_logits, want_grad=True):

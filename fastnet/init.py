@@ -312,22 +312,26 @@ def _norm_act(name: str) -> str:
     return name.strip().lower().replace("_", "").replace("-", "").replace(" ", "")
 
 
-_GLOROT_ACTS = ("linear", "identity", "none", "sigmoid", "tanh", "softmax")
-_HE_ACTS = ("relu", "leaky_relu", "prelu", "rrelu", "elu", "gelu", "gelu_tanh", "swish", "silu", "mish")
-_LECUN_ACTS = ("selu",)
+# The "init" rule of each activation (csrc/activations/registry.cpp: glorot | he | lecun) and the
+# variant init="auto" uses for it (Géron, Hands-On ML, table 11-1; Keras/PyTorch practice).
+_RULE_INIT = {"glorot": "glorot_uniform", "he": "he_normal", "lecun": "lecun_normal"}
 
-# Activation -> initializer (Géron, Hands-On ML, table 11-1; Keras/PyTorch practice).
-_AUTO = {**{_norm_act(a): "glorot_uniform" for a in _GLOROT_ACTS},
-         **{_norm_act(a): "he_normal" for a in _HE_ACTS},
-         **{_norm_act(a): "lecun_normal" for a in _LECUN_ACTS}}
+
+def _auto_table() -> dict:
+    from . import _registry
+    return {_norm_act(n): _RULE_INIT[e["init"]] for e in _registry.entries("activations")
+            for n in (e["name"], *e["aliases"])}
+
+
+_AUTO = _auto_table()
 
 
 def auto_init_for(activation_name: Optional[str]) -> str:
     """The initializer name ``init="auto"`` picks for a Dense followed by
-    ``activation_name``: "glorot_uniform" for None / linear / sigmoid / tanh /
-    softmax, "he_normal" for the ReLU family (relu, leaky_relu, prelu, rrelu),
-    elu, gelu (either approximation, "gelu_tanh"), swish/silu and mish,
-    "lecun_normal" for selu.
+    ``activation_name``, from the "init" rule of the activation's registry entry:
+    "glorot_uniform" for None / linear / sigmoid / tanh / softmax, "he_normal" for
+    the ReLU family (relu, leaky_relu, prelu, rrelu), elu, gelu (either
+    approximation, "gelu_tanh"), swish/silu and mish, "lecun_normal" for selu.
 
     Matching ignores case, "_", "-" and spaces, so layer class names
     ("LeakyReLU", "SiLU") work too. ValueError for an unknown activation,
@@ -342,5 +346,7 @@ def auto_init_for(activation_name: Optional[str]) -> str:
     try:
         return _AUTO[key]
     except KeyError:
-        known = ", ".join(_GLOROT_ACTS + _HE_ACTS + _LECUN_ACTS)
+        from . import _registry
+        known = ", ".join(n for e in _registry.entries("activations")
+                          for n in (e["name"], *e["aliases"]))
         raise ValueError(f"auto_init_for: unknown activation {activation_name!r}; known: {known}") from None

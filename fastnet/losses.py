@@ -1,26 +1,10 @@
 """Losses: every function returns ``(value, grad)`` = (mean loss, d(mean loss)/d(pred)).
 
 Argument order is PyTorch's ``(pred, target)`` (Keras uses ``(y_true, y_pred)``); formulas
-and epsilons follow Keras 3 (``keras.losses``, ``keras.backend.epsilon() = 1e-7``):
+and epsilons follow Keras 3 (``keras.losses``, ``keras.backend.epsilon() = 1e-7``).
 
-==================================  ========================================================
-mse                                 mean((p - t)^2)
-mae                                 mean(|p - t|); subgradient sign(0) = 0 (PyTorch L1Loss)
-huber(delta=1.0)                    0.5 e^2 if |e| <= delta else delta (|e| - 0.5 delta)
-log_cosh                            mean(log(cosh(p - t))), computed stably
-mape                                100 * mean(|t - p| / max(|t|, 1e-7))
-msle                                mean((log1p(max(p, 1e-7)) - log1p(max(t, 1e-7)))^2)
-hinge                               mean(max(1 - t p, 0)), targets -1/+1 (0 is read as -1)
-squared_hinge                       mean(max(1 - t p, 0)^2), targets as for hinge
-categorical_hinge                   per sample max(max_j (1 - t_j) p_j - sum_j t_j p_j + 1, 0)
-binary_crossentropy(from_logits)    probabilities clipped to [1e-7, 1 - 1e-7]; logits stable
-categorical_crossentropy(...)       per sample -sum t log q; probabilities are normalized per
-                                    row and clipped to [1e-7, 1 - 1e-7]; logits: log-softmax
-sparse_categorical_crossentropy     as above with integer labels; from_logits=True default
-kl_divergence                       per sample sum t log(t / p), t and p clipped to [1e-7, 1]
-poisson                             mean(p - t log(p + 1e-7))
-cosine_similarity                   per sample -cos(p, t), l2 norms floored at sqrt(1e-12)
-==================================  ========================================================
+The losses (generated from the C++ loss registry, csrc/losses/registry.cpp) are listed at the
+end of this docstring.
 
 Element-wise losses average over all elements; per-sample losses (categorical_hinge, the
 categorical cross-entropies, kl_divergence, cosine_similarity) sum over features and
@@ -32,20 +16,13 @@ A 1-D ``pred`` is read as (n, 1) and its gradient comes back 1-D.
 """
 from __future__ import annotations
 
-import numbers
+import inspect
 
 import numpy as np
 
-from . import _engine
+from . import _engine, _registry
 
-__all__ = [
-    "mse", "mae", "huber", "log_cosh", "mape", "msle", "hinge", "squared_hinge",
-    "categorical_hinge", "binary_crossentropy", "categorical_crossentropy",
-    "sparse_categorical_crossentropy", "kl_divergence", "poisson", "cosine_similarity",
-    "LOSSES", "get",
-]
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+__all__ = [e["name"] for e in _registry.entries("losses")] + ["LOSSES", "get"]
 
 
 # --------------------------------------------------------------------------- validation
@@ -108,21 +85,6 @@ def _as_labels(labels, rows, cols, argname="labels"):
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
-def _check_bool(value, argname):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{argname} must be a bool, got {type(value).__name__}")
-    return bool(value)
-
-
-def _check_delta(delta):
-    if isinstance(delta, (bool, np.bool_)) or not isinstance(delta, numbers.Real):
-        raise TypeError(f"delta must be a real number, got {type(delta).__name__}")
-    delta = float(delta)
-    if not (0.0 < delta <= _FLOAT32_MAX):
-        raise ValueError(f"delta must be a positive finite number, got {delta}")
-    return delta
-
-
 def _check_probability_rows(pred, min_value, name):
     """Probabilities must be non-negative with a positive sum per row (they get normalized)."""
     if min_value < 0.0:
@@ -133,146 +95,75 @@ def _check_probability_rows(pred, min_value, name):
                          "from_logits=False")
 
 
-def _dense(name, pred, target, *, delta=1.0, from_logits=False, check_pred=None):
-    """Validate a (pred, target) pair of equal shapes and run the C++ loss."""
+def _check_pred(entry, p, p_min, params):
+    """What the entry's "pred" capability asks of pred: non-negative rates (poisson), or
+    probabilities when from_logits is False (the categorical cross-entropies)."""
+    rule, name = entry["pred"], entry["name"]
+    if rule == "non_negative" and p_min < 0.0:
+        raise ValueError(f"{name}: pred must be non-negative (predicted rates)")
+    if rule == "probabilities" and not params.get("from_logits", False):
+        _check_probability_rows(p, p_min, name)
+
+
+def _evaluate(entry, pred, target, params):
+    """Validate pred, the target (float targets of pred's shape, or class labels) and the
+    checked hyper-parameters, then run the C++ loss: (value, grad of pred's shape)."""
+    name = entry["name"]
     p, shape, p_min = _as_float32_matrix(pred, "pred")
-    t, t_shape, _ = _as_float32_matrix(target, "target", allow_bool=True)
-    if t_shape != shape:
-        raise ValueError(f"{name}: target shape {t_shape} must equal pred shape {shape}")
-    if check_pred is not None:
-        check_pred(p, p_min)
-    value, grad = _engine.loss_forward_backward(name, p, t, None, delta, from_logits, True)
+    if entry["target"] == "labels":
+        t, labels = None, _as_labels(target, p.shape[0], p.shape[1], "labels")
+    else:
+        t, t_shape, _ = _as_float32_matrix(target, "target", allow_bool=True)
+        if t_shape != shape:
+            raise ValueError(f"{name}: target shape {t_shape} must equal pred shape {shape}")
+        labels = None
+    _check_pred(entry, p, p_min, params)
+    value, grad = _engine.loss_forward_backward(name, p, t, labels, params.get("delta", 1.0),
+                                                params.get("from_logits", False), True)
     return float(value), grad.reshape(shape)
 
 
-# --------------------------------------------------------------------------- element-wise
+def _loss_function(entry):
+    """The public function of one registry entry: ``name(pred, target, **params)`` (``labels``
+    for a label loss) with a real signature and a NumPy docstring from the entry."""
+    target_name = "labels" if entry["target"] == "labels" else "target"
+    specs = entry["params"]
+    P = inspect.Parameter
+    signature = inspect.Signature(
+        [P("pred", P.POSITIONAL_OR_KEYWORD), P(target_name, P.POSITIONAL_OR_KEYWORD)]
+        + [P(q["name"], P.POSITIONAL_OR_KEYWORD, default=q["default"],
+             annotation=_registry.PY_TYPES[q["type"]]) for q in specs])
 
-def mse(pred, target):
-    """Mean squared error, mean((pred - target)^2)."""
-    return _dense("mse", pred, target)
+    def loss(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        params = {q["name"]: _registry.check_param(q, bound.arguments[q["name"]]) for q in specs}
+        return _evaluate(entry, bound.arguments["pred"], bound.arguments[target_name], params)
 
-
-def mae(pred, target):
-    """Mean absolute error, mean(|pred - target|); gradient sign(0) = 0 (PyTorch)."""
-    return _dense("mae", pred, target)
-
-
-def huber(pred, target, delta=1.0):
-    """Huber loss (Keras huber, torch huber_loss): 0.5 e^2 if |e| <= delta, else
-    delta * (|e| - 0.5 delta), averaged over all elements."""
-    return _dense("huber", pred, target, delta=_check_delta(delta))
-
-
-def log_cosh(pred, target):
-    """mean(log(cosh(pred - target))) (Keras log_cosh), computed without overflow."""
-    return _dense("log_cosh", pred, target)
-
-
-def mape(pred, target):
-    """Mean absolute percentage error, 100 * mean(|t - p| / max(|t|, 1e-7)) (Keras)."""
-    return _dense("mape", pred, target)
-
-
-def msle(pred, target):
-    """Mean squared logarithmic error (Keras): values below 1e-7 are clamped to 1e-7,
-    mean((log1p(max(p, 1e-7)) - log1p(max(t, 1e-7)))^2)."""
-    return _dense("msle", pred, target)
-
-
-def hinge(pred, target):
-    """Hinge loss mean(max(1 - t p, 0)) for targets in {-1, +1}; a target of 0 is read as -1."""
-    return _dense("hinge", pred, target)
-
-
-def squared_hinge(pred, target):
-    """Squared hinge loss mean(max(1 - t p, 0)^2); targets as for :func:`hinge`."""
-    return _dense("squared_hinge", pred, target)
-
-
-def poisson(pred, target):
-    """Poisson loss mean(p - t log(p + 1e-7)) (Keras); pred are non-negative rates."""
-
-    def non_negative(p, p_min):
-        if p_min < 0.0:
-            raise ValueError("poisson: pred must be non-negative (predicted rates)")
-
-    return _dense("poisson", pred, target, check_pred=non_negative)
-
-
-def binary_crossentropy(pred, target, from_logits=False):
-    """Binary cross-entropy averaged over all elements (Keras). Probabilities are clipped
-    to [1e-7, 1 - 1e-7]; with from_logits=True, max(x, 0) - x t + log1p(exp(-|x|))."""
-    return _dense("binary_crossentropy", pred, target,
-                  from_logits=_check_bool(from_logits, "from_logits"))
-
-
-# --------------------------------------------------------------------------- per-sample
-
-def categorical_hinge(pred, target):
-    """Categorical hinge (Keras): per sample max(neg - pos + 1, 0) with pos = sum(t p) and
-    neg = max((1 - t) p); averaged over the batch."""
-    return _dense("categorical_hinge", pred, target)
-
-
-def categorical_crossentropy(pred, target, from_logits=False):
-    """Categorical cross-entropy -sum(t log q) per sample, averaged over the batch.
-    from_logits=False (Keras): q = pred / row sum, clipped to [1e-7, 1 - 1e-7];
-    from_logits=True: q = softmax(pred) via log-sum-exp (torch cross_entropy)."""
-    from_logits = _check_bool(from_logits, "from_logits")
-    check = None if from_logits else (
-        lambda p, p_min: _check_probability_rows(p, p_min, "categorical_crossentropy"))
-    return _dense("categorical_crossentropy", pred, target, from_logits=from_logits,
-                  check_pred=check)
-
-
-def sparse_categorical_crossentropy(pred, labels, from_logits=True):
-    """Cross-entropy with integer class labels (shape (batch,), values in [0, classes)),
-    averaged over the batch. from_logits=True (default): pred are logits
-    (torch cross_entropy); False: probabilities, normalized and clipped as Keras does."""
-    from_logits = _check_bool(from_logits, "from_logits")
-    p, shape, p_min = _as_float32_matrix(pred, "pred")
-    rows, cols = p.shape
-    y = _as_labels(labels, rows, cols, "labels")
-    if not from_logits:
-        _check_probability_rows(p, p_min, "sparse_categorical_crossentropy")
-    value, grad = _engine.loss_forward_backward(
-        "sparse_categorical_crossentropy", p, None, y, 1.0, from_logits, True)
-    return float(value), grad.reshape(shape)
-
-
-def kl_divergence(pred, target):
-    """Kullback-Leibler divergence sum(t log(t / p)) per sample, t and p clipped to
-    [1e-7, 1] (Keras); averaged over the batch (torch kl_div(log p, t, 'batchmean'))."""
-    return _dense("kl_divergence", pred, target)
-
-
-def cosine_similarity(pred, target):
-    """Negative cosine similarity -cos(p, t) per sample (Keras), averaged over the batch;
-    norms are floored at sqrt(1e-12), so a zero vector gives 0."""
-    return _dense("cosine_similarity", pred, target)
+    target_doc = ("labels : array-like (batch,)\n    Integer class indices in [0, classes)."
+                  if target_name == "labels" else
+                  "target : array-like, the shape of pred\n    Targets.")
+    rows = "\n".join(f"{q['name']} : {q['type']}, default {q['default']!r}\n    {q['doc']}"
+                      for q in specs)
+    loss.__name__ = loss.__qualname__ = entry["name"]
+    loss.__module__ = __name__
+    loss.__signature__ = signature
+    loss.__doc__ = (f"{entry['doc']}\n\nParameters\n----------\npred : array-like (batch, "
+                    f"features) or (batch,)\n    Predictions.\n{target_doc}"
+                    + (f"\n{rows}" if rows else "")
+                    + "\n\nReturns\n-------\n(value, grad)\n    The mean loss and "
+                      "d(mean loss)/d(pred), of pred's shape.")
+    return loss
 
 
 # --------------------------------------------------------------------------- registry
-
-LOSSES = {
-    fn.__name__: fn
-    for fn in (
-        mse, mae, huber, log_cosh, mape, msle, hinge, squared_hinge, categorical_hinge,
-        binary_crossentropy, categorical_crossentropy, sparse_categorical_crossentropy,
-        kl_divergence, poisson, cosine_similarity,
-    )
-}
-
-# Keras' long names and legacy aliases resolve to the canonical (C++) names above.
-_ALIASES = {
-    "mean_squared_error": "mse",
-    "mean_absolute_error": "mae",
-    "mean_absolute_percentage_error": "mape",
-    "mean_squared_logarithmic_error": "msle",
-    "logcosh": "log_cosh",
-    "kld": "kl_divergence",
-    "kullback_leibler_divergence": "kl_divergence",
-}
+LOSSES = {e["name"]: _loss_function(e) for e in _registry.entries("losses")}
+globals().update(LOSSES)
+# Keras' long names and legacy aliases (the entries' aliases) resolve to the canonical names.
+_ALIASES = {alias: e["name"] for e in _registry.entries("losses") for alias in e["aliases"]}
+__doc__ += "\n" + "\n".join(
+    f"{e['name']}({', '.join(q['name'] for q in e['params'])}): {e['doc']}"
+    for e in _registry.entries("losses"))
 
 
 def get(name_or_callable):

@@ -47,34 +47,8 @@ PUBLIC_MODULES = (
 # fastnet.training is an internal module but for History, the object fit returns.
 PUBLIC_NAMES_OVERRIDE = {"fastnet.training": ("History",)}
 
-# --- TEMPORARY (issue 15 merge): public names without a docstring in files that another
-# helper is rewriting at the same time (nn/layers.py and optim/*.py are being generated from
-# the C++ registries; training.py and optim/base.py are being refactored). Empty this list once
-# those changes are merged; a name documented meanwhile fails test_known_exceptions_are_current.
-KNOWN_UNDOCUMENTED = {
-    "fastnet.nn.ELU",
-    "fastnet.nn.LeakyReLU",
-    "fastnet.nn.ReLU",
-    "fastnet.nn.Sigmoid",
-    "fastnet.nn.Tanh",
-    "fastnet.nn.Dense.output_features",
-    "fastnet.nn.Dense.activation_name",
-    "fastnet.nn.BatchNorm.running_mean",
-    "fastnet.nn.BatchNorm.running_var",
-    "fastnet.nn.Activation.activation_name",
-    "fastnet.nn.Layer.output_features",
-    "fastnet.nn.Layer.activation_name",
-    "fastnet.nn.Layer.named_parameters",
-    "fastnet.nn.Layer.unfreeze",
-    "fastnet.nn.Layer.trainable",
-    "fastnet.optim.Adadelta",
-    "fastnet.optim.Adagrad",
-    "fastnet.optim.Adam",
-    "fastnet.optim.AdamW",
-    "fastnet.optim.Nadam",
-    "fastnet.optim.RMSprop",
-    "fastnet.optim.SGD",
-}
+# Public names allowed to lack a docstring: none.
+KNOWN_UNDOCUMENTED: set = set()
 
 
 def _public_names(module) -> list[str]:
@@ -156,9 +130,7 @@ def test_every_page_is_in_the_toctree():
         assert f"api/{page.stem}" in index, f"docs/api/{page.name} is not in docs/index.rst"
 
 
-# --- TEMPORARY (issue 15 merge): files that still cite DESIGN.md and are being rewritten by
-# another helper at the same time; point them to docs/architecture.md and empty this set.
-KNOWN_DESIGN_CITATIONS = {"nn/layers.py"}
+KNOWN_DESIGN_CITATIONS: set = set()
 
 
 def test_sources_do_not_cite_files_outside_the_repo():

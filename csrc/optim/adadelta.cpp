@@ -1,7 +1,9 @@
 // Adadelta as torch.optim.Adadelta (_single_tensor_adadelta):
 //   g ← g + wd·p;  s ← ρ·s + (1 − ρ)·g²;  Δ = √(a + ε) / √(s + ε) · g
 //   a ← ρ·a + (1 − ρ)·Δ²;  p ← p − lr·Δ
-#include "adadelta.h"
+#include "optim/adadelta.h"
+#include "optim/registry.h"
+#include "core/parallel.h"
 
 #include <cmath>
 
@@ -45,5 +47,29 @@ void Adadelta::update_segment_reference(size_t, const ParamSlot& s, float* p, co
     p[i] = p[i] - s.lr * delta;
   }
 }
+
+namespace {
+
+ComponentInfo info() {
+  ComponentInfo i;
+  i.name = "adadelta";
+  i.caps = {{"class", std::string("Adadelta")}};
+  i.doc = "Adadelta (Zeiler 2012) as torch.optim.Adadelta: delta = sqrt(E[dx^2] + eps) / "
+          "sqrt(E[g^2] + eps) * g, p -= lr * delta, both averages decaying with rho.";
+  i.params = {lr_param(1.0),
+              float_param("rho", 0.9, "Decay of the running averages.").at_least(0.0).at_most(1.0),
+              float_param("eps", 1e-6, "Added inside both square roots.").above(0.0),
+              weight_decay_param(0.0)};
+  return i;
+}
+
+const OptimizerRegistrar registrar(info(), [](const Settings& h, OptimizerArgs&& a)
+                                               -> std::unique_ptr<Optimizer> {
+  return std::make_unique<Adadelta>(std::move(a.model), std::move(a.slots), a.clip_mode,
+                                    a.clip_value, static_cast<float>(h.number("rho")),
+                                    static_cast<float>(h.number("eps")));
+});
+
+}  // namespace
 
 }  // namespace fastnet

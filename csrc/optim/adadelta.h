@@ -1,6 +1,6 @@
 // Adadelta (Zeiler 2012) as torch.optim.Adadelta.
 #pragma once
-#include "optimizer.h"
+#include "optim/optimizer.h"
 
 namespace fastnet {
 

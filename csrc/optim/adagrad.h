@@ -1,6 +1,6 @@
 // Adagrad (Duchi et al. 2011) as torch.optim.Adagrad.
 #pragma once
-#include "optimizer.h"
+#include "optim/optimizer.h"
 
 namespace fastnet {
 

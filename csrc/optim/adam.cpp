@@ -3,7 +3,9 @@
 //   g ← g + wd·p (Adam) | p ← p·(1 − lr·wd) (AdamW)
 //   m ← lerp(m, g, 1 − β1);  v ← β2·v + (1 − β2)·g²;  v̂max ← max(v̂max, v) (amsgrad)
 //   p ← p − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + ε)
-#include "adam.h"
+#include "optim/adam.h"
+#include "optim/registry.h"
+#include "core/parallel.h"
 
 #include <algorithm>
 #include <cmath>
@@ -104,5 +106,47 @@ void Adam::update_segment_reference(size_t, const ParamSlot& s, float* p, const 
     p[i] = p[i] - step_size * (exp_avg[i] / denom);
   }
 }
+
+namespace {
+
+ComponentInfo info(std::string name, std::string cls, std::string doc, double weight_decay) {
+  ComponentInfo i;
+  i.name = std::move(name);
+  i.caps = {{"class", std::move(cls)}};
+  i.doc = std::move(doc);
+  i.params = {lr_param(1e-3),
+              float_param("beta1", 0.9, "Decay of the gradient average.").at_least(0.0).below(1.0),
+              float_param("beta2", 0.999, "Decay of the squared-gradient average.")
+                  .at_least(0.0)
+                  .below(1.0),
+              float_param("eps", 1e-8, "Added to the denominator.").above(0.0),
+              weight_decay_param(weight_decay),
+              bool_param("amsgrad", false, "AMSGrad (Reddi et al. 2018): the running maximum of "
+                                           "the squared-gradient average.")};
+  return i;
+}
+
+template <bool kDecoupled>
+std::unique_ptr<Optimizer> make(const Settings& h, OptimizerArgs&& a) {
+  return std::make_unique<Adam>(std::move(a.model), std::move(a.slots), a.clip_mode, a.clip_value,
+                                static_cast<float>(h.number("beta1")),
+                                static_cast<float>(h.number("beta2")),
+                                static_cast<float>(h.number("eps")), h.number("amsgrad") != 0.0,
+                                kDecoupled);
+}
+
+const OptimizerRegistrar adam_registrar(
+    info("adam", "Adam",
+         "Adam (Kingma & Ba 2015) as torch.optim.Adam; weight decay adds wd * p to the gradient.",
+         0.0),
+    make<false>);
+const OptimizerRegistrar adamw_registrar(
+    info("adamw", "AdamW",
+         "AdamW (Loshchilov & Hutter 2019) as torch.optim.AdamW: decoupled weight decay, "
+         "p <- p (1 - lr wd) before the Adam step.",
+         1e-2),
+    make<true>);
+
+}  // namespace
 
 }  // namespace fastnet

@@ -1,6 +1,6 @@
 // Adam (L2 decay added to the gradient) and AdamW (decoupled decay), as torch.optim.Adam/AdamW.
 #pragma once
-#include "optimizer.h"
+#include "optim/optimizer.h"
 
 namespace fastnet {
 

@@ -1,9 +1,9 @@
-#include "clip.h"
+#include "optim/clip.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "../common.h"
+#include "core/parallel.h"
 
 namespace fastnet {
 

@@ -4,7 +4,7 @@
 #pragma once
 #include <vector>
 
-#include "../reduce.h"
+#include "core/reduce.h"
 
 namespace fastnet {
 

@@ -1,20 +1,24 @@
-#include "optimizer.h"
+#include "optim/optimizer.h"
+
+#include "core/parallel.h"
 
 #include <cmath>
 
-#include "../model/model.h"
+#include "engine/model.h"
 
 namespace fastnet {
 
 Optimizer::Optimizer(std::shared_ptr<Model> m, std::vector<ParamSlot> s, ClipMode mode,
-                     float value, size_t num_state_arenas)
-    : slots(std::move(s)), clip_mode(mode), clip_value(value), model(std::move(m)) {
+                     float value, size_t num_state_arenas, size_t per_slot, double scalar_init)
+    : slots(std::move(s)), clip_mode(mode), clip_value(value), scalars_per_slot(per_slot),
+      model(std::move(m)) {
   for (auto& slot : slots)
     if (slot.offset > model->arena_floats() || slot.size > model->arena_floats() - slot.offset)
       throw std::invalid_argument("parameter segment outside the model's arena");
   slot_steps.assign(slots.size(), 0);
+  slot_state.assign(slots.size() * scalars_per_slot, scalar_init);
   state.resize(num_state_arenas);
-  for (auto& b : state) b.resize(std::max<size_t>(model->arena_floats(), 16));
+  for (auto& b : state) b.resize(std::max(model->arena_floats(), kAlignFloats));
 }
 
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "../common.h"
-#include "../reduce.h"
+#include "core/arena.h"
+#include "core/reduce.h"
 
 namespace fastnet {
 
@@ -40,8 +40,11 @@ struct ParamSlot {
 
 class Optimizer {
  public:
+  // num_state_arenas: per-element state, each in the arena's layout. scalars_per_slot: per-slot
+  // scalar state (e.g. Nadam's μ-product), each starting at `scalar_init`.
   Optimizer(std::shared_ptr<Model> model, std::vector<ParamSlot> slots, ClipMode clip_mode,
-            float clip_value, size_t num_state_arenas);
+            float clip_value, size_t num_state_arenas, size_t scalars_per_slot = 0,
+            double scalar_init = 0.0);
   virtual ~Optimizer() = default;
 
   // One step over the model's gradients. Returns the global L2 norm of the trainable
@@ -59,7 +62,11 @@ class Optimizer {
   int64_t skipped_steps = 0;  // non-finite gradients
   std::vector<double> last_sumsq;  // per-slot Σg² of the last step (diagnostics)
   std::vector<AlignedBuffer> state;  // per-parameter state, each in the arena's layout
-  std::vector<double> slot_state;    // per-slot scalar state (Nadam's μ-product); may be empty
+  // Per-slot scalar state, scalars_per_slot values per slot (slot k's at slot_scalars(k)),
+  // saved and restored with the rest (Python's state_dict "slot_state").
+  std::vector<double> slot_state;
+  size_t scalars_per_slot = 0;
+  double* slot_scalars(size_t k) { return slot_state.data() + k * scalars_per_slot; }
   std::shared_ptr<Model> model;
 
  protected:
@@ -79,13 +86,6 @@ class Optimizer {
                       float clip, int64_t t) override;                                         \
   void update_segment_reference(size_t k, const ParamSlot& s, float* p, const float* g,       \
                                 float gscale, float clip, int64_t t) override;
-
-// Builds an optimizer by name with its hyper-parameters (csrc/optim/factory.cpp).
-std::unique_ptr<Optimizer> make_optimizer(const std::string& kind,
-                                          const std::vector<double>& hparams,
-                                          std::shared_ptr<Model> model,
-                                          std::vector<ParamSlot> slots, ClipMode clip_mode,
-                                          float clip_value);
 
 // Effective gradient (clip folded in): shared by every update kernel.
 // Branch-free (min/max against +inf when there is no clip) so the update loops vectorize.

@@ -2,7 +2,9 @@
 //   g ← g + wd·p;  s ← α·s + (1 − α)·g²
 //   centered: ḡ ← lerp(ḡ, g, 1 − α), avg = √(s − ḡ²) + ε;  else avg = √s + ε
 //   momentum: b ← μ·b + g/avg, p ← p − lr·b;  else p ← p − lr·g/avg
-#include "rmsprop.h"
+#include "optim/rmsprop.h"
+#include "optim/registry.h"
+#include "core/parallel.h"
 
 #include <cmath>
 
@@ -86,5 +88,35 @@ void RMSprop::update_segment_reference(size_t, const ParamSlot& s, float* p, con
     }
   }
 }
+
+namespace {
+
+ComponentInfo info() {
+  ComponentInfo i;
+  i.name = "rmsprop";
+  i.caps = {{"class", std::string("RMSprop")}};
+  i.doc = "RMSprop (Hinton, lecture 6e; centered form from Graves 2013) as torch.optim.RMSprop: "
+          "s = alpha s + (1 - alpha) g^2, optional centering and momentum on g / (sqrt(s) + eps).";
+  i.params = {lr_param(1e-2),
+              float_param("alpha", 0.99, "Decay of the squared-gradient average.")
+                  .at_least(0.0)
+                  .at_most(1.0),
+              float_param("eps", 1e-8, "Added to the denominator.").above(0.0),
+              weight_decay_param(0.0),
+              float_param("momentum", 0.0, "Momentum factor.").at_least(0.0),
+              bool_param("centered", false, "Divide by the variance estimate s - mean(g)^2.")};
+  return i;
+}
+
+const OptimizerRegistrar registrar(info(), [](const Settings& h, OptimizerArgs&& a)
+                                               -> std::unique_ptr<Optimizer> {
+  return std::make_unique<RMSprop>(std::move(a.model), std::move(a.slots), a.clip_mode,
+                                   a.clip_value, static_cast<float>(h.number("alpha")),
+                                   static_cast<float>(h.number("eps")),
+                                   static_cast<float>(h.number("momentum")),
+                                   h.number("centered") != 0.0);
+});
+
+}  // namespace
 
 }  // namespace fastnet

@@ -1,6 +1,6 @@
 // RMSprop (Hinton, Lecture 6e; centered variant Graves 2013) as torch.optim.RMSprop.
 #pragma once
-#include "optimizer.h"
+#include "optim/optimizer.h"
 
 namespace fastnet {
 

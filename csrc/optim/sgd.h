@@ -1,6 +1,6 @@
 // SGD with momentum, dampening, Nesterov momentum and L2 weight decay (torch.optim.SGD).
 #pragma once
-#include "optimizer.h"
+#include "optim/optimizer.h"
 
 namespace fastnet {
 

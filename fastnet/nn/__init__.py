@@ -1,5 +1,5 @@
 """Layers and models."""
-
+from .layers import ACTIVATION_CLASSES, ACTIVATION_LAYERS, Activation, Dense, Layer
 from .dropout import AlphaDropout, Dropout
 from .layers import (
     ACTIVATION_LAYERS,
@@ -25,29 +25,9 @@ from .parameter import Parameter
 from .residual import Residual
 from .sequential import Sequential
 
-__all__ = [
-    "ACTIVATION_LAYERS",
-    "Activation",
-    "AlphaDropout",
-    "BatchNorm",
-    "Dense",
-    "Dropout",
-    "LayerNorm",
-    "Residual",
-    "ELU",
-    "GELU",
-    "Layer",
-    "LeakyReLU",
-    "Mish",
-    "PReLU",
-    "Parameter",
-    "ReLU",
-    "RReLU",
-    "SELU",
-    "Sequential",
-    "SiLU",
-    "Sigmoid",
-    "Softmax",
-    "Swish",
-    "Tanh",
-]
+# The activation layer classes are generated from the C++ registry (fn.ReLU, fn.Mish, ...).
+globals().update(ACTIVATION_CLASSES)
+
+__all__ = ["ACTIVATION_CLASSES", "ACTIVATION_LAYERS", "Activation", "AlphaDropout", "BatchNorm",
+           "Dense", "Dropout", "LayerNorm", "Residual", "Layer", "Parameter", "Sequential",
+           *sorted(ACTIVATION_CLASSES)]

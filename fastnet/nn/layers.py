@@ -14,16 +14,22 @@ import inspect
 
 import numpy as np
 
+from .. import _registry
 from .. import init as _init
 from .._validate import MAX_FEATURES, as_float_array, check_finite, check_float, check_int
 
-# Activation names understood by the C++ core (csrc/activation.cpp) and the aliases we accept.
-ACTIVATION_NAMES = ("sigmoid", "tanh", "softmax", "relu", "leaky_relu", "prelu", "rrelu", "elu",
-                    "selu", "gelu", "gelu_tanh", "swish", "mish")
-_ALIASES = {"silu": "swish", "linear": None, "none": None}
+# Activation names and aliases: the C++ activation registry (csrc/activations/registry.cpp).
+# The identity's names ("linear", "none", "identity") mean no activation (None).
+_ACT_ENTRIES = [e for e in _registry.entries("activations") if not e.get("identity")]
+ACTIVATION_NAMES = tuple(e["name"] for e in _ACT_ENTRIES)
+_ALIASES = {alias: e["name"] for e in _ACT_ENTRIES for alias in e["aliases"]}
+_ALIASES.update({n: None for e in _registry.entries("activations") if e.get("identity")
+                 for n in (e["name"], *e["aliases"])})
 
 
 def canonical_activation(name):
+    """The canonical activation name for ``name`` (a name or alias, any case), or None for
+    None and the identity's names. TypeError for a non-str, ValueError for an unknown name."""
     if name is None:
         return None
     if not isinstance(name, str):
@@ -83,7 +89,7 @@ class Layer(abc.ABC):
 
     @classmethod
     def from_config(cls, config: dict):
-        """Rebuild a layer from ``get_config()`` output (positional parameters, *args and
+        """Rebuild a layer from ``get_config()`` output (positional parameters, ``*args`` and
         keyword-only parameters are passed the way the signature needs them)."""
         signature = inspect.signature(cls.__init__)
         args, kwargs = [], {}
@@ -114,6 +120,7 @@ class Layer(abc.ABC):
 
     # ----- shape inference and C++ configuration -----
     def output_features(self, in_features: int) -> int:
+        """The width this layer produces from an input of ``in_features`` columns."""
         return in_features
 
     def input_features(self):
@@ -122,11 +129,14 @@ class Layer(abc.ABC):
 
     @abc.abstractmethod
     def _config(self, in_features: int) -> dict:
-        """The C++ layer configuration (csrc/model/layer.h LayerConfig) for this input width."""
+        """The C++ layer configuration for this input width: {"kind": ..., settings...}, the
+        settings checked in C++ against the kind's registry entry (csrc/layers/registry.h)."""
 
     # Activation applied by this layer (for the "auto" initializer rule), or None.
     @property
     def activation_name(self):
+        """The activation this layer applies (canonical name), or None; ``init="auto"`` of the
+        Dense before it reads it."""
         return None
 
     # ----- parameters -----
@@ -152,6 +162,7 @@ class Layer(abc.ABC):
         return [p for p in self._params.values() if not p.is_buffer]
 
     def named_parameters(self):
+        """``[(name, Parameter)]`` of the learnable parameters (buffers excluded)."""
         return [(n, p) for n, p in self._params.items() if not p.is_buffer]
 
     def buffers(self):
@@ -166,6 +177,7 @@ class Layer(abc.ABC):
         return self
 
     def unfreeze(self):
+        """Undo :meth:`freeze`: optimizers update this layer's parameters again."""
         self._frozen = False
         for p in self.parameters():
             p.trainable = True
@@ -173,6 +185,7 @@ class Layer(abc.ABC):
 
     @property
     def trainable(self) -> bool:
+        """False once :meth:`freeze` was called (until :meth:`unfreeze`)."""
         return not self._frozen
 
     def _clone(self):
@@ -193,7 +206,7 @@ class Layer(abc.ABC):
 class Dense(Layer):
     """Fully connected layer y = act(x·W + b), W stored (in_features, out_features).
 
-    ``init="auto"`` picks Glorot, He or LeCun from the activation that follows (DESIGN.md).
+    ``init="auto"`` picks Glorot, He or LeCun from the activation that follows (docs/architecture.md, "Initialization").
     """
 
     kind = "dense"
@@ -227,10 +240,12 @@ class Dense(Layer):
         return self.in_features
 
     def output_features(self, in_features: int) -> int:
+        """``out_features``, whatever the input width."""
         return self.out_features
 
     @property
     def activation_name(self):
+        """The fused activation's canonical name, or None for a linear Dense."""
         return self.activation
 
     def _config(self, in_features: int) -> dict:
@@ -261,111 +276,105 @@ class Dense(Layer):
 
 
 class Activation(Layer):
-    """A stand-alone activation layer; the subclasses below are the public names."""
+    """A stand-alone activation layer. The public classes (fn.ReLU, fn.LeakyReLU, ...) are
+    generated below from the C++ activation registry: one per entry with a "class"."""
 
     kind = "activation"
     act = None
-
-    def __init__(self):
-        super().__init__()
-        self._features = None
+    _entry = None  # the registry entry (set on generated classes)
 
     @property
     def activation_name(self):
+        """This layer's activation (canonical registry name)."""
         return self.act
 
-    def _extra(self) -> dict:
-        return {}
+    def _settings(self) -> dict:
+        """The activation's own parameters as sent to C++ (checked there again)."""
+        if self._entry is None:
+            return {}
+        return {p["name"]: getattr(self, p["name"]) for p in self._entry["params"]}
 
     def _config(self, in_features: int) -> dict:
-        self._features = in_features
-        return {"kind": "activation", "features": in_features, "activation": self.act, **self._extra()}
+        return {"kind": "activation", "features": in_features, "activation": self.act,
+                **self._settings()}
+
+    def __repr__(self) -> str:
+        if self._entry is not None and self._entry.get("learned"):
+            return f"{type(self).__name__}({self.features})"
+        shown = ", ".join(f"{k}={v}" for k, v in self._settings().items())
+        return f"{type(self).__name__}({shown})"
 
 
-class Sigmoid(Activation):
-    act = "sigmoid"
+def _activation_class(entry: dict):
+    """The layer class of one registry entry, with a real signature and a NumPy docstring:
+    learned activations (PReLU) take the width first; every parameter is checked against its
+    spec; "ordered" pairs (RReLU's lower <= upper) are checked together."""
+    params = entry["params"]
+    learned = bool(entry.get("learned"))
+    P = inspect.Parameter
+    sig_params = [P("self", P.POSITIONAL_OR_KEYWORD)]
+    rows = []
+    if learned:
+        sig_params.append(P("features", P.POSITIONAL_OR_KEYWORD, annotation=int))
+        rows.append(("features", "int", None, "Width of the input (one learned value per feature)."))
+    for p in params:
+        sig_params.append(P(p["name"], P.POSITIONAL_OR_KEYWORD, default=p["default"],
+                            annotation=_registry.PY_TYPES[p["type"]]))
+        rows.append((p["name"], p["type"], p["default"], p["doc"]))
+    signature = inspect.Signature(sig_params)
+    ordered = entry.get("ordered")
+
+    def __init__(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        Activation.__init__(self)
+        values = dict(bound.arguments)
+        values.pop("self")
+        if learned:
+            self.features = check_int(values.pop("features"), "features", 1, MAX_FEATURES)
+        for p in params:
+            setattr(self, p["name"], _registry.check_param(p, values[p["name"]]))
+        if ordered:
+            lo, hi = ordered
+            if getattr(self, hi) < getattr(self, lo):
+                raise ValueError(f"{hi} must be >= {lo}, got {lo}={values[lo]}, {hi}={values[hi]}")
+
+    __init__.__signature__ = signature
+    namespace = {"__init__": __init__, "act": entry["name"], "_entry": entry,
+                 "__doc__": _registry.signature_doc(entry, rows), "__module__": __name__}
+    if learned:
+
+        def input_features(self):
+            """The width this layer needs: its ``features`` (one learned slope each)."""
+            return self.features
+
+        namespace["input_features"] = input_features
+
+        def _initialize(self, rng, next_activation) -> None:
+            self._params["slope"].data[...] = self.init
+
+        namespace["_initialize"] = _initialize
+    cls = type(entry["class"], (Activation,), namespace)
+    cls.__init__.__qualname__ = f"{cls.__name__}.__init__"
+    return cls
 
 
-class Tanh(Activation):
-    act = "tanh"
-
-
-class Softmax(Activation):
-    """Softmax over the features of each row."""
-    act = "softmax"
-
-
-class ReLU(Activation):
-    act = "relu"
-
-
-class LeakyReLU(Activation):
-    act = "leaky_relu"
-
-    def __init__(self, alpha: float = 0.01):
-        super().__init__()
-        self.alpha = check_float(alpha, "alpha", low=0.0)
-
-    def _extra(self):
-        return {"alpha": self.alpha}
-
-    def __repr__(self):
-        return f"LeakyReLU(alpha={self.alpha})"
-
-
-class PReLU(Activation):
-    """Parametric ReLU (He et al. 2015): one learned negative slope per feature."""
-    act = "prelu"
-
-    def __init__(self, features: int, init: float = 0.25):
-        super().__init__()
-        self.features = check_int(features, "features", 1, MAX_FEATURES)
-        self.init = check_float(init, "init")
-
-    def input_features(self):
-        return self.features
-
-    def _initialize(self, rng, next_activation) -> None:
-        self._params["slope"].data[...] = self.init
-
-    def __repr__(self):
-        return f"PReLU({self.features})"
-
-
-class RReLU(Activation):
-    """Randomized leaky ReLU (Xu et al. 2015): slope ~ U(lower, upper) per element in training,
-    the mean slope (lower + upper) / 2 at inference (as torch.nn.RReLU)."""
-    act = "rrelu"
-
-    def __init__(self, lower: float = 1.0 / 8.0, upper: float = 1.0 / 3.0):
-        super().__init__()
-        self.lower = check_float(lower, "lower", low=0.0)
-        self.upper = check_float(upper, "upper", low=0.0)
-        if self.upper < self.lower:
-            raise ValueError(f"upper must be >= lower, got lower={lower}, upper={upper}")
-
-    def _extra(self):
-        return {"lower": self.lower, "upper": self.upper}
-
-
-class ELU(Activation):
-    act = "elu"
-
-    def __init__(self, alpha: float = 1.0):
-        super().__init__()
-        self.alpha = check_float(alpha, "alpha", low=0.0)
-
-    def _extra(self):
-        return {"alpha": self.alpha}
-
-
-class SELU(Activation):
-    """Scaled ELU (Klambauer et al. 2017); pairs with lecun_normal init and AlphaDropout."""
-    act = "selu"
+_ACTIVATION_CLASSES = {e["name"]: _activation_class(e) for e in _ACT_ENTRIES if e.get("class")}
+globals().update({cls.__name__: cls for cls in _ACTIVATION_CLASSES.values()})
+globals().update({alias: _ACTIVATION_CLASSES[e["name"]] for e in _ACT_ENTRIES
+                  for alias in e.get("class_aliases", ())})
 
 
 class GELU(Activation):
-    """Gaussian error linear unit: exact (erf) or the tanh approximation."""
+    """Gaussian error linear unit (Hendrycks & Gimpel 2016), x·Φ(x): exact (erf,
+    ``approximate="none"``) or the tanh approximation (``approximate="tanh"``), as torch.nn.GELU.
+    The two forms are the registry's "gelu" and "gelu_tanh" entries.
+
+    Parameters
+    ----------
+    approximate : str, default 'none'
+        'none' or 'tanh'.
+    """
 
     def __init__(self, approximate: str = "none"):
         super().__init__()
@@ -375,22 +384,14 @@ class GELU(Activation):
         self.act = "gelu" if approximate == "none" else "gelu_tanh"
 
 
-class Swish(Activation):
-    """x·sigmoid(x) (Ramachandran et al. 2017), also known as SiLU."""
-    act = "swish"
+# Public activation classes by class name (generated ones, their aliases such as SiLU, and GELU):
+# fastnet.nn and fastnet export exactly these, so a new registry entry needs no export edit.
+ACTIVATION_CLASSES = {**{cls.__name__: cls for cls in _ACTIVATION_CLASSES.values()},
+                      **{alias: _ACTIVATION_CLASSES[e["name"]] for e in _ACT_ENTRIES
+                         for alias in e.get("class_aliases", ())},
+                      "GELU": GELU}
 
-
-SiLU = Swish
-
-
-class Mish(Activation):
-    """x·tanh(softplus(x)) (Misra 2019)."""
-    act = "mish"
-
-
-# Registry of activation layers: drives the table-driven tests.
-ACTIVATION_LAYERS = {
-    "sigmoid": Sigmoid, "tanh": Tanh, "softmax": Softmax, "relu": ReLU, "leaky_relu": LeakyReLU,
-    "prelu": PReLU, "rrelu": RReLU, "elu": ELU, "selu": SELU, "gelu": GELU,
-    "gelu_tanh": lambda: GELU(approximate="tanh"), "swish": Swish, "mish": Mish,
-}
+# Activation layers by registry name (every activation, gelu_tanh as GELU(approximate="tanh")):
+# drives the table-driven tests.
+ACTIVATION_LAYERS = {**_ACTIVATION_CLASSES, "gelu": GELU,
+                     "gelu_tanh": lambda: GELU(approximate="tanh")}

@@ -1,8 +1,10 @@
-"""Normalization layers: BatchNorm and LayerNorm (kernels in csrc/norm/)."""
+"""Normalization layers: BatchNorm and LayerNorm (kernels in csrc/layers/batchnorm.cpp and
+csrc/layers/layernorm.cpp)."""
 from __future__ import annotations
 
 import numpy as np
 
+from .. import _registry
 from .._validate import MAX_FEATURES, check_float, check_int
 from .layers import Layer
 
@@ -25,8 +27,9 @@ class BatchNorm(Layer):
     """
 
     kind = "batchnorm"
-    _buffer_names = ("running_mean", "running_var")
-    _batch_statistics = True
+    # Capabilities of the C++ layer's registry entry (csrc/layers/batchnorm.cpp).
+    _buffer_names = tuple(_registry.layer_entry(kind)["buffers"])
+    _batch_statistics = _registry.layer_entry(kind)["batch_statistics"]
 
     def __init__(self, features: int, momentum: float = 0.1, eps: float = 1e-5,
                  affine: bool = True):
@@ -52,10 +55,13 @@ class BatchNorm(Layer):
 
     @property
     def running_mean(self):
+        """The running mean (features,) used at inference: a live view once built, else None."""
         return self._params["running_mean"].data if self._params else None
 
     @property
     def running_var(self):
+        """The running (unbiased) variance (features,) used at inference: a live view once
+        built, else None."""
         return self._params["running_var"].data if self._params else None
 
     def __repr__(self) -> str:

@@ -139,7 +139,7 @@ class Optimizer(abc.ABC):
             self,
             self._model,
             self.kind,
-            self._hparams(),
+            self._hparam_dict(),
             slots,
             _CLIP_MODES.get(self.clip_mode, 0),
             float(self.clip or 0.0),
@@ -194,6 +194,12 @@ class Optimizer(abc.ABC):
             self._check_group(group)
             groups.append(group)
         return groups
+
+    def _hparam_dict(self) -> dict:
+        """The update rule's hyper-parameters by name, as the C++ registry entry names them."""
+        from .._registry import optimizer_entry
+        names = [p["name"] for p in optimizer_entry(self.kind)["params"] if not p["per_group"]]
+        return dict(zip(names, (float(h) for h in self._hparams())))
 
     @abc.abstractmethod
     def _hparams(self):

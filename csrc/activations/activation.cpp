@@ -1,0 +1,212 @@
+// Activation kernels. Formulas: PyTorch torch.nn docs (ELU, SELU, GELU, SiLU, Mish, RReLU,
+// PReLU); SELU constants from Klambauer et al. 2017; Mish from Misra 2019.
+// Every form is written to stay finite for |x| up to 1e4 in float32.
+#include "activations/activation.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "core/parallel.h"
+#include "core/rng.h"
+
+namespace fastnet {
+
+namespace {
+
+constexpr float kSeluAlpha = 1.6732632423543772848170429916717f;
+constexpr float kSeluScale = 1.0507009873554804934193349852946f;
+constexpr float kSqrt2OverPi = 0.7978845608028654f;
+constexpr float kInvSqrt2 = 0.7071067811865476f;
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;
+constexpr float kGeluCoef = 0.044715f;
+
+inline float sigmoid(float x) {
+  if (x >= 0.0f) return 1.0f / (1.0f + std::exp(-x));
+  float e = std::exp(x);
+  return e / (1.0f + e);
+}
+// log(1 + e^x) without overflow.
+inline float softplus(float x) { return std::fmax(x, 0.0f) + std::log1p(std::exp(-std::fabs(x))); }
+
+inline float rrelu_slope(const ActParams& p, bool training, int64_t idx) {
+  if (!training) return 0.5f * (p.lower + p.upper);
+  return p.lower + (p.upper - p.lower) * rng_uniform(p.rng_key, static_cast<uint64_t>(idx));
+}
+
+// f(z) for the element-wise activations.
+inline float act_value(ActKind k, const ActParams& p, float z, int64_t idx, int64_t col,
+                       bool training) {
+  switch (k) {
+    case ActKind::None: return z;
+    case ActKind::Sigmoid: return sigmoid(z);
+    case ActKind::Tanh: return std::tanh(z);
+    case ActKind::ReLU: return z > 0.0f ? z : 0.0f;
+    case ActKind::LeakyReLU: return z > 0.0f ? z : p.alpha * z;
+    case ActKind::PReLU: return z > 0.0f ? z : p.slope[col] * z;
+    case ActKind::RReLU: return z >= 0.0f ? z : rrelu_slope(p, training, idx) * z;
+    case ActKind::ELU: return z > 0.0f ? z : p.alpha * std::expm1(z);
+    case ActKind::SELU: return kSeluScale * (z > 0.0f ? z : kSeluAlpha * std::expm1(z));
+    case ActKind::GELU: return 0.5f * z * (1.0f + std::erf(z * kInvSqrt2));
+    case ActKind::GELUTanh:
+      return 0.5f * z * (1.0f + std::tanh(kSqrt2OverPi * (z + kGeluCoef * z * z * z)));
+    case ActKind::Swish: return z * sigmoid(z);
+    case ActKind::Mish: return z * std::tanh(softplus(z));
+    case ActKind::Softmax: break;  // row-wise, handled separately
+  }
+  return z;
+}
+
+// f'(z) for the element-wise activations (y = f(z) is passed where it saves work).
+inline float act_derivative(ActKind k, const ActParams& p, float z, float y, int64_t idx,
+                            int64_t col, bool training) {
+  switch (k) {
+    case ActKind::None: return 1.0f;
+    case ActKind::Sigmoid: return y * (1.0f - y);
+    case ActKind::Tanh: return 1.0f - y * y;
+    case ActKind::ReLU: return z > 0.0f ? 1.0f : 0.0f;
+    case ActKind::LeakyReLU: return z > 0.0f ? 1.0f : p.alpha;
+    case ActKind::PReLU: return z > 0.0f ? 1.0f : p.slope[col];
+    case ActKind::RReLU: return z >= 0.0f ? 1.0f : rrelu_slope(p, training, idx);
+    case ActKind::ELU: return z > 0.0f ? 1.0f : y + p.alpha;
+    case ActKind::SELU: return z > 0.0f ? kSeluScale : y + kSeluScale * kSeluAlpha;
+    case ActKind::GELU:
+      return 0.5f * (1.0f + std::erf(z * kInvSqrt2)) + z * kInvSqrt2Pi * std::exp(-0.5f * z * z);
+    case ActKind::GELUTanh: {
+      float t = std::tanh(kSqrt2OverPi * (z + kGeluCoef * z * z * z));
+      return 0.5f * (1.0f + t) +
+             0.5f * z * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCoef * z * z);
+    }
+    case ActKind::Swish: {
+      float s = sigmoid(z);
+      return s + z * s * (1.0f - s);
+    }
+    case ActKind::Mish: {
+      float t = std::tanh(softplus(z));
+      return t + z * (1.0f - t * t) * sigmoid(z);
+    }
+    case ActKind::Softmax: break;
+  }
+  return 1.0f;
+}
+
+void softmax_rows(const float* Z, float* Y, int64_t rows, int64_t cols) {
+  for_each_index(rows, rows * cols >= kParallelThreshold, [&](int64_t r) {
+    const float* z = Z + r * cols;
+    float* y = Y + r * cols;
+    float m = z[0];
+    for (int64_t c = 1; c < cols; ++c) m = std::fmax(m, z[c]);
+    double s = 0.0;
+    for (int64_t c = 0; c < cols; ++c) { y[c] = std::exp(z[c] - m); s += y[c]; }
+    float inv = static_cast<float>(1.0 / s);
+    for (int64_t c = 0; c < cols; ++c) y[c] *= inv;
+  });
+}
+
+// Column sums of per-thread partials, combined in thread order (deterministic for a given
+// thread count).
+struct ColumnPartials {
+  std::vector<float> data;
+  int64_t cols;
+  int nthreads;
+  ColumnPartials(int64_t c, int n, bool active) : cols(c), nthreads(n) {
+    if (active) data.assign(static_cast<size_t>(c) * n, 0.0f);
+  }
+  float* row(int t) { return data.empty() ? nullptr : data.data() + static_cast<size_t>(t) * cols; }
+  void reduce_into(float* out) const {
+    if (!out) return;
+    for (int64_t c = 0; c < cols; ++c) out[c] = 0.0f;
+    for (int t = 0; t < nthreads; ++t)
+      for (int64_t c = 0; c < cols; ++c) out[c] += data[static_cast<size_t>(t) * cols + c];
+  }
+};
+
+}  // namespace
+
+void activation_forward(ActKind k, const ActParams& p, float* Z, const float* bias, float* Y,
+                        int64_t rows, int64_t cols, bool training) {
+  const int64_t n = rows * cols;
+  if (k == ActKind::Softmax) {
+    if (bias) {
+      for_each_index(rows, n >= kParallelThreshold, [&](int64_t r) {
+        for (int64_t c = 0; c < cols; ++c) Z[r * cols + c] += bias[c];
+      });
+    }
+    softmax_rows(Z, Y, rows, cols);
+    return;
+  }
+  // Specialized loops for the hot cases so the compiler vectorizes them.
+  if (k == ActKind::ReLU || k == ActKind::None) {
+    const bool relu = k == ActKind::ReLU;
+    for_each_index(rows, n >= kParallelThreshold, [&](int64_t r) {
+      float* z = Z + r * cols;
+      float* y = Y + r * cols;
+      if (bias) {
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) z[c] += bias[c];
+      }
+      if (relu) {
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) y[c] = z[c] > 0.0f ? z[c] : 0.0f;
+      } else if (y != z) {
+        std::memcpy(y, z, sizeof(float) * cols);
+      }
+    });
+    return;
+  }
+  for_each_index(rows, n >= kParallelThreshold / 8, [&](int64_t r) {
+    float* z = Z + r * cols;
+    float* y = Y + r * cols;
+    for (int64_t c = 0; c < cols; ++c) {
+      float v = z[c];
+      if (bias) z[c] = v = v + bias[c];
+      y[c] = act_value(k, p, v, r * cols + c, c, training);
+    }
+  });
+}
+
+void activation_backward(ActKind k, const ActParams& p, const float* Z, const float* Y,
+                         const float* dY, float* dZ, float* dbias, float* dslope, int64_t rows,
+                         int64_t cols, bool training) {
+  const int64_t n = rows * cols;
+  const bool parallel = n >= kParallelThreshold / (k == ActKind::ReLU ? 1 : 8);
+  const int nthreads = parallel ? max_threads() : 1;
+  ColumnPartials bias_part(cols, nthreads, dbias != nullptr);
+  ColumnPartials slope_part(cols, nthreads, dslope != nullptr && k == ActKind::PReLU);
+
+  for_each_index_on(rows, nthreads, [&](int t, int64_t r) {
+    float* db = bias_part.row(t);
+    float* ds = slope_part.row(t);
+    {
+      const float* z = Z + r * cols;
+      const float* y = Y + r * cols;
+      const float* dy = dY + r * cols;
+      float* dz = dZ + r * cols;
+      if (k == ActKind::Softmax) {
+        // dz = y ⊙ (dy − Σ dy·y)
+        double dot = 0.0;
+        for (int64_t c = 0; c < cols; ++c) dot += static_cast<double>(dy[c]) * y[c];
+        float d = static_cast<float>(dot);
+        for (int64_t c = 0; c < cols; ++c) dz[c] = y[c] * (dy[c] - d);
+      } else if (k == ActKind::ReLU) {
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) dz[c] = z[c] > 0.0f ? dy[c] : 0.0f;
+      } else if (k == ActKind::None) {
+        if (dz != dy) std::memcpy(dz, dy, sizeof(float) * cols);
+      } else {
+        for (int64_t c = 0; c < cols; ++c) {
+          if (ds && z[c] <= 0.0f) ds[c] += dy[c] * z[c];
+          dz[c] = dy[c] * act_derivative(k, p, z[c], y[c], r * cols + c, c, training);
+        }
+      }
+      if (db) {
+#pragma omp simd
+        for (int64_t c = 0; c < cols; ++c) db[c] += dz[c];
+      }
+    }
+  });
+  bias_part.reduce_into(dbias);
+  if (k == ActKind::PReLU) slope_part.reduce_into(dslope);
+}
+
+}  // namespace fastnet

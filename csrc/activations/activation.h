@@ -1,0 +1,51 @@
+// Activation functions, forward and backward, with the bias add of a Dense layer fused in.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/spec.h"
+
+namespace fastnet {
+
+enum class ActKind : int {
+  None = 0, Sigmoid, Tanh, Softmax, ReLU, LeakyReLU, PReLU, RReLU, ELU, SELU, GELU, GELUTanh,
+  Swish, Mish,
+};
+
+// The activation registry (csrc/activations/registry.cpp): one entry per kind, with its
+// hyper-parameters and the capabilities "init" (glorot | he | lecun: the rule init="auto"
+// applies to a Dense before it), "learned" (a per-feature slope in the arena), "rowwise"
+// (softmax), "identity" (the no-activation names), "random" (training draws from the RNG),
+// "ordered" (two params that must not decrease), "class" (the public layer class, when one is
+// generated) and "class_aliases".
+struct ActivationEntry {
+  ComponentInfo info;
+  ActKind kind;
+};
+const std::vector<ActivationEntry>& activation_entries();
+// The entry for a name or alias; throws std::invalid_argument naming the known ones.
+const ActivationEntry& activation_entry(const std::string& name);
+inline ActKind act_from_name(const std::string& name) { return activation_entry(name).kind; }
+
+struct ActParams {
+  float alpha = 0.01f;               // LeakyReLU slope, ELU alpha
+  float lower = 1.0f / 8.0f;         // RReLU slope range
+  float upper = 1.0f / 3.0f;
+  const float* slope = nullptr;      // PReLU: one learned slope per feature (cols)
+  uint64_t rng_key = 0;              // RReLU: counter-based stream for this layer and step
+};
+
+// Z (rows, cols) is the pre-activation. When bias is given, Z += bias (broadcast over rows)
+// first, in the same pass. Y = act(Z). Y may alias Z only for ActKind::None.
+void activation_forward(ActKind k, const ActParams& p, float* Z, const float* bias, float* Y,
+                        int64_t rows, int64_t cols, bool training);
+
+// dZ = dY ⊙ act'(Z) (softmax: the Jacobian-vector product). dZ may alias dY.
+// dbias (cols), when given, is overwritten with the column sums of dZ; dslope (cols), for
+// PReLU, with the slope gradient. Both accumulate in the same pass.
+void activation_backward(ActKind k, const ActParams& p, const float* Z, const float* Y,
+                         const float* dY, float* dZ, float* dbias, float* dslope, int64_t rows,
+                         int64_t cols, bool training);
+
+}  // namespace fastnet

@@ -1,0 +1,235 @@
+#include "layers/batchnorm.h"
+
+#include "layers/registry.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "core/parallel.h"
+
+namespace fastnet {
+
+namespace {
+
+// Columns are processed in blocks: each thread owns whole columns, so the statistics (and
+// their rounding) do not depend on the thread count, and the inner loop vectorizes.
+constexpr int64_t kColBlock = 64;
+
+inline int64_t num_blocks(int64_t features) { return (features + kColBlock - 1) / kColBlock; }
+
+// Y = act(X·a + b) per column: the normalize + scale + shift pass.
+void scale_shift(const float* X, const float* a, const float* b, float* Y, int64_t batch,
+                 int64_t F, bool relu) {
+  for_each_index(batch, batch * F >= kParallelThreshold, [&](int64_t r) {
+    const float* x = X + r * F;
+    float* y = Y + r * F;
+    if (relu) {
+#pragma omp simd
+      for (int64_t c = 0; c < F; ++c) {
+        float z = x[c] * a[c] + b[c];
+        y[c] = z > 0.0f ? z : 0.0f;
+      }
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < F; ++c) y[c] = x[c] * a[c] + b[c];
+    }
+  });
+}
+
+void update_running(const float* mean, double* var_biased, float* running_mean,
+                    float* running_var, float momentum, int64_t batch, int64_t F) {
+  const double unbias = static_cast<double>(batch) / static_cast<double>(batch - 1);
+  for (int64_t c = 0; c < F; ++c) {
+    running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean[c];
+    running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] +
+                                        momentum * var_biased[c] * unbias);
+  }
+}
+
+void check_batch(int64_t batch) {
+  if (batch < 2)
+    throw std::invalid_argument(
+        "BatchNorm: training needs a batch of at least 2 rows (the batch variance of one row "
+        "is undefined)");
+}
+
+}  // namespace
+
+void batchnorm_forward_train(const float* X, const float* gamma, const float* beta, float* Y,
+                             float* mean, float* invstd, float* running_mean, float* running_var,
+                             float momentum, float eps, int64_t batch, int64_t F, bool relu) {
+  check_batch(batch);
+  std::vector<double> var(F);
+  const int64_t nb = num_blocks(F);
+  // Pass 1: Σ(x − s) and Σ(x − s)² around the first row's value s (shifted data keeps the
+  // textbook E[d²] − E[d]² formula accurate in double).
+  for_each_index(nb, batch * F >= kParallelThreshold, [&](int64_t blk) {
+    const int64_t c0 = blk * kColBlock, w = std::min(kColBlock, F - c0);
+    double s[kColBlock] = {0}, q[kColBlock] = {0};
+    const float* shift = X + c0;
+    for (int64_t r = 0; r < batch; ++r) {
+      const float* x = X + r * F + c0;
+#pragma omp simd
+      for (int64_t j = 0; j < w; ++j) {
+        double d = static_cast<double>(x[j]) - shift[j];
+        s[j] += d;
+        q[j] += d * d;
+      }
+    }
+    for (int64_t j = 0; j < w; ++j) {
+      double m = s[j] / batch;
+      double v = std::max(q[j] / batch - m * m, 0.0);
+      mean[c0 + j] = static_cast<float>(shift[j] + m);
+      var[c0 + j] = v;
+      invstd[c0 + j] = static_cast<float>(1.0 / std::sqrt(v + eps));
+    }
+  });
+  // Pass 2 as one scale and shift per column: a = γ·invstd, b = β − μ·a.
+  std::vector<float> a(F), b(F);
+  for (int64_t c = 0; c < F; ++c) {
+    a[c] = (gamma ? gamma[c] : 1.0f) * invstd[c];
+    b[c] = (beta ? beta[c] : 0.0f) - mean[c] * a[c];
+  }
+  scale_shift(X, a.data(), b.data(), Y, batch, F, relu);
+  update_running(mean, var.data(), running_mean, running_var, momentum, batch, F);
+}
+
+void batchnorm_forward_infer(const float* X, const float* gamma, const float* beta,
+                             const float* running_mean, const float* running_var, float eps,
+                             float* Y, int64_t batch, int64_t F, bool relu) {
+  std::vector<float> a(F), b(F);
+  for (int64_t c = 0; c < F; ++c) {
+    a[c] = static_cast<float>((gamma ? gamma[c] : 1.0f) /
+                              std::sqrt(static_cast<double>(running_var[c]) + eps));
+    b[c] = (beta ? beta[c] : 0.0f) - running_mean[c] * a[c];
+  }
+  scale_shift(X, a.data(), b.data(), Y, batch, F, relu);
+}
+
+void batchnorm_backward(const float* X, const float* Y, const float* gamma, const float* mean,
+                        const float* invstd, const float* dY, float* dX, float* dgamma,
+                        float* dbeta, int64_t batch, int64_t F, bool relu) {
+  std::vector<float> sum_dz(F), sum_dz_xhat(F);
+  const int64_t nb = num_blocks(F);
+  const bool parallel = batch * F >= kParallelThreshold;
+  // Pass 1: the two reductions, dβ = Σ dZ and dγ = Σ dZ·x̂, per column block.
+  for_each_index(nb, parallel, [&](int64_t blk) {
+    const int64_t c0 = blk * kColBlock, w = std::min(kColBlock, F - c0);
+    float sb[kColBlock] = {0}, sg[kColBlock] = {0};
+    const float* mu = mean + c0;
+    const float* is = invstd + c0;
+    for (int64_t r = 0; r < batch; ++r) {
+      const float* x = X + r * F + c0;
+      const float* y = Y + r * F + c0;
+      const float* dy = dY + r * F + c0;
+#pragma omp simd
+      for (int64_t j = 0; j < w; ++j) {
+        float dz = (!relu || y[j] > 0.0f) ? dy[j] : 0.0f;
+        sb[j] += dz;
+        sg[j] += dz * (x[j] - mu[j]) * is[j];
+      }
+    }
+    for (int64_t j = 0; j < w; ++j) {
+      sum_dz[c0 + j] = sb[j];
+      sum_dz_xhat[c0 + j] = sg[j];
+    }
+  });
+  if (dbeta) std::copy(sum_dz.begin(), sum_dz.end(), dbeta);
+  if (dgamma) std::copy(sum_dz_xhat.begin(), sum_dz_xhat.end(), dgamma);
+  if (!dX) return;
+  // Pass 2: dX = γ·invstd·(dZ − dβ/m − x̂·dγ/m) = A·dZ + B·x + C per column.
+  std::vector<float> A(F), B(F), C(F);
+  const float inv_m = 1.0f / static_cast<float>(batch);
+  for (int64_t c = 0; c < F; ++c) {
+    const float gi = (gamma ? gamma[c] : 1.0f) * invstd[c];
+    A[c] = gi;
+    B[c] = -gi * invstd[c] * sum_dz_xhat[c] * inv_m;
+    C[c] = -gi * sum_dz[c] * inv_m - B[c] * mean[c];
+  }
+  for_each_index(batch, parallel, [&](int64_t r) {
+    const float* x = X + r * F;
+    const float* y = Y + r * F;
+    const float* dy = dY + r * F;
+    float* dx = dX + r * F;
+#pragma omp simd
+    for (int64_t c = 0; c < F; ++c) {
+      float dz = (!relu || y[c] > 0.0f) ? dy[c] : 0.0f;
+      dx[c] = A[c] * dz + B[c] * x[c] + C[c];
+    }
+  });
+}
+
+namespace {
+
+// BatchNorm layer. Parameters: weight γ and bias β (when affine), then the buffers
+// running_mean and running_var (never written by backward; their gradients stay zero).
+// Workspace: the batch mean and invstd of the last training forward.
+class BatchNormLayer : public Layer {
+ public:
+  explicit BatchNormLayer(const LayerConfig& cfg) {
+    in = out = static_cast<int64_t>(cfg.number("features"));
+    momentum_ = static_cast<float>(cfg.number("momentum"));
+    eps_ = static_cast<float>(cfg.number("eps"));
+    affine_ = cfg.number("affine") != 0.0;
+    relu_ = cfg.string("activation") == "relu";
+    gamma_ = {"weight", {in}};
+    beta_ = {"bias", {in}};
+    rmean_ = {"running_mean", {in}};
+    rvar_ = {"running_var", {in}};
+  }
+  std::vector<ParamDecl*> param_decls() override {
+    if (affine_) return {&gamma_, &beta_, &rmean_, &rvar_};
+    return {&rmean_, &rvar_};
+  }
+  size_t workspace_floats(int64_t) const override { return static_cast<size_t>(2 * in); }
+  void forward(const float* X, float* Y, float* ws, int64_t batch,
+               const StepContext& ctx) override {
+    float* p = ctx.params;
+    const float* g = affine_ ? p + gamma_.offset : nullptr;
+    const float* b = affine_ ? p + beta_.offset : nullptr;
+    if (ctx.training)
+      batchnorm_forward_train(X, g, b, Y, ws, ws + in, p + rmean_.offset, p + rvar_.offset,
+                              momentum_, eps_, batch, in, relu_);
+    else
+      batchnorm_forward_infer(X, g, b, p + rmean_.offset, p + rvar_.offset, eps_, Y, batch, in,
+                              relu_);
+  }
+  void backward(const float* X, const float* Y, float* dY, float* dX, float* ws, int64_t batch,
+                const StepContext& ctx) override {
+    batchnorm_backward(X, Y, affine_ ? ctx.params + gamma_.offset : nullptr, ws, ws + in, dY, dX,
+                       affine_ ? ctx.grads + gamma_.offset : nullptr,
+                       affine_ ? ctx.grads + beta_.offset : nullptr, batch, in, relu_);
+  }
+
+ private:
+  float momentum_ = 0.1f, eps_ = 1e-5f;
+  bool affine_ = true, relu_ = false;
+  ParamDecl gamma_, beta_, rmean_, rvar_;
+};
+
+ComponentInfo info() {
+  ComponentInfo i;
+  i.name = "batchnorm";
+  i.doc = "Batch normalization (Ioffe & Szegedy 2015) with torch.nn.BatchNorm1d conventions.";
+  i.params = {required_int("features", "Width of the input and the output.").at_least(1),
+              float_param("momentum", 0.1, "Weight of the batch statistic in the running update.")
+                  .at_least(0.0)
+                  .at_most(1.0),
+              float_param("eps", 1e-5, "Added to the variance.").above(0.0),
+              bool_param("affine", true, "Learned weight and bias."),
+              str_param("activation", "none", "Fused activation (a following ReLU layer).")
+                  .one_of({"none", "relu"})};
+  i.caps = {{"batch_statistics", true},
+            {"buffers", std::vector<std::string>{"running_mean", "running_var"}}};
+  return i;
+}
+
+const LayerRegistrar registrar(info(), [](const LayerConfig& cfg) -> std::unique_ptr<Layer> {
+  return std::make_unique<BatchNormLayer>(cfg);
+});
+
+}  // namespace
+
+}  // namespace fastnet
