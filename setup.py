@@ -6,6 +6,7 @@ older than the source or than a header it includes (directly or through other he
 stale sources compile in parallel (``-j N``, default: every core). Editing one optimizer's
 header rebuilds that optimizer's file and relinks; editing core/arena.h rebuilds what includes
 it. With ``CC="ccache gcc" CXX="ccache g++"`` unchanged files are free even after a clean."""
+
 import glob
 import os
 import re
@@ -20,7 +21,15 @@ from setuptools.command.build_ext import build_ext
 # -march=native: the package is built on the machine that runs it (pip install from source).
 # Set FASTNET_PORTABLE=1 to build for a generic x86-64 (e.g. a wheel for other machines).
 arch = [] if os.environ.get("FASTNET_PORTABLE") else ["-march=native"]
-cxx_flags = ["-O3", "-std=c++17", "-pthread", "-fopenmp-simd", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas"] + arch
+cxx_flags = [
+    "-O3",
+    "-std=c++17",
+    "-pthread",
+    "-fopenmp-simd",
+    "-fno-math-errno",
+    "-Wall",
+    "-Wno-unknown-pragmas",
+] + arch
 
 CSRC = "csrc"
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
@@ -52,18 +61,27 @@ class IncrementalBuildExt(build_ext):
             return super().build_extension(ext)
         compile_one = self.compiler.compile
         project_dirs = [d for d in ext.include_dirs if os.path.abspath(d).startswith(os.getcwd())]
-        workers = self.parallel if isinstance(self.parallel, int) and self.parallel > 0 else os.cpu_count()
+        workers = (
+            self.parallel
+            if isinstance(self.parallel, int) and self.parallel > 0
+            else os.cpu_count()
+        )
 
         def compile_stale(sources, output_dir=None, **kwargs):
             objects = self.compiler.object_filenames(sources, output_dir=output_dir)
             stale = []
             for src, obj in zip(sources, objects):
                 inputs = [src, *local_includes(src, project_dirs)]
-                if self.force or not os.path.exists(obj) or any(
-                        os.path.getmtime(i) > os.path.getmtime(obj) for i in inputs):
+                if (
+                    self.force
+                    or not os.path.exists(obj)
+                    or any(os.path.getmtime(i) > os.path.getmtime(obj) for i in inputs)
+                ):
                     stale.append(src)
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                for _ in pool.map(lambda s: compile_one([s], output_dir=output_dir, **kwargs), stale):
+                for _ in pool.map(
+                    lambda s: compile_one([s], output_dir=output_dir, **kwargs), stale
+                ):
                     pass
             return objects
 
@@ -97,5 +115,7 @@ data = Extension(
     extra_compile_args=["-O3"] + arch,
 )
 
-setup(ext_modules=[core] + cythonize([data], compiler_directives={"language_level": "3"}, quiet=True),
-      cmdclass={"build_ext": IncrementalBuildExt})
+setup(
+    ext_modules=[core] + cythonize([data], compiler_directives={"language_level": "3"}, quiet=True),
+    cmdclass={"build_ext": IncrementalBuildExt},
+)

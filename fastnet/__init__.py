@@ -15,8 +15,17 @@ from . import _engine  # noqa: F401  (the extension, behind its one Python seam)
 # isort: on
 from . import _config, init, losses, optim
 from ._config import get_num_threads, manual_seed, set_num_threads, show_config
-from .nn import (ACTIVATION_CLASSES, AlphaDropout, BatchNorm, Dense, Dropout, LayerNorm,
-                 Parameter, Residual, Sequential)
+from .nn import (
+    ACTIVATION_CLASSES,
+    AlphaDropout,
+    BatchNorm,
+    Dense,
+    Dropout,
+    LayerNorm,
+    Parameter,
+    Residual,
+    Sequential,
+)
 
 _config._init_thread_pool()
 # Activation layer classes (fn.ReLU, fn.Mish, ...), generated from the C++ registry.
@@ -51,8 +60,34 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY_MODULES) | set(_LAZY_NAMES))
 
 
-__all__ = ["AlphaDropout", "BatchNorm", "Dense", "Dropout", "Ensemble", "LayerNorm", "Parameter",
-           "Residual", "Sequential", *sorted(ACTIVATION_CLASSES), "callbacks",
-           "clip_grad_norm", "clip_grad_value", "datasets", "diagnostics", "get_num_threads",
-           "init", "load", "load_checkpoint", "losses", "lr_find", "manual_seed", "metrics", "optim",
-           "save", "save_checkpoint", "schedules", "set_num_threads", "show_config"]
+__all__ = [
+    "AlphaDropout",
+    "BatchNorm",
+    "Dense",
+    "Dropout",
+    "Ensemble",
+    "LayerNorm",
+    "Parameter",
+    "Residual",
+    "Sequential",
+    *sorted(ACTIVATION_CLASSES),
+    "callbacks",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "datasets",
+    "diagnostics",
+    "get_num_threads",
+    "init",
+    "load",
+    "load_checkpoint",
+    "losses",
+    "lr_find",
+    "manual_seed",
+    "metrics",
+    "optim",
+    "save",
+    "save_checkpoint",
+    "schedules",
+    "set_num_threads",
+    "show_config",
+]

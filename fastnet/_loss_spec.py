@@ -1,6 +1,7 @@
 """Turns the ``loss=`` argument of train_step / fit (a name or alias, a fn.losses function, or a
 functools.partial of one with keyword arguments) into what the C++ step needs. Names, aliases,
 hyper-parameters and their checks come from the C++ loss registry (fastnet/_registry.py)."""
+
 from __future__ import annotations
 
 import functools
@@ -52,8 +53,10 @@ def resolve(loss) -> LossSpec:
         name = getattr(loss, "__name__", None)
         entry = _registry.lookup("losses", name) if isinstance(name, str) else None
         if entry is None or entry["name"] != name:
-            raise ValueError(f"loss {loss!r} is not a fastnet loss; use one of fn.losses "
-                             f"({', '.join(LOSS_NAMES)})")
+            raise ValueError(
+                f"loss {loss!r} is not a fastnet loss; use one of fn.losses "
+                f"({', '.join(LOSS_NAMES)})"
+            )
     elif isinstance(loss, str):
         entry = loss_entry(loss)
         if entry is None:

@@ -2,6 +2,7 @@
 activation, loss, optimizer and layer kind (name, aliases, doc, typed hyper-parameters with
 defaults and ranges, capabilities). Python derives its public classes, accepted names and
 checks from these entries instead of keeping lists of its own (csrc/core/spec.h)."""
+
 from __future__ import annotations
 
 from . import _engine
@@ -45,6 +46,7 @@ def check_param(spec: dict, value, name: str | None = None):
     message names ``name`` (default: the spec's name). TypeError for a wrong type, ValueError for
     a bad value: the checks of fastnet/_validate.py, driven by the spec."""
     from ._validate import check_bool, check_float, check_int
+
     name = spec["name"] if name is None else name
     kind = spec["type"]
     if kind == "bool":
@@ -55,11 +57,18 @@ def check_param(spec: dict, value, name: str | None = None):
         if not isinstance(value, str):
             raise TypeError(f"{name} must be a string, got {type(value).__name__}")
         if spec["choices"] and value not in spec["choices"]:
-            raise ValueError(f"{name} must be one of {', '.join(map(repr, spec['choices']))}, "
-                             f"got {value!r}")
+            raise ValueError(
+                f"{name} must be one of {', '.join(map(repr, spec['choices']))}, got {value!r}"
+            )
         return value
-    return check_float(value, name, low=spec["low"], high=spec["high"],
-                       low_open=spec["low_open"], high_open=spec["high_open"])
+    return check_float(
+        value,
+        name,
+        low=spec["low"],
+        high=spec["high"],
+        low_open=spec["low_open"],
+        high_open=spec["high_open"],
+    )
 
 
 def check_params(entry: dict, values: dict, what: str) -> dict:
@@ -68,19 +77,26 @@ def check_params(entry: dict, values: dict, what: str) -> dict:
     specs = {p["name"]: p for p in entry["params"]}
     unknown = sorted(set(values) - set(specs))
     if unknown:
-        raise TypeError(f"{what}: unexpected argument(s) {', '.join(unknown)}; "
-                        f"accepted: {', '.join(specs) or 'none'}")
+        raise TypeError(
+            f"{what}: unexpected argument(s) {', '.join(unknown)}; "
+            f"accepted: {', '.join(specs) or 'none'}"
+        )
     return {n: check_param(p, values.get(n, p["default"])) for n, p in specs.items()}
 
 
 def signature_doc(entry: dict, params=None, extra: str = "") -> str:
     """A NumPy-style docstring from an entry: its doc, then a Parameters section from the
     param docs (``params``: the (name, type, default, doc) rows shown, default: the entry's)."""
-    rows = params if params is not None else [
-        (p["name"], p["type"], p["default"], p["doc"]) for p in entry["params"]]
+    rows = (
+        params
+        if params is not None
+        else [(p["name"], p["type"], p["default"], p["doc"]) for p in entry["params"]]
+    )
     text = entry["doc"]
     if rows:
         text += "\n\nParameters\n----------\n"
-        text += "\n".join(f"{n} : {t}, default {d!r}\n    {doc}" if d is not None
-                          else f"{n} : {t}\n    {doc}" for n, t, d, doc in rows)
+        text += "\n".join(
+            f"{n} : {t}, default {d!r}\n    {doc}" if d is not None else f"{n} : {t}\n    {doc}"
+            for n, t, d, doc in rows
+        )
     return text + (f"\n\n{extra}" if extra else "")

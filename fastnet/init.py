@@ -28,16 +28,30 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable, Optional, Union
+from collections.abc import Callable
 
 import numpy as np
 
 __all__ = [
-    "INITIALIZERS", "get", "initialize", "auto_init_for", "compute_fans",
-    "manual_seed", "default_rng", "rng_from_seed",
-    "zeros", "ones", "uniform", "normal",
-    "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-    "lecun_uniform", "lecun_normal", "orthogonal",
+    "INITIALIZERS",
+    "get",
+    "initialize",
+    "auto_init_for",
+    "compute_fans",
+    "manual_seed",
+    "default_rng",
+    "rng_from_seed",
+    "zeros",
+    "ones",
+    "uniform",
+    "normal",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "orthogonal",
 ]
 
 Initializer = Callable[..., np.ndarray]
@@ -87,6 +101,7 @@ def rng_from_seed(seed=None) -> np.random.Generator:
 
 # --------------------------------------------------------------------------- argument handling
 
+
 def _check_shape(shape) -> tuple:
     if isinstance(shape, (bool, np.bool_)):
         raise TypeError("shape must be an int or a sequence of ints, got bool")
@@ -95,7 +110,9 @@ def _check_shape(shape) -> tuple:
     try:
         dims = tuple(shape)
     except TypeError:
-        raise TypeError(f"shape must be an int or a sequence of ints, got {type(shape).__name__}") from None
+        raise TypeError(
+            f"shape must be an int or a sequence of ints, got {type(shape).__name__}"
+        ) from None
     for d in dims:
         if isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral):
             raise TypeError(f"shape entries must be ints, got {shape!r}")
@@ -152,6 +169,7 @@ def _normal(shape, std, rng) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- initializers
+
 
 def zeros(shape, fan_in=None, fan_out=None, rng=None) -> np.ndarray:
     """All zeros (the usual bias initializer)."""
@@ -228,10 +246,10 @@ def orthogonal(shape, fan_in=None, fan_out=None, rng=None) -> np.ndarray:
     if rows == 0 or cols == 0:
         return np.zeros(shape, dtype=np.float32)
     a = rng.standard_normal((max(rows, cols), min(rows, cols)))
-    q, r = np.linalg.qr(a)                     # q: (max, min) with orthonormal columns
+    q, r = np.linalg.qr(a)  # q: (max, min) with orthonormal columns
     d = np.sign(np.diag(r))
     d[d == 0] = 1.0
-    q *= d                                     # sign correction (Mezzadri 2007)
+    q *= d  # sign correction (Mezzadri 2007)
     if rows < cols:
         q = q.T
     return np.ascontiguousarray(q.reshape(shape), dtype=np.float32)
@@ -253,14 +271,18 @@ INITIALIZERS: dict = {
 
 # PyTorch / Keras spellings accepted by get(); INITIALIZERS keeps one name each.
 _ALIASES = {
-    "zero": "zeros", "one": "ones",
-    "random_uniform": "uniform", "random_normal": "normal",
-    "xavier_uniform": "glorot_uniform", "xavier_normal": "glorot_normal",
-    "kaiming_uniform": "he_uniform", "kaiming_normal": "he_normal",
+    "zero": "zeros",
+    "one": "ones",
+    "random_uniform": "uniform",
+    "random_normal": "normal",
+    "xavier_uniform": "glorot_uniform",
+    "xavier_normal": "glorot_normal",
+    "kaiming_uniform": "he_uniform",
+    "kaiming_normal": "he_normal",
 }
 
 
-def get(init: Union[str, Initializer]) -> Initializer:
+def get(init: str | Initializer) -> Initializer:
     """Resolve an initializer given by name (case-insensitive; the names of
     INITIALIZERS plus xavier_*/kaiming_* aliases) or return a callable unchanged.
 
@@ -271,10 +293,14 @@ def get(init: Union[str, Initializer]) -> Initializer:
         key = _ALIASES.get(key, key)
         if key in INITIALIZERS:
             return INITIALIZERS[key]
-        hint = (" ('auto' is resolved per layer by the model; see auto_init_for)"
-                if key == "auto" else "")
+        hint = (
+            " ('auto' is resolved per layer by the model; see auto_init_for)"
+            if key == "auto"
+            else ""
+        )
         raise ValueError(
-            f"unknown initializer {init!r}{hint}; valid names: {', '.join(sorted(INITIALIZERS))}")
+            f"unknown initializer {init!r}{hint}; valid names: {', '.join(sorted(INITIALIZERS))}"
+        )
     if callable(init):
         return init
     raise TypeError(f"initializer must be a name (str) or a callable, got {type(init).__name__}")
@@ -294,12 +320,15 @@ def initialize(init, shape, fan_in=None, fan_out=None, rng=None) -> np.ndarray:
     try:
         out = np.asarray(out)
     except Exception as e:
-        raise TypeError(f"initializer {getattr(fn, '__name__', fn)!r} returned a non-array: {e}") from None
+        raise TypeError(
+            f"initializer {getattr(fn, '__name__', fn)!r} returned a non-array: {e}"
+        ) from None
     if out.dtype.kind not in "fiub":
         raise TypeError(f"initializer {getattr(fn, '__name__', fn)!r} returned dtype {out.dtype}")
     if out.shape != shape:
         raise ValueError(
-            f"initializer {getattr(fn, '__name__', fn)!r} returned shape {out.shape}, expected {shape}")
+            f"initializer {getattr(fn, '__name__', fn)!r} returned shape {out.shape}, expected {shape}"
+        )
     out = np.ascontiguousarray(out, dtype=np.float32)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"initializer {getattr(fn, '__name__', fn)!r} returned non-finite values")
@@ -307,6 +336,7 @@ def initialize(init, shape, fan_in=None, fan_out=None, rng=None) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- init="auto"
+
 
 def _norm_act(name: str) -> str:
     return name.strip().lower().replace("_", "").replace("-", "").replace(" ", "")
@@ -319,14 +349,18 @@ _RULE_INIT = {"glorot": "glorot_uniform", "he": "he_normal", "lecun": "lecun_nor
 
 def _auto_table() -> dict:
     from . import _registry
-    return {_norm_act(n): _RULE_INIT[e["init"]] for e in _registry.entries("activations")
-            for n in (e["name"], *e["aliases"])}
+
+    return {
+        _norm_act(n): _RULE_INIT[e["init"]]
+        for e in _registry.entries("activations")
+        for n in (e["name"], *e["aliases"])
+    }
 
 
 _AUTO = _auto_table()
 
 
-def auto_init_for(activation_name: Optional[str]) -> str:
+def auto_init_for(activation_name: str | None) -> str:
     """The initializer name ``init="auto"`` picks for a Dense followed by
     ``activation_name``, from the "init" rule of the activation's registry entry:
     "glorot_uniform" for None / linear / sigmoid / tanh / softmax, "he_normal" for
@@ -339,7 +373,9 @@ def auto_init_for(activation_name: Optional[str]) -> str:
     if activation_name is None:
         return "glorot_uniform"
     if not isinstance(activation_name, str):
-        raise TypeError(f"activation_name must be a str or None, got {type(activation_name).__name__}")
+        raise TypeError(
+            f"activation_name must be a str or None, got {type(activation_name).__name__}"
+        )
     key = _norm_act(activation_name)
     if key == "":
         return "glorot_uniform"
@@ -347,6 +383,10 @@ def auto_init_for(activation_name: Optional[str]) -> str:
         return _AUTO[key]
     except KeyError:
         from . import _registry
-        known = ", ".join(n for e in _registry.entries("activations")
-                          for n in (e["name"], *e["aliases"]))
-        raise ValueError(f"auto_init_for: unknown activation {activation_name!r}; known: {known}") from None
+
+        known = ", ".join(
+            n for e in _registry.entries("activations") for n in (e["name"], *e["aliases"])
+        )
+        raise ValueError(
+            f"auto_init_for: unknown activation {activation_name!r}; known: {known}"
+        ) from None

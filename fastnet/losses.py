@@ -14,6 +14,7 @@ Keras' ``clip``/``maximum`` gives).
 Inputs may be any real numeric array-like; they are converted to float32, C-contiguous.
 A 1-D ``pred`` is read as (n, 1) and its gradient comes back 1-D.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -26,6 +27,7 @@ __all__ = [e["name"] for e in _registry.entries("losses")] + ["LOSSES", "get"]
 
 
 # --------------------------------------------------------------------------- validation
+
 
 def _as_numeric_array(x, argname, allow_bool):
     """np.asarray with a TypeError (naming the argument) for non-real-numeric input."""
@@ -56,8 +58,9 @@ def _as_float32_matrix(x, argname, allow_bool=False):
         arr = np.ascontiguousarray(arr, dtype=np.float32)
     lo, hi = arr.min(), arr.max()  # NaN propagates through both; +/-Inf show at the ends
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(f"{argname} must be finite: it contains NaN or Inf "
-                         "(or values beyond the float32 range)")
+        raise ValueError(
+            f"{argname} must be finite: it contains NaN or Inf (or values beyond the float32 range)"
+        )
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
     return arr, shape, float(lo)
@@ -69,8 +72,9 @@ def _as_labels(labels, rows, cols, argname="labels"):
     if arr.ndim == 2 and arr.shape[1] == 1:  # a (n, 1) column of labels, as Keras accepts
         arr = arr.reshape(-1)
     if arr.ndim != 1:
-        raise ValueError(f"{argname} must be 1-D class indices of length {rows}, "
-                         f"got shape {arr.shape}")
+        raise ValueError(
+            f"{argname} must be 1-D class indices of length {rows}, got shape {arr.shape}"
+        )
     if arr.shape[0] != rows:
         raise ValueError(f"{argname} has {arr.shape[0]} entries but pred has {rows} rows")
     if arr.dtype.kind == "f":
@@ -80,19 +84,24 @@ def _as_labels(labels, rows, cols, argname="labels"):
             raise ValueError(f"{argname} must be integer class indices, got non-integer values")
     lo, hi = arr.min(), arr.max()
     if lo < 0 or hi >= cols:
-        raise ValueError(f"{argname} must lie in [0, {cols}) (pred has {cols} columns), "
-                         f"got values in [{lo}, {hi}]")
+        raise ValueError(
+            f"{argname} must lie in [0, {cols}) (pred has {cols} columns), "
+            f"got values in [{lo}, {hi}]"
+        )
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
 def _check_probability_rows(pred, min_value, name):
     """Probabilities must be non-negative with a positive sum per row (they get normalized)."""
     if min_value < 0.0:
-        raise ValueError(f"{name}: pred must be non-negative probabilities when "
-                         "from_logits=False (pass from_logits=True for logits)")
+        raise ValueError(
+            f"{name}: pred must be non-negative probabilities when "
+            "from_logits=False (pass from_logits=True for logits)"
+        )
     if not (pred.sum(axis=1, dtype=np.float64) > 0.0).all():
-        raise ValueError(f"{name}: every row of pred must have a positive sum when "
-                         "from_logits=False")
+        raise ValueError(
+            f"{name}: every row of pred must have a positive sum when from_logits=False"
+        )
 
 
 def _check_pred(entry, p, p_min, params):
@@ -118,8 +127,9 @@ def _evaluate(entry, pred, target, params):
             raise ValueError(f"{name}: target shape {t_shape} must equal pred shape {shape}")
         labels = None
     _check_pred(entry, p, p_min, params)
-    value, grad = _engine.loss_forward_backward(name, p, t, labels, params.get("delta", 1.0),
-                                                params.get("from_logits", False), True)
+    value, grad = _engine.loss_forward_backward(
+        name, p, t, labels, params.get("delta", 1.0), params.get("from_logits", False), True
+    )
     return float(value), grad.reshape(shape)
 
 
@@ -131,8 +141,16 @@ def _loss_function(entry):
     P = inspect.Parameter
     signature = inspect.Signature(
         [P("pred", P.POSITIONAL_OR_KEYWORD), P(target_name, P.POSITIONAL_OR_KEYWORD)]
-        + [P(q["name"], P.POSITIONAL_OR_KEYWORD, default=q["default"],
-             annotation=_registry.PY_TYPES[q["type"]]) for q in specs])
+        + [
+            P(
+                q["name"],
+                P.POSITIONAL_OR_KEYWORD,
+                default=q["default"],
+                annotation=_registry.PY_TYPES[q["type"]],
+            )
+            for q in specs
+        ]
+    )
 
     def loss(*args, **kwargs):
         bound = signature.bind(*args, **kwargs)
@@ -140,19 +158,24 @@ def _loss_function(entry):
         params = {q["name"]: _registry.check_param(q, bound.arguments[q["name"]]) for q in specs}
         return _evaluate(entry, bound.arguments["pred"], bound.arguments[target_name], params)
 
-    target_doc = ("labels : array-like (batch,)\n    Integer class indices in [0, classes)."
-                  if target_name == "labels" else
-                  "target : array-like, the shape of pred\n    Targets.")
-    rows = "\n".join(f"{q['name']} : {q['type']}, default {q['default']!r}\n    {q['doc']}"
-                      for q in specs)
+    target_doc = (
+        "labels : array-like (batch,)\n    Integer class indices in [0, classes)."
+        if target_name == "labels"
+        else "target : array-like, the shape of pred\n    Targets."
+    )
+    rows = "\n".join(
+        f"{q['name']} : {q['type']}, default {q['default']!r}\n    {q['doc']}" for q in specs
+    )
     loss.__name__ = loss.__qualname__ = entry["name"]
     loss.__module__ = __name__
     loss.__signature__ = signature
-    loss.__doc__ = (f"{entry['doc']}\n\nParameters\n----------\npred : array-like (batch, "
-                    f"features) or (batch,)\n    Predictions.\n{target_doc}"
-                    + (f"\n{rows}" if rows else "")
-                    + "\n\nReturns\n-------\n(value, grad)\n    The mean loss and "
-                      "d(mean loss)/d(pred), of pred's shape.")
+    loss.__doc__ = (
+        f"{entry['doc']}\n\nParameters\n----------\npred : array-like (batch, "
+        f"features) or (batch,)\n    Predictions.\n{target_doc}"
+        + (f"\n{rows}" if rows else "")
+        + "\n\nReturns\n-------\n(value, grad)\n    The mean loss and "
+        "d(mean loss)/d(pred), of pred's shape."
+    )
     return loss
 
 
@@ -163,7 +186,8 @@ globals().update(LOSSES)
 _ALIASES = {alias: e["name"] for e in _registry.entries("losses") for alias in e["aliases"]}
 __doc__ += "\n" + "\n".join(
     f"{e['name']}({', '.join(q['name'] for q in e['params'])}): {e['doc']}"
-    for e in _registry.entries("losses"))
+    for e in _registry.entries("losses")
+)
 
 
 def get(name_or_callable):
@@ -175,8 +199,10 @@ def get(name_or_callable):
         try:
             return LOSSES[key]
         except KeyError:
-            raise ValueError(f"unknown loss {name_or_callable!r}; expected one of "
-                             f"{', '.join(LOSSES)} or a callable") from None
+            raise ValueError(
+                f"unknown loss {name_or_callable!r}; expected one of "
+                f"{', '.join(LOSSES)} or a callable"
+            ) from None
     if callable(name_or_callable):
         return name_or_callable
     raise TypeError(f"loss must be a name or a callable, got {type(name_or_callable).__name__}")

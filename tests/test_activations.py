@@ -4,15 +4,16 @@ installed, stability for |x| up to 1e4, and the learned (PReLU) / random (RReLU)
 
 Formulas: PyTorch torch.nn docs (ELU, SELU, GELU, SiLU, Mish, RReLU, PReLU); SELU constants from
 Klambauer et al. 2017."""
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 import pytest
+from gradcheck import central_difference
 
 import fastnet as fn
-from gradcheck import central_difference
 from fastnet.nn.layers import ACTIVATION_NAMES
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -53,11 +54,13 @@ REFERENCE = {
     "relu": lambda x: np.maximum(x, 0.0),
     "leaky_relu": _neg_slope(LEAKY_ALPHA),
     "prelu": _neg_slope(PRELU_INIT),
-    "rrelu": _neg_slope((RRELU_LOWER + RRELU_UPPER) / 2),   # inference: the mean slope
+    "rrelu": _neg_slope((RRELU_LOWER + RRELU_UPPER) / 2),  # inference: the mean slope
     "elu": lambda x: np.where(x > 0, x, ELU_ALPHA * np.expm1(np.minimum(x, 0.0))),
     "selu": lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0.0))),
     "gelu": lambda x: 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0))),
-    "gelu_tanh": lambda x: 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3))),
+    "gelu_tanh": lambda x: (
+        0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+    ),
     "swish": lambda x: x * _sigmoid(x),
     "mish": lambda x: x * np.tanh(_softplus(x)),
 }
@@ -83,6 +86,7 @@ LAYERS = {
 def _torch_reference(name, t):
     F = pytest.importorskip("torch").nn.functional
     import torch
+
     return {
         "sigmoid": lambda: torch.sigmoid(t),
         "tanh": lambda: torch.tanh(t),
@@ -176,19 +180,28 @@ def test_backward_matches_finite_differences(name, mode):
 
     Xd, Wd, bd, dYd = (a.astype(np.float64) for a in (X, W, b, dY))
     f = REFERENCE[name]
-    np.testing.assert_allclose(dX, central_difference(lambda x: np.sum(dYd * f(x @ Wd + bd)), Xd),
-                               rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(grads["weight"],
-                               central_difference(lambda w: np.sum(dYd * f(Xd @ w + bd)), Wd),
-                               rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(grads["bias"],
-                               central_difference(lambda c: np.sum(dYd * f(Xd @ Wd + c)), bd),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        dX, central_difference(lambda x: np.sum(dYd * f(x @ Wd + bd)), Xd), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        grads["weight"],
+        central_difference(lambda w: np.sum(dYd * f(Xd @ w + bd)), Wd),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        grads["bias"],
+        central_difference(lambda c: np.sum(dYd * f(Xd @ Wd + c)), bd),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 # ---------------------------------------------------------------- stability
-EXTREMES = np.array([-1e4, -1e3, -100.0, -30.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 30.0, 100.0, 1e3,
-                     1e4], dtype=np.float32)
+EXTREMES = np.array(
+    [-1e4, -1e3, -100.0, -30.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 30.0, 100.0, 1e3, 1e4],
+    dtype=np.float32,
+)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -205,8 +218,9 @@ def test_stable_for_large_inputs(name, mode):
         assert np.all(np.isfinite(p.grad)), p.name
     if name != "rrelu":  # training slopes are random; the inference check is below
         np.testing.assert_allclose(Y, REFERENCE[name](X.astype(np.float64)), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(model.predict(X), REFERENCE[name](X.astype(np.float64)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(X), REFERENCE[name](X.astype(np.float64)), rtol=1e-5, atol=1e-6
+    )
 
 
 # ---------------------------------------------------------------- PReLU: a learned slope
@@ -220,7 +234,7 @@ def test_prelu_slope_is_a_parameter_in_the_arena(mode):
     np.testing.assert_array_equal(slope.data, np.full(4, PRELU_INIT, np.float32))
     assert slope.data.ctypes.data % 64 == 0
     X = np.array([[-1.0, -2.0, 3.0, -4.0]], np.float32)
-    slope.data[...] = [0.1, 0.2, 0.3, 0.4]            # a write into the arena changes the output
+    slope.data[...] = [0.1, 0.2, 0.3, 0.4]  # a write into the arena changes the output
     np.testing.assert_allclose(model.forward(X), [[-0.1, -0.4, 3.0, -1.6]], rtol=1e-6)
 
 
@@ -261,8 +275,12 @@ def test_prelu_as_first_layer_slope_gradient_and_train_step():
     f = lambda a: np.sum(dY * (np.where(Xd > 0, Xd, a * Xd) @ Wd))  # noqa: E731
     expected = central_difference(f, np.full(3, 0.3))
     np.testing.assert_allclose(slope.grad, expected, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(dX, central_difference(
-        lambda x: np.sum(dY * (np.where(x > 0, x, 0.3 * x) @ Wd)), Xd), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        dX,
+        central_difference(lambda x: np.sum(dY * (np.where(x > 0, x, 0.3 * x) @ Wd)), Xd),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
     # The same gradient drives a train_step (mse: dpred = 2 (pred - t) / size).
     model = make()
@@ -270,8 +288,9 @@ def test_prelu_as_first_layer_slope_gradient_and_train_step():
     target = np.zeros((8, 2), np.float32)
     pred = model.forward(X).astype(np.float64)
     dpred = 2.0 * pred / pred.size
-    grad = central_difference(lambda a: np.sum(dpred * (np.where(Xd > 0, Xd, a * Xd) @ Wd)),
-                              np.full(3, 0.3))
+    grad = central_difference(
+        lambda a: np.sum(dpred * (np.where(Xd > 0, Xd, a * Xd) @ Wd)), np.full(3, 0.3)
+    )
     opt = fn.optim.SGD(model.parameters(), lr=0.1)
     model.train_step(X, target, "mse", opt)
     np.testing.assert_allclose(slope.data, 0.3 - 0.1 * grad, rtol=1e-5, atol=1e-6)
@@ -283,14 +302,14 @@ def test_rrelu_training_slopes_in_range_and_reproducible(mode):
     n = 16
     rng = np.random.default_rng(6)
     X = -np.abs(rng.standard_normal((32, n))).astype(np.float32) - 0.1
-    X[:, :4] *= -1.0                                         # a few positive columns
+    X[:, :4] *= -1.0  # a few positive columns
     eye = np.eye(n, dtype=np.float32)
     zeros = np.zeros(n, np.float32)
     a = build("rrelu", mode, n, eye, zeros, seed=11)
     Y1 = a.forward(X, training=True)
     slope = Y1[:, 4:] / X[:, 4:]
     assert slope.min() >= RRELU_LOWER - 1e-6 and slope.max() <= RRELU_UPPER + 1e-6
-    assert slope.std() > 0.02                                # really random, not one slope
+    assert slope.std() > 0.02  # really random, not one slope
     np.testing.assert_array_equal(Y1[:, :4], X[:, :4])
 
     # backward uses the same slopes as its forward
@@ -299,15 +318,16 @@ def test_rrelu_training_slopes_in_range_and_reproducible(mode):
     np.testing.assert_array_equal(dX[:, :4], 1.0)
 
     b = build("rrelu", mode, n, eye, zeros, seed=11)
-    np.testing.assert_array_equal(b.forward(X, training=True), Y1)     # same seed, same slopes
+    np.testing.assert_array_equal(b.forward(X, training=True), Y1)  # same seed, same slopes
     Y2 = a.forward(X, training=True)
-    assert not np.array_equal(Y2, Y1)                                   # a fresh stream per step
+    assert not np.array_equal(Y2, Y1)  # a fresh stream per step
     c = build("rrelu", mode, n, eye, zeros, seed=12)
     assert not np.array_equal(c.forward(X, training=True), Y1)
 
     # inference: the mean slope
-    np.testing.assert_allclose(a.forward(X, training=False)[:, 4:],
-                               X[:, 4:] * (RRELU_LOWER + RRELU_UPPER) / 2, rtol=1e-6)
+    np.testing.assert_allclose(
+        a.forward(X, training=False)[:, 4:], X[:, 4:] * (RRELU_LOWER + RRELU_UPPER) / 2, rtol=1e-6
+    )
 
 
 def test_rrelu_bounds_are_respected():
@@ -357,13 +377,15 @@ def test_large_batch_threaded_backward(name, mode):
     grads = dict(model[0].named_parameters())
     scale = np.abs(dZ).sum(axis=0).max()
     np.testing.assert_allclose(grads["bias"].grad, dZ.sum(axis=0), rtol=1e-4, atol=1e-5 * scale)
-    np.testing.assert_allclose(grads["weight"].grad, X.astype(np.float64).T @ dZ, rtol=1e-3,
-                               atol=1e-5 * scale)
+    np.testing.assert_allclose(
+        grads["weight"].grad, X.astype(np.float64).T @ dZ, rtol=1e-3, atol=1e-5 * scale
+    )
     np.testing.assert_allclose(dX, dZ @ W.astype(np.float64).T, rtol=1e-3, atol=1e-4)
     if name == "prelu":
         slope = [p for p in model.parameters() if p.name.endswith("slope")][0]
-        np.testing.assert_allclose(slope.grad, np.sum(dY * np.minimum(Z, 0.0), axis=0),
-                                   rtol=1e-4, atol=1e-5 * scale)
+        np.testing.assert_allclose(
+            slope.grad, np.sum(dY * np.minimum(Z, 0.0), axis=0), rtol=1e-4, atol=1e-5 * scale
+        )
 
 
 # ---------------------------------------------------------------- golden references

@@ -1,5 +1,6 @@
 """Dropout and AlphaDropout: keep rate, scaling, inference identity, NumPy re-implementation of
 the mask, and thread-count independence of the counter-based masks."""
+
 import numpy as np
 import pytest
 
@@ -71,7 +72,7 @@ def test_alpha_dropout_matches_torch_formula_and_keeps_selu_statistics():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(400, 256)).astype(np.float32)
     Y = make(rate, cls=fn.AlphaDropout).forward(X, training=True)
-    a = ((1 - rate) * (1 + rate * ALPHA_PRIME ** 2)) ** -0.5
+    a = ((1 - rate) * (1 + rate * ALPHA_PRIME**2)) ** -0.5
     b = -a * ALPHA_PRIME * rate
     dropped = np.isclose(Y, a * ALPHA_PRIME + b, atol=1e-6)
     expected = np.where(dropped, a * ALPHA_PRIME + b, a * X + b)

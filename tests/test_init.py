@@ -10,16 +10,16 @@ import fastnet as fn
 
 init = fn.init
 
-SHAPE = (400, 300)            # 120k samples
+SHAPE = (400, 300)  # 120k samples
 FAN_IN, FAN_OUT = SHAPE
 
 # name -> (variance, uniform limit or None); None variance = not a variance-scaling init.
-GLOROT = 2.0 / (FAN_IN + FAN_OUT)     # Glorot & Bengio 2010
-HE = 2.0 / FAN_IN                     # He et al. 2015
-LECUN = 1.0 / FAN_IN                  # LeCun et al. 1998
+GLOROT = 2.0 / (FAN_IN + FAN_OUT)  # Glorot & Bengio 2010
+HE = 2.0 / FAN_IN  # He et al. 2015
+LECUN = 1.0 / FAN_IN  # LeCun et al. 1998
 EXPECTED = {
-    "uniform": (0.05 ** 2 / 3, 0.05),            # Keras RandomUniform(-0.05, 0.05)
-    "normal": (0.05 ** 2, None),                 # Keras RandomNormal(stddev=0.05)
+    "uniform": (0.05**2 / 3, 0.05),  # Keras RandomUniform(-0.05, 0.05)
+    "normal": (0.05**2, None),  # Keras RandomNormal(stddev=0.05)
     "glorot_uniform": (GLOROT, math.sqrt(3 * GLOROT)),
     "glorot_normal": (GLOROT, None),
     "he_uniform": (HE, math.sqrt(3 * HE)),
@@ -52,7 +52,7 @@ def test_variance_matches_formula(name):
     assert w.var() == pytest.approx(var, rel=0.05)
     if limit is not None:
         assert np.abs(w).max() <= limit * (1 + 1e-6)
-        assert np.abs(w).max() > 0.99 * limit      # actually fills the interval
+        assert np.abs(w).max() > 0.99 * limit  # actually fills the interval
     else:
         # untruncated normal: 120k draws almost surely pass 3.5 sigma (P(miss) ~ e^-56)
         assert np.abs(w).max() > 3.5 * std
@@ -141,6 +141,7 @@ def test_get_names_aliases_and_callables():
 
     def custom(shape, fan_in, fan_out, rng):
         return np.full(shape, 0.5)
+
     assert init.get(custom) is custom
     w = init.initialize(custom, (3, 2))
     assert w.dtype == np.float32 and w.flags.c_contiguous and np.all(w == 0.5)
@@ -180,12 +181,25 @@ def test_argument_validation():
 
 
 AUTO = [
-    (None, "glorot_uniform"), ("linear", "glorot_uniform"), ("sigmoid", "glorot_uniform"),
-    ("tanh", "glorot_uniform"), ("softmax", "glorot_uniform"),
-    ("relu", "he_normal"), ("leaky_relu", "he_normal"), ("LeakyReLU", "he_normal"),
-    ("prelu", "he_normal"), ("rrelu", "he_normal"), ("elu", "he_normal"), ("gelu", "he_normal"), ("gelu_tanh", "he_normal"),
-    ("swish", "he_normal"), ("silu", "he_normal"), ("SiLU", "he_normal"), ("mish", "he_normal"),
-    ("selu", "lecun_normal"), ("SELU", "lecun_normal"),
+    (None, "glorot_uniform"),
+    ("linear", "glorot_uniform"),
+    ("sigmoid", "glorot_uniform"),
+    ("tanh", "glorot_uniform"),
+    ("softmax", "glorot_uniform"),
+    ("relu", "he_normal"),
+    ("leaky_relu", "he_normal"),
+    ("LeakyReLU", "he_normal"),
+    ("prelu", "he_normal"),
+    ("rrelu", "he_normal"),
+    ("elu", "he_normal"),
+    ("gelu", "he_normal"),
+    ("gelu_tanh", "he_normal"),
+    ("swish", "he_normal"),
+    ("silu", "he_normal"),
+    ("SiLU", "he_normal"),
+    ("mish", "he_normal"),
+    ("selu", "lecun_normal"),
+    ("SELU", "lecun_normal"),
 ]
 
 

@@ -5,8 +5,9 @@ here from the Keras / PyTorch formulas. Each case checks the value against the r
 the gradient against the reference's analytic gradient and against central finite
 differences of the reference value, and (where PyTorch has the loss) against torch.
 """
+
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ EPS = 1e-7  # keras.backend.epsilon()
 
 # ------------------------------------------------------------------ float64 references
 # Each returns (mean loss, d(mean loss)/d(pred)) for float64 inputs.
+
 
 def ref_mse(p, t):
     e = p - t
@@ -144,6 +146,7 @@ def ref_cosine(p, t):
 # ------------------------------------------------------------------ input generators
 # Each returns float32 (pred, target); sparse cases return int labels as the target.
 
+
 def _softmax_rows(x):
     e = np.exp(x - x.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
@@ -209,8 +212,7 @@ def gen_sparse_probs(rng, shape):
 
 
 def gen_kl(rng, shape):
-    return (_softmax_rows(rng.normal(size=shape)),
-            rng.dirichlet(np.ones(shape[1]), size=shape[0]))
+    return (_softmax_rows(rng.normal(size=shape)), rng.dirichlet(np.ones(shape[1]), size=shape[0]))
 
 
 def gen_poisson(rng, shape):
@@ -219,6 +221,7 @@ def gen_poisson(rng, shape):
 
 # ------------------------------------------------------------------ torch equivalents
 # torch_fn(p, t, torch, F) -> scalar tensor; p requires grad (float64).
+
 
 def torch_sparse_probs(p, t, torch, F):
     return F.nll_loss(torch.log(p / p.sum(dim=1, keepdim=True)), t)
@@ -230,15 +233,13 @@ TORCH = {
     "huber": lambda p, t, torch, F: F.huber_loss(p, t, delta=1.0),
     "huber_delta_0.5": lambda p, t, torch, F: F.huber_loss(p, t, delta=0.5),
     "binary_crossentropy": lambda p, t, torch, F: F.binary_cross_entropy(p, t),
-    "binary_crossentropy_logits":
-        lambda p, t, torch, F: F.binary_cross_entropy_with_logits(p, t),
+    "binary_crossentropy_logits": lambda p, t, torch, F: F.binary_cross_entropy_with_logits(p, t),
     # cross_entropy(log p, t) = -sum t log(p / sum p): Keras' normalization of probabilities
     "categorical_crossentropy": lambda p, t, torch, F: F.cross_entropy(torch.log(p), t),
     "categorical_crossentropy_logits": lambda p, t, torch, F: F.cross_entropy(p, t),
     "sparse_categorical_crossentropy": lambda p, t, torch, F: F.cross_entropy(p, t),
     "sparse_categorical_crossentropy_probs": torch_sparse_probs,
-    "kl_divergence":
-        lambda p, t, torch, F: F.kl_div(torch.log(p), t, reduction="batchmean"),
+    "kl_divergence": lambda p, t, torch, F: F.kl_div(torch.log(p), t, reduction="batchmean"),
     "poisson": lambda p, t, torch, F: F.poisson_nll_loss(p, t, log_input=False, eps=EPS),
     "cosine_similarity": lambda p, t, torch, F: -F.cosine_similarity(p, t, dim=1).mean(),
 }
@@ -246,16 +247,17 @@ TORCH = {
 
 # ------------------------------------------------------------------ the registry
 
+
 @dataclass
 class Case:
     id: str
-    name: str                      # fastnet.losses function / C++ loss name
-    ref: Callable                  # float64 reference: (p, t, **kwargs) -> (value, grad)
-    gen: Callable                  # (rng, shape) -> (pred, target)
+    name: str  # fastnet.losses function / C++ loss name
+    ref: Callable  # float64 reference: (p, t, **kwargs) -> (value, grad)
+    gen: Callable  # (rng, shape) -> (pred, target)
     kwargs: dict = field(default_factory=dict)
-    sparse: bool = False           # target is integer labels
-    nonneg_pred: bool = False      # pred must be >= 0 (rates, probabilities)
-    torch_fn: Optional[Callable] = None
+    sparse: bool = False  # target is integer labels
+    nonneg_pred: bool = False  # pred must be >= 0 (rates, probabilities)
+    torch_fn: Callable | None = None
 
 
 def _case(id, name, ref, gen, **kw):
@@ -266,8 +268,13 @@ CASES = [
     _case("mse", "mse", ref_mse, gen_regression),
     _case("mae", "mae", ref_mae, gen_regression),
     _case("huber", "huber", ref_huber, lambda r, s: gen_regression(r, s, 1.5)),
-    _case("huber_delta_0.5", "huber", ref_huber, lambda r, s: gen_regression(r, s, 1.5),
-          kwargs={"delta": 0.5}),
+    _case(
+        "huber_delta_0.5",
+        "huber",
+        ref_huber,
+        lambda r, s: gen_regression(r, s, 1.5),
+        kwargs={"delta": 0.5},
+    ),
     _case("log_cosh", "log_cosh", ref_log_cosh, lambda r, s: gen_regression(r, s, 2.0)),
     _case("mape", "mape", ref_mape, gen_mape),
     _case("msle", "msle", ref_msle, gen_msle),
@@ -276,22 +283,46 @@ CASES = [
     _case("squared_hinge", "squared_hinge", ref_squared_hinge, gen_hinge_pm1),
     _case("squared_hinge_01", "squared_hinge", ref_squared_hinge, gen_hinge_01),
     _case("categorical_hinge", "categorical_hinge", ref_categorical_hinge, gen_onehot),
-    _case("categorical_hinge_pm1", "categorical_hinge", ref_categorical_hinge,
-          gen_signed_onehot),
+    _case("categorical_hinge_pm1", "categorical_hinge", ref_categorical_hinge, gen_signed_onehot),
     _case("categorical_hinge_soft", "categorical_hinge", ref_categorical_hinge, gen_soft),
-    _case("binary_crossentropy", "binary_crossentropy", ref_bce, gen_bce_probs,
-          nonneg_pred=True),
-    _case("binary_crossentropy_logits", "binary_crossentropy", ref_bce, gen_bce_logits,
-          kwargs={"from_logits": True}),
-    _case("categorical_crossentropy", "categorical_crossentropy", ref_cce, gen_cce_probs,
-          nonneg_pred=True),
-    _case("categorical_crossentropy_logits", "categorical_crossentropy", ref_cce,
-          gen_cce_logits, kwargs={"from_logits": True}),
-    _case("sparse_categorical_crossentropy", "sparse_categorical_crossentropy", ref_sparse,
-          gen_sparse_logits, sparse=True),
-    _case("sparse_categorical_crossentropy_probs", "sparse_categorical_crossentropy",
-          ref_sparse, gen_sparse_probs, kwargs={"from_logits": False}, sparse=True,
-          nonneg_pred=True),
+    _case("binary_crossentropy", "binary_crossentropy", ref_bce, gen_bce_probs, nonneg_pred=True),
+    _case(
+        "binary_crossentropy_logits",
+        "binary_crossentropy",
+        ref_bce,
+        gen_bce_logits,
+        kwargs={"from_logits": True},
+    ),
+    _case(
+        "categorical_crossentropy",
+        "categorical_crossentropy",
+        ref_cce,
+        gen_cce_probs,
+        nonneg_pred=True,
+    ),
+    _case(
+        "categorical_crossentropy_logits",
+        "categorical_crossentropy",
+        ref_cce,
+        gen_cce_logits,
+        kwargs={"from_logits": True},
+    ),
+    _case(
+        "sparse_categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+        ref_sparse,
+        gen_sparse_logits,
+        sparse=True,
+    ),
+    _case(
+        "sparse_categorical_crossentropy_probs",
+        "sparse_categorical_crossentropy",
+        ref_sparse,
+        gen_sparse_probs,
+        kwargs={"from_logits": False},
+        sparse=True,
+        nonneg_pred=True,
+    ),
     _case("kl_divergence", "kl_divergence", ref_kl, gen_kl, nonneg_pred=True),
     _case("poisson", "poisson", ref_poisson, gen_poisson, nonneg_pred=True),
     _case("cosine_similarity", "cosine_similarity", ref_cosine, gen_regression),
@@ -329,9 +360,21 @@ def central_differences(f, x, h=1e-6):
 
 def test_registry_covers_every_loss():
     names = {
-        "mse", "mae", "huber", "log_cosh", "mape", "msle", "hinge", "squared_hinge",
-        "categorical_hinge", "binary_crossentropy", "categorical_crossentropy",
-        "sparse_categorical_crossentropy", "kl_divergence", "poisson", "cosine_similarity",
+        "mse",
+        "mae",
+        "huber",
+        "log_cosh",
+        "mape",
+        "msle",
+        "hinge",
+        "squared_hinge",
+        "categorical_hinge",
+        "binary_crossentropy",
+        "categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+        "kl_divergence",
+        "poisson",
+        "cosine_similarity",
     }
     assert set(fn.losses.LOSSES) == names
     assert {c.name for c in CASES} == names
@@ -341,6 +384,7 @@ def test_registry_covers_every_loss():
 
 
 # ------------------------------------------------------------------ value and gradient
+
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_value_and_grad_match_reference(case):
@@ -377,8 +421,7 @@ def test_matches_torch(case):
     loss.backward()
     np.testing.assert_allclose(value, loss.item(), rtol=1e-5, atol=1e-7)
     torch_grad = p.grad.numpy()
-    np.testing.assert_allclose(grad, torch_grad, rtol=1e-5,
-                               atol=1e-6 * np.abs(torch_grad).max())
+    np.testing.assert_allclose(grad, torch_grad, rtol=1e-5, atol=1e-6 * np.abs(torch_grad).max())
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
@@ -451,8 +494,9 @@ def test_logits_of_1e4_give_exact_values():
     assert value == pytest.approx(2e4)
     np.testing.assert_allclose(grad, [[1.0, -1.0, 0.0]], atol=1e-12)
     # BCE with logits: max(x,0) - x t + log1p(exp(-|x|)); grad = (sigmoid(x) - t) / n
-    value, grad = fn.losses.binary_crossentropy([[1e4, -1e4, 1e4, -1e4]],
-                                                [[0.0, 1.0, 1.0, 0.0]], from_logits=True)
+    value, grad = fn.losses.binary_crossentropy(
+        [[1e4, -1e4, 1e4, -1e4]], [[0.0, 1.0, 1.0, 0.0]], from_logits=True
+    )
     assert value == pytest.approx(5e3)
     np.testing.assert_allclose(grad, [[0.25, -0.25, 0.0, 0.0]], atol=1e-12)
     value, grad = fn.losses.log_cosh([[1e4]], [[0.0]])  # |x| - log 2 for large |x|
@@ -476,6 +520,7 @@ def test_probability_clipping_follows_keras():
 
 # ------------------------------------------------------------------ conventions
 
+
 def test_mae_subgradient_at_zero_is_zero():
     _, grad = fn.losses.mae([[1.0, 2.0]], [[1.0, 3.0]])
     np.testing.assert_array_equal(grad, [[0.0, -0.5]])
@@ -484,15 +529,21 @@ def test_mae_subgradient_at_zero_is_zero():
 def test_hinge_maps_zero_targets_to_minus_one():
     pred = np.array([[0.3, -0.2, 2.0]], dtype=np.float32)
     assert fn.losses.hinge(pred, [[0.0, 1.0, 0.0]])[0] == pytest.approx(
-        fn.losses.hinge(pred, [[-1.0, 1.0, -1.0]])[0])
+        fn.losses.hinge(pred, [[-1.0, 1.0, -1.0]])[0]
+    )
 
 
 def test_sparse_defaults_to_logits_and_accepts_label_forms():
     x = np.random.default_rng(6).normal(size=(4, 3)).astype(np.float32)
     labels = np.array([0, 2, 1, 2])
     expected = fn.losses.sparse_categorical_crossentropy(x, labels, from_logits=True)
-    for form in (labels, labels.astype(np.float64), labels.reshape(-1, 1), list(labels),
-                 labels.astype(np.uint8)):
+    for form in (
+        labels,
+        labels.astype(np.float64),
+        labels.reshape(-1, 1),
+        list(labels),
+        labels.astype(np.uint8),
+    ):
         value, grad = fn.losses.sparse_categorical_crossentropy(x, form)
         assert value == expected[0]
         np.testing.assert_array_equal(grad, expected[1])
@@ -507,8 +558,9 @@ def test_input_conversion_and_shapes():
     np.testing.assert_array_equal(g64, g32)
     # non-contiguous views give the same result as contiguous copies
     v_view, g_view = fn.losses.huber(p64[:, ::2], t64[:, ::2])
-    v_copy, g_copy = fn.losses.huber(np.ascontiguousarray(p64[:, ::2]),
-                                     np.ascontiguousarray(t64[:, ::2]))
+    v_copy, g_copy = fn.losses.huber(
+        np.ascontiguousarray(p64[:, ::2]), np.ascontiguousarray(t64[:, ::2])
+    )
     assert v_view == v_copy
     np.testing.assert_array_equal(g_view, g_copy)
     # integer and list inputs; 1-D pred is (n, 1) and its gradient comes back 1-D
@@ -542,47 +594,56 @@ def test_get_resolves_names_aliases_and_callables():
 GOOD = np.ones((3, 2), dtype=np.float32) * 0.5
 
 
-@pytest.mark.parametrize("bad, exc, match", [
-    (np.array([["a", "b"], ["c", "d"], ["e", "f"]]), TypeError, "pred"),
-    ("abc", TypeError, "pred"),
-    (GOOD.astype(np.complex64), TypeError, "pred"),
-    (np.array([[object()] * 2] * 3), TypeError, "pred"),
-    (GOOD > 0, TypeError, "pred"),
-    (np.full((3, 2), np.nan), ValueError, "pred"),
-    (np.full((3, 2), np.inf), ValueError, "pred"),
-    (np.full((3, 2), 1e300), ValueError, "pred"),  # overflows float32
-    (np.zeros((0, 2)), ValueError, "empty"),
-    ([], ValueError, "empty"),
-    (np.zeros((3, 2, 1)), ValueError, "pred"),
-    (np.float32(1.0), ValueError, "pred"),
-    ([[1.0, 2.0], [3.0]], ValueError, "pred"),  # ragged
-])
+@pytest.mark.parametrize(
+    "bad, exc, match",
+    [
+        (np.array([["a", "b"], ["c", "d"], ["e", "f"]]), TypeError, "pred"),
+        ("abc", TypeError, "pred"),
+        (GOOD.astype(np.complex64), TypeError, "pred"),
+        (np.array([[object()] * 2] * 3), TypeError, "pred"),
+        (GOOD > 0, TypeError, "pred"),
+        (np.full((3, 2), np.nan), ValueError, "pred"),
+        (np.full((3, 2), np.inf), ValueError, "pred"),
+        (np.full((3, 2), 1e300), ValueError, "pred"),  # overflows float32
+        (np.zeros((0, 2)), ValueError, "empty"),
+        ([], ValueError, "empty"),
+        (np.zeros((3, 2, 1)), ValueError, "pred"),
+        (np.float32(1.0), ValueError, "pred"),
+        ([[1.0, 2.0], [3.0]], ValueError, "pred"),  # ragged
+    ],
+)
 def test_bad_pred(bad, exc, match):
     with pytest.raises(exc, match=match):
         fn.losses.mse(bad, GOOD)
 
 
-@pytest.mark.parametrize("bad, exc", [
-    (np.array([["a", "b"], ["c", "d"], ["e", "f"]]), TypeError),
-    (GOOD.astype(np.complex128), TypeError),
-    (np.ones((3, 3)), ValueError),       # shape mismatch
-    (np.ones((6,)), ValueError),
-    (np.ones((3, 2)) * np.nan, ValueError),
-    (np.ones((3, 2)) * -np.inf, ValueError),
-])
+@pytest.mark.parametrize(
+    "bad, exc",
+    [
+        (np.array([["a", "b"], ["c", "d"], ["e", "f"]]), TypeError),
+        (GOOD.astype(np.complex128), TypeError),
+        (np.ones((3, 3)), ValueError),  # shape mismatch
+        (np.ones((6,)), ValueError),
+        (np.ones((3, 2)) * np.nan, ValueError),
+        (np.ones((3, 2)) * -np.inf, ValueError),
+    ],
+)
 def test_bad_target(bad, exc):
     with pytest.raises(exc, match="target"):
         fn.losses.binary_crossentropy(GOOD, bad)
 
 
-@pytest.mark.parametrize("labels", [
-    [0, 1, 2],          # 2 is out of range for 2 classes
-    [0, -1, 1],
-    [0, 1.5, 1],        # non-integer
-    [0, np.nan, 1],
-    [0, 1],             # wrong length
-    [[0, 1, 1]],        # wrong shape
-])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [0, 1, 2],  # 2 is out of range for 2 classes
+        [0, -1, 1],
+        [0, 1.5, 1],  # non-integer
+        [0, np.nan, 1],
+        [0, 1],  # wrong length
+        [[0, 1, 1]],  # wrong shape
+    ],
+)
 def test_bad_labels(labels):
     with pytest.raises(ValueError, match="labels"):
         fn.losses.sparse_categorical_crossentropy(GOOD, labels)
@@ -632,11 +693,19 @@ def test_core_binding_checks_shapes_and_labels():
     with pytest.raises(ValueError, match="delta"):
         core.loss_forward_backward("huber", p, p, None, 0.0, False, True)
     with pytest.raises(ValueError, match="labels"):
-        core.loss_forward_backward("sparse_categorical_crossentropy", p, None,
-                                   np.zeros(2, np.int32), 1.0, True, True)
+        core.loss_forward_backward(
+            "sparse_categorical_crossentropy", p, None, np.zeros(2, np.int32), 1.0, True, True
+        )
     with pytest.raises(IndexError):  # std::out_of_range, checked before any read
-        core.loss_forward_backward("sparse_categorical_crossentropy", p, None,
-                                   np.array([0, 2, 1], np.int32), 1.0, True, True)
+        core.loss_forward_backward(
+            "sparse_categorical_crossentropy",
+            p,
+            None,
+            np.array([0, 2, 1], np.int32),
+            1.0,
+            True,
+            True,
+        )
     value, grad = core.loss_forward_backward("mse", p, p + 1, None, 1.0, False, False)
     assert value == 1.0 and grad is None
 
@@ -669,15 +738,22 @@ def test_matches_torch_golden(torch_loss_golden, case):
     key = f"{case.id}|large"
     pred, target, p64, t_ref = make_inputs(case, shape=(400, 96), seed=3)
     checksum = [p64.sum(), np.asarray(t_ref, np.float64).sum()]
-    np.testing.assert_allclose(checksum, g[f"{key}|checksum"], rtol=1e-12,
-                               err_msg="the regenerated inputs differ from the golden run's "
-                                       "(NumPy random streams changed?): rerun make_golden.py")
+    np.testing.assert_allclose(
+        checksum,
+        g[f"{key}|checksum"],
+        rtol=1e-12,
+        err_msg="the regenerated inputs differ from the golden run's "
+        "(NumPy random streams changed?): rerun make_golden.py",
+    )
     value, grad = call(case, pred, target)
     np.testing.assert_allclose(value, g[f"{key}|value"], rtol=1e-5, atol=1e-7)
     scale = np.abs(g[f"{key}|grad_sample"]).max()
-    np.testing.assert_allclose(grad.ravel()[::LOSS_SAMPLE_STRIDE], g[f"{key}|grad_sample"],
-                               rtol=1e-5, atol=1e-6 * scale)
-    np.testing.assert_allclose(grad.sum(axis=1), g[f"{key}|grad_rows"], rtol=1e-4,
-                               atol=1e-5 * scale)
-    np.testing.assert_allclose(grad.sum(axis=0), g[f"{key}|grad_cols"], rtol=1e-4,
-                               atol=1e-5 * scale)
+    np.testing.assert_allclose(
+        grad.ravel()[::LOSS_SAMPLE_STRIDE], g[f"{key}|grad_sample"], rtol=1e-5, atol=1e-6 * scale
+    )
+    np.testing.assert_allclose(
+        grad.sum(axis=1), g[f"{key}|grad_rows"], rtol=1e-4, atol=1e-5 * scale
+    )
+    np.testing.assert_allclose(
+        grad.sum(axis=0), g[f"{key}|grad_cols"], rtol=1e-4, atol=1e-5 * scale
+    )

@@ -1,5 +1,6 @@
 """BatchNorm, LayerNorm and weight-normalized Dense against float64 NumPy re-implementations,
 finite differences of those, and torch where installed."""
+
 import numpy as np
 import pytest
 
@@ -58,7 +59,12 @@ def test_batchnorm_forward_backward_vs_numpy_and_finite_differences(relu):
     R = RNG.normal(size=(B, F)).astype(np.float32)
     Y, dX, grads = run(model, X, R)
 
-    x, g, b, r = X.astype(np.float64), gamma.data.astype(np.float64), beta.data.astype(np.float64), R.astype(np.float64)
+    x, g, b, r = (
+        X.astype(np.float64),
+        gamma.data.astype(np.float64),
+        beta.data.astype(np.float64),
+        R.astype(np.float64),
+    )
     np.testing.assert_allclose(Y, bn_train_ref(x, g, b, 1e-3, relu), rtol=1e-5, atol=1e-5)
     loss = lambda: float(np.sum(bn_train_ref(x, g, b, 1e-3, relu) * r))  # noqa: E731
     np.testing.assert_allclose(dX, numeric_grad(loss, x), rtol=1e-4, atol=1e-4)
@@ -71,8 +77,9 @@ def test_batchnorm_relu_fusion_matches_unfused_pair():
     R = RNG.normal(size=(16, 5)).astype(np.float32)
     fused = fn.Sequential(fn.Dense(10, 12), fn.BatchNorm(12), fn.ReLU(), fn.Dense(12, 5), seed=3)
     # Dropout(0) between them blocks the fusion and is an identity.
-    plain = fn.Sequential(fn.Dense(10, 12), fn.BatchNorm(12), fn.Dropout(0.0), fn.ReLU(),
-                          fn.Dense(12, 5), seed=3)
+    plain = fn.Sequential(
+        fn.Dense(10, 12), fn.BatchNorm(12), fn.Dropout(0.0), fn.ReLU(), fn.Dense(12, 5), seed=3
+    )
     assert fused._core_index == [0, 1, None, 2]
     assert len(fused.layers) == 4  # the user still sees the ReLU
     for a, b in zip(fused.parameters(), plain.parameters()):
@@ -81,7 +88,7 @@ def test_batchnorm_relu_fusion_matches_unfused_pair():
     yb, dxb, gb = run(plain, X, R)
     np.testing.assert_allclose(ya, yb, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(dxa, dxb, rtol=1e-5, atol=1e-6)
-    for (na, a), (nb, b) in zip(ga.items(), gb.items()):
+    for (na, a), (_, b) in zip(ga.items(), gb.items()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=na)
 
 
@@ -134,12 +141,15 @@ def test_batchnorm_running_stats_and_eval_vs_torch():
         y = model.forward(X, training=True)
         yt = ref(torch.from_numpy(X)).detach().numpy()
         np.testing.assert_allclose(y, yt, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(model[0].running_mean, ref.running_mean.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        model[0].running_mean, ref.running_mean.numpy(), rtol=1e-5, atol=1e-5
+    )
     np.testing.assert_allclose(model[0].running_var, ref.running_var.numpy(), rtol=1e-5, atol=1e-5)
     ref.eval()
     X = RNG.normal(size=(7, F)).astype(np.float32)
-    np.testing.assert_allclose(model.forward(X), ref(torch.from_numpy(X)).detach().numpy(),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        model.forward(X), ref(torch.from_numpy(X)).detach().numpy(), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_batchnorm_large_batch_threaded_matches_numpy():
@@ -158,7 +168,12 @@ def test_layernorm_forward_backward_vs_numpy_finite_differences_and_torch():
     X = RNG.normal(1.0, 2.0, (B, F)).astype(np.float32)
     R = RNG.normal(size=(B, F)).astype(np.float32)
     Y, dX, grads = run(model, X, R)
-    x, g, b, r = X.astype(np.float64), gamma.data.astype(np.float64), beta.data.astype(np.float64), R.astype(np.float64)
+    x, g, b, r = (
+        X.astype(np.float64),
+        gamma.data.astype(np.float64),
+        beta.data.astype(np.float64),
+        R.astype(np.float64),
+    )
     np.testing.assert_allclose(Y, ln_ref(x, g, b, 1e-3), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(model.forward(X), Y, rtol=1e-6)  # same at inference
     loss = lambda: float(np.sum(ln_ref(x, g, b, 1e-3) * r))  # noqa: E731
@@ -218,8 +233,11 @@ def test_weight_norm_dense_gradients_vs_finite_differences(activation):
 def test_weight_norm_dense_trains():
     X = RNG.normal(size=(64, 5)).astype(np.float32)
     y = (X[:, 0] + X[:, 1] > 0).astype(np.int32)
-    model = fn.Sequential(fn.Dense(5, 16, weight_norm=True, activation="relu"),
-                          fn.Dense(16, 2, weight_norm=True), seed=0)
+    model = fn.Sequential(
+        fn.Dense(5, 16, weight_norm=True, activation="relu"),
+        fn.Dense(16, 2, weight_norm=True),
+        seed=0,
+    )
     opt = fn.optim.SGD(model.parameters(), lr=0.1)
     first = model.train_step(X, y, "sparse_categorical_crossentropy", opt)
     for _ in range(100):
@@ -284,8 +302,11 @@ def test_forward_backward_match_torch_golden_at_a_threaded_size(kind, threads):
     fn.set_num_threads(min(threads, fn._config.available_cores()))
     try:
         feats = g["X"].shape[1]
-        model = fn.Sequential(fn.BatchNorm(feats, eps=1e-5, momentum=0.1) if kind == "bn"
-                              else fn.LayerNorm(feats, eps=1e-5))
+        model = fn.Sequential(
+            fn.BatchNorm(feats, eps=1e-5, momentum=0.1)
+            if kind == "bn"
+            else fn.LayerNorm(feats, eps=1e-5)
+        )
         state = model.state_arrays()
         state["0.weight"][...] = g["gamma"]
         state["0.bias"][...] = g["beta"]
@@ -299,7 +320,9 @@ def test_forward_backward_match_torch_golden_at_a_threaded_size(kind, threads):
     np.testing.assert_allclose(weight.grad, g[f"{kind}_dgamma"], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(bias.grad, g[f"{kind}_dbeta"], rtol=1e-4, atol=1e-4)
     if kind == "bn":
-        np.testing.assert_allclose(state["0.running_mean"], g["bn_running_mean"], rtol=1e-5,
-                                   atol=1e-6)
-        np.testing.assert_allclose(state["0.running_var"], g["bn_running_var"], rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            state["0.running_mean"], g["bn_running_mean"], rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            state["0.running_var"], g["bn_running_var"], rtol=1e-5, atol=1e-6
+        )

@@ -20,8 +20,10 @@ CASES = [
     ("SGD", {"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "weight_decay": 1e-2}),
     ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-2}),
     ("Adagrad", {"lr": 0.05}),
-    ("Adagrad", {"lr": 0.05, "lr_decay": 0.01, "weight_decay": 1e-2,
-                 "initial_accumulator_value": 0.1}),
+    (
+        "Adagrad",
+        {"lr": 0.05, "lr_decay": 0.01, "weight_decay": 1e-2, "initial_accumulator_value": 0.1},
+    ),
     ("RMSprop", {"lr": 0.01}),
     ("RMSprop", {"lr": 0.01, "centered": True}),
     ("RMSprop", {"lr": 0.01, "momentum": 0.9, "weight_decay": 1e-2}),
@@ -58,8 +60,10 @@ def make_optimizer(name, kw, model, extra):
     if extra in CLIP:
         kw[extra] = CLIP[extra]
     if extra == "groups":
-        params = [{"params": params[:2], "lr": GROUP_LR, "weight_decay": GROUP_WD},
-                  {"params": params[2:]}]
+        params = [
+            {"params": params[:2], "lr": GROUP_LR, "weight_decay": GROUP_WD},
+            {"params": params[2:]},
+        ]
     return getattr(fn.optim, name)(params, **kw)
 
 
@@ -108,9 +112,11 @@ def test_fused_matches_reference(case, extra):
     assert fused.steps == ref.steps == STEPS
 
 
-@pytest.mark.parametrize("case", [c for i, c in enumerate(CASES)
-                                  if i == 0 or CASES[i - 1][0] != c[0] or c[1].get("momentum")],
-                         ids=case_id)
+@pytest.mark.parametrize(
+    "case",
+    [c for i, c in enumerate(CASES) if i == 0 or CASES[i - 1][0] != c[0] or c[1].get("momentum")],
+    ids=case_id,
+)
 def test_fused_matches_reference_threaded(case):
     """Segments above kParallelThreshold take the OpenMP path."""
     name, kw = case
@@ -181,8 +187,10 @@ def test_matches_torch(case, extra):
     tparams = [torch.nn.Parameter(torch.tensor(p.data.copy())) for p in model.parameters()]
     tgroups = tparams
     if extra == "groups":
-        tgroups = [{"params": tparams[:2], "lr": GROUP_LR, "weight_decay": GROUP_WD},
-                   {"params": tparams[2:]}]
+        tgroups = [
+            {"params": tparams[:2], "lr": GROUP_LR, "weight_decay": GROUP_WD},
+            {"params": tparams[2:]},
+        ]
     topt = getattr(torch.optim, "NAdam" if name == "Nadam" else name)(tgroups, **kw)
     rng = np.random.default_rng(3)
     for step in range(STEPS):
@@ -198,8 +206,13 @@ def test_matches_torch(case, extra):
             assert gnorm == pytest.approx(tnorm, rel=1e-5)
         topt.step()
         for p, t in zip(model.parameters(), tparams):
-            np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-5, atol=1e-6,
-                                       err_msg=f"step {step}, parameter {p.name}")
+            np.testing.assert_allclose(
+                p.data,
+                t.detach().numpy(),
+                rtol=1e-5,
+                atol=1e-6,
+                err_msg=f"step {step}, parameter {p.name}",
+            )
 
 
 def test_step_returns_global_norm_before_clipping():
@@ -330,9 +343,11 @@ def test_nonfinite_gradient_skips_the_step(name):
         np.testing.assert_array_equal(p.data, w)
 
 
-@pytest.mark.parametrize("case", [c for i, c in enumerate(CASES)
-                                  if i == 0 or CASES[i - 1][0] != c[0] or len(c[1]) > 2],
-                         ids=case_id)
+@pytest.mark.parametrize(
+    "case",
+    [c for i, c in enumerate(CASES) if i == 0 or CASES[i - 1][0] != c[0] or len(c[1]) > 2],
+    ids=case_id,
+)
 def test_resume_from_state_dict_is_bit_identical(case):
     name, kw = case
     threads = fn.get_num_threads()
@@ -412,15 +427,33 @@ def test_defaults_follow_torch():
     torch = pytest.importorskip("torch")
     params = make_model().parameters()
     t = [torch.nn.Parameter(torch.zeros(2))]
-    for name, tname in [("SGD", "SGD"), ("Adagrad", "Adagrad"), ("RMSprop", "RMSprop"),
-                        ("Adadelta", "Adadelta"), ("Adam", "Adam"), ("AdamW", "AdamW"),
-                        ("Nadam", "NAdam")]:
+    for name, tname in [
+        ("SGD", "SGD"),
+        ("Adagrad", "Adagrad"),
+        ("RMSprop", "RMSprop"),
+        ("Adadelta", "Adadelta"),
+        ("Adam", "Adam"),
+        ("AdamW", "AdamW"),
+        ("Nadam", "NAdam"),
+    ]:
         ours = getattr(fn.optim, name)(params)
         theirs = getattr(torch.optim, tname)(t).defaults
         assert ours.lr == theirs["lr"], name
         assert ours.param_groups[0]["weight_decay"] == theirs["weight_decay"], name
-        for key in ("momentum", "dampening", "nesterov", "lr_decay", "initial_accumulator_value",
-                    "eps", "alpha", "centered", "rho", "betas", "amsgrad", "momentum_decay"):
+        for key in (
+            "momentum",
+            "dampening",
+            "nesterov",
+            "lr_decay",
+            "initial_accumulator_value",
+            "eps",
+            "alpha",
+            "centered",
+            "rho",
+            "betas",
+            "amsgrad",
+            "momentum_decay",
+        ):
             if hasattr(ours, key):
                 assert getattr(ours, key) == theirs[key], (name, key)
 
@@ -536,8 +569,9 @@ def test_matches_torch_golden(torch_optim_golden, case, extra):
         if extra == "clip_norm":
             assert gnorm == pytest.approx(g[f"{key}|norms"][step], rel=1e-5)
     for i, p in enumerate(model.parameters()):
-        np.testing.assert_allclose(p.data, g[f"{key}|final{i}"], rtol=1e-5, atol=1e-6,
-                                   err_msg=f"{key}, parameter {p.name}")
+        np.testing.assert_allclose(
+            p.data, g[f"{key}|final{i}"], rtol=1e-5, atol=1e-6, err_msg=f"{key}, parameter {p.name}"
+        )
 
 
 def test_clip_grad_norm_function_matches_torch_golden(torch_optim_golden):

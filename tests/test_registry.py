@@ -2,6 +2,7 @@
 every entry is well formed, has its test rows and golden references, and drives the public
 classes and checks; the C++ boundary refuses misspelt, missing, out-of-range and mistyped
 settings by name."""
+
 from __future__ import annotations
 
 import functools
@@ -10,13 +11,12 @@ import os
 
 import numpy as np
 import pytest
-
-import fastnet as fn
-from fastnet import _registry
-
 import test_activations
 import test_losses
 import test_optim
+
+import fastnet as fn
+from fastnet import _registry
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 REGISTRY = fn._core.registry()
@@ -54,7 +54,8 @@ def test_every_activation_has_test_rows_and_a_golden_reference(entry):
     assert name in fn.nn.ACTIVATION_LAYERS
     if not entry.get("random"):
         assert {f"{name}_Y", f"{name}_dZ"} <= _golden("torch_activations"), (
-            f"{name}: regenerate tests/golden with tests/golden/make_golden.py")
+            f"{name}: regenerate tests/golden with tests/golden/make_golden.py"
+        )
 
 
 @pytest.mark.parametrize("entry", REGISTRY["losses"], ids=lambda e: e["name"])
@@ -95,8 +96,11 @@ def test_public_classes_come_from_the_registry():
     assert inspect.signature(fn.optim.AdamW).parameters["weight_decay"].default == 0.01
     assert fn.SiLU is fn.Swish
     names = {n for e in REGISTRY["activations"] for n in (e["name"], *e["aliases"])}
-    assert {fn.init.auto_init_for(n) for n in names} <= {"glorot_uniform", "he_normal",
-                                                         "lecun_normal"}
+    assert {fn.init.auto_init_for(n) for n in names} <= {
+        "glorot_uniform",
+        "he_normal",
+        "lecun_normal",
+    }
 
 
 def test_loss_aliases_work_in_train_step_and_checks_follow_the_specs():
@@ -116,10 +120,15 @@ def test_loss_aliases_work_in_train_step_and_checks_follow_the_specs():
 
 
 # ---------------------------------------------------------------- the C++ boundary
-MINIMAL = {"dense": {"in_features": 4, "out_features": 4}, "activation": {"features": 4},
-           "batchnorm": {"features": 4}, "layernorm": {"features": 4}, "dropout": {"features": 4},
-           "alphadropout": {"features": 4},
-           "residual": {"children": [{"kind": "dense", "in_features": 4, "out_features": 4}]}}
+MINIMAL = {
+    "dense": {"in_features": 4, "out_features": 4},
+    "activation": {"features": 4},
+    "batchnorm": {"features": 4},
+    "layernorm": {"features": 4},
+    "dropout": {"features": 4},
+    "alphadropout": {"features": 4},
+    "residual": {"children": [{"kind": "dense", "in_features": 4, "out_features": 4}]},
+}
 
 
 @pytest.mark.parametrize("entry", REGISTRY["layers"], ids=lambda e: e["name"])

@@ -38,21 +38,34 @@ inline float rrelu_slope(const ActParams& p, bool training, int64_t idx) {
 inline float act_value(ActKind k, const ActParams& p, float z, int64_t idx, int64_t col,
                        bool training) {
   switch (k) {
-    case ActKind::None: return z;
-    case ActKind::Sigmoid: return sigmoid(z);
-    case ActKind::Tanh: return std::tanh(z);
-    case ActKind::ReLU: return z > 0.0f ? z : 0.0f;
-    case ActKind::LeakyReLU: return z > 0.0f ? z : p.alpha * z;
-    case ActKind::PReLU: return z > 0.0f ? z : p.slope[col] * z;
-    case ActKind::RReLU: return z >= 0.0f ? z : rrelu_slope(p, training, idx) * z;
-    case ActKind::ELU: return z > 0.0f ? z : p.alpha * std::expm1(z);
-    case ActKind::SELU: return kSeluScale * (z > 0.0f ? z : kSeluAlpha * std::expm1(z));
-    case ActKind::GELU: return 0.5f * z * (1.0f + std::erf(z * kInvSqrt2));
+    case ActKind::None:
+      return z;
+    case ActKind::Sigmoid:
+      return sigmoid(z);
+    case ActKind::Tanh:
+      return std::tanh(z);
+    case ActKind::ReLU:
+      return z > 0.0f ? z : 0.0f;
+    case ActKind::LeakyReLU:
+      return z > 0.0f ? z : p.alpha * z;
+    case ActKind::PReLU:
+      return z > 0.0f ? z : p.slope[col] * z;
+    case ActKind::RReLU:
+      return z >= 0.0f ? z : rrelu_slope(p, training, idx) * z;
+    case ActKind::ELU:
+      return z > 0.0f ? z : p.alpha * std::expm1(z);
+    case ActKind::SELU:
+      return kSeluScale * (z > 0.0f ? z : kSeluAlpha * std::expm1(z));
+    case ActKind::GELU:
+      return 0.5f * z * (1.0f + std::erf(z * kInvSqrt2));
     case ActKind::GELUTanh:
       return 0.5f * z * (1.0f + std::tanh(kSqrt2OverPi * (z + kGeluCoef * z * z * z)));
-    case ActKind::Swish: return z * sigmoid(z);
-    case ActKind::Mish: return z * std::tanh(softplus(z));
-    case ActKind::Softmax: break;  // row-wise, handled separately
+    case ActKind::Swish:
+      return z * sigmoid(z);
+    case ActKind::Mish:
+      return z * std::tanh(softplus(z));
+    case ActKind::Softmax:
+      break;  // row-wise, handled separately
   }
   return z;
 }
@@ -61,15 +74,24 @@ inline float act_value(ActKind k, const ActParams& p, float z, int64_t idx, int6
 inline float act_derivative(ActKind k, const ActParams& p, float z, float y, int64_t idx,
                             int64_t col, bool training) {
   switch (k) {
-    case ActKind::None: return 1.0f;
-    case ActKind::Sigmoid: return y * (1.0f - y);
-    case ActKind::Tanh: return 1.0f - y * y;
-    case ActKind::ReLU: return z > 0.0f ? 1.0f : 0.0f;
-    case ActKind::LeakyReLU: return z > 0.0f ? 1.0f : p.alpha;
-    case ActKind::PReLU: return z > 0.0f ? 1.0f : p.slope[col];
-    case ActKind::RReLU: return z >= 0.0f ? 1.0f : rrelu_slope(p, training, idx);
-    case ActKind::ELU: return z > 0.0f ? 1.0f : y + p.alpha;
-    case ActKind::SELU: return z > 0.0f ? kSeluScale : y + kSeluScale * kSeluAlpha;
+    case ActKind::None:
+      return 1.0f;
+    case ActKind::Sigmoid:
+      return y * (1.0f - y);
+    case ActKind::Tanh:
+      return 1.0f - y * y;
+    case ActKind::ReLU:
+      return z > 0.0f ? 1.0f : 0.0f;
+    case ActKind::LeakyReLU:
+      return z > 0.0f ? 1.0f : p.alpha;
+    case ActKind::PReLU:
+      return z > 0.0f ? 1.0f : p.slope[col];
+    case ActKind::RReLU:
+      return z >= 0.0f ? 1.0f : rrelu_slope(p, training, idx);
+    case ActKind::ELU:
+      return z > 0.0f ? 1.0f : y + p.alpha;
+    case ActKind::SELU:
+      return z > 0.0f ? kSeluScale : y + kSeluScale * kSeluAlpha;
     case ActKind::GELU:
       return 0.5f * (1.0f + std::erf(z * kInvSqrt2)) + z * kInvSqrt2Pi * std::exp(-0.5f * z * z);
     case ActKind::GELUTanh: {
@@ -85,7 +107,8 @@ inline float act_derivative(ActKind k, const ActParams& p, float z, float y, int
       float t = std::tanh(softplus(z));
       return t + z * (1.0f - t * t) * sigmoid(z);
     }
-    case ActKind::Softmax: break;
+    case ActKind::Softmax:
+      break;
   }
   return 1.0f;
 }
@@ -97,7 +120,10 @@ void softmax_rows(const float* Z, float* Y, int64_t rows, int64_t cols) {
     float m = z[0];
     for (int64_t c = 1; c < cols; ++c) m = std::fmax(m, z[c]);
     double s = 0.0;
-    for (int64_t c = 0; c < cols; ++c) { y[c] = std::exp(z[c] - m); s += y[c]; }
+    for (int64_t c = 0; c < cols; ++c) {
+      y[c] = std::exp(z[c] - m);
+      s += y[c];
+    }
     float inv = static_cast<float>(1.0 / s);
     for (int64_t c = 0; c < cols; ++c) y[c] *= inv;
   });

@@ -9,8 +9,20 @@
 namespace fastnet {
 
 enum class ActKind : int {
-  None = 0, Sigmoid, Tanh, Softmax, ReLU, LeakyReLU, PReLU, RReLU, ELU, SELU, GELU, GELUTanh,
-  Swish, Mish,
+  None = 0,
+  Sigmoid,
+  Tanh,
+  Softmax,
+  ReLU,
+  LeakyReLU,
+  PReLU,
+  RReLU,
+  ELU,
+  SELU,
+  GELU,
+  GELUTanh,
+  Swish,
+  Mish,
 };
 
 // The activation registry (csrc/activations/registry.cpp): one entry per kind, with its
@@ -29,11 +41,11 @@ const ActivationEntry& activation_entry(const std::string& name);
 inline ActKind act_from_name(const std::string& name) { return activation_entry(name).kind; }
 
 struct ActParams {
-  float alpha = 0.01f;               // LeakyReLU slope, ELU alpha
-  float lower = 1.0f / 8.0f;         // RReLU slope range
+  float alpha = 0.01f;        // LeakyReLU slope, ELU alpha
+  float lower = 1.0f / 8.0f;  // RReLU slope range
   float upper = 1.0f / 3.0f;
-  const float* slope = nullptr;      // PReLU: one learned slope per feature (cols)
-  uint64_t rng_key = 0;              // RReLU: counter-based stream for this layer and step
+  const float* slope = nullptr;  // PReLU: one learned slope per feature (cols)
+  uint64_t rng_key = 0;          // RReLU: counter-based stream for this layer and step
 };
 
 // Z (rows, cols) is the pre-activation. When bias is given, Z += bias (broadcast over rows)

@@ -27,7 +27,8 @@ std::vector<ActivationEntry> build() {
   linear.caps.emplace_back("identity", true);
   add(linear, ActKind::None);
   add(act("sigmoid", "Logistic sigmoid, 1 / (1 + exp(-x)) (torch.nn.Sigmoid).", "glorot",
-          "Sigmoid"), ActKind::Sigmoid);
+          "Sigmoid"),
+      ActKind::Sigmoid);
   add(act("tanh", "Hyperbolic tangent (torch.nn.Tanh).", "glorot", "Tanh"), ActKind::Tanh);
   ComponentInfo softmax = act("softmax",
                               "Softmax over the features of each row, exp(x_i) / sum_j exp(x_j) "
@@ -37,9 +38,9 @@ std::vector<ActivationEntry> build() {
   add(softmax, ActKind::Softmax);
   add(act("relu", "Rectified linear unit, max(x, 0) (torch.nn.ReLU).", "he", "ReLU"),
       ActKind::ReLU);
-  ComponentInfo leaky = act("leaky_relu",
-                            "Leaky ReLU, x for x > 0 else alpha * x (torch.nn.LeakyReLU).", "he",
-                            "LeakyReLU");
+  ComponentInfo leaky =
+      act("leaky_relu", "Leaky ReLU, x for x > 0 else alpha * x (torch.nn.LeakyReLU).", "he",
+          "LeakyReLU");
   leaky.params = {float_param("alpha", 0.01, "Slope for negative inputs.").at_least(0.0)};
   add(leaky, ActKind::LeakyReLU);
   ComponentInfo prelu = act("prelu",
@@ -54,8 +55,9 @@ std::vector<ActivationEntry> build() {
                             "element in training, (lower + upper) / 2 at inference "
                             "(torch.nn.RReLU).",
                             "he", "RReLU");
-  rrelu.params = {float_param("lower", 1.0 / 8.0, "Lower bound of the random slope.").at_least(0.0),
-                  float_param("upper", 1.0 / 3.0, "Upper bound of the random slope.").at_least(0.0)};
+  rrelu.params = {
+      float_param("lower", 1.0 / 8.0, "Lower bound of the random slope.").at_least(0.0),
+      float_param("upper", 1.0 / 3.0, "Upper bound of the random slope.").at_least(0.0)};
   rrelu.caps.emplace_back("ordered", std::vector<std::string>{"lower", "upper"});
   rrelu.caps.emplace_back("random", true);  // training draws slopes: no fixed golden value
   add(rrelu, ActKind::RReLU);
@@ -68,11 +70,18 @@ std::vector<ActivationEntry> build() {
   add(act("selu",
           "Scaled ELU (Klambauer et al. 2017), scale * (x for x > 0 else alpha * (exp(x) - 1)); "
           "pairs with lecun_normal init and AlphaDropout (torch.nn.SELU).",
-          "lecun", "SELU"), ActKind::SELU);
-  add(act("gelu", "Gaussian error linear unit (Hendrycks & Gimpel 2016), x * Phi(x) "
-          "(torch.nn.GELU(approximate='none')).", "he", ""), ActKind::GELU);
-  add(act("gelu_tanh", "GELU with the tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + "
-          "0.044715 x^3))) (torch.nn.GELU(approximate='tanh')).", "he", ""), ActKind::GELUTanh);
+          "lecun", "SELU"),
+      ActKind::SELU);
+  add(act("gelu",
+          "Gaussian error linear unit (Hendrycks & Gimpel 2016), x * Phi(x) "
+          "(torch.nn.GELU(approximate='none')).",
+          "he", ""),
+      ActKind::GELU);
+  add(act("gelu_tanh",
+          "GELU with the tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + "
+          "0.044715 x^3))) (torch.nn.GELU(approximate='tanh')).",
+          "he", ""),
+      ActKind::GELUTanh);
   ComponentInfo swish = act("swish",
                             "Swish / SiLU (Ramachandran et al. 2017), x * sigmoid(x) "
                             "(torch.nn.SiLU).",
@@ -94,8 +103,8 @@ const std::vector<ActivationEntry>& activation_entries() {
 
 const ActivationEntry& activation_entry(const std::string& name) {
   if (const ActivationEntry* e = find_entry(activation_entries(), name)) return *e;
-  throw std::invalid_argument("unknown activation '" + name + "'; expected one of: " +
-                              entry_names(activation_entries()));
+  throw std::invalid_argument("unknown activation '" + name +
+                              "'; expected one of: " + entry_names(activation_entries()));
 }
 
 }  // namespace fastnet

@@ -41,7 +41,8 @@ py::array_t<float> arena_view(py::object self, float* base, size_t floats, size_
   size_t n = 1;
   for (auto d : shape) {
     if (d < 0) throw py::value_error("negative dimension in view shape");
-    if (d != 0 && n > floats / static_cast<size_t>(d)) throw py::value_error("view outside the arena");
+    if (d != 0 && n > floats / static_cast<size_t>(d))
+      throw py::value_error("view outside the arena");
     n *= static_cast<size_t>(d);
   }
   if (offset > floats || n > floats - offset) throw py::value_error("view outside the arena");

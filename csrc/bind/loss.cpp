@@ -1,5 +1,7 @@
 // Binding of the losses (csrc/losses/). fastnet/losses.py validates and converts
 // first; the checks here are the last line of defence before C++ touches memory.
+#include "losses/loss.h"
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -8,7 +10,6 @@
 #include <string>
 
 #include "bind/common.h"
-#include "losses/loss.h"
 
 namespace fastnet::bind {
 
@@ -58,8 +59,7 @@ py::tuple loss_forward_backward_py(const std::string& name, const py::object& pr
                                   ",), got " + shape_str(labels));
     labels_ptr = labels.data();
   } else {
-    if (target_obj.is_none())
-      throw std::invalid_argument(name + ": target is required");
+    if (target_obj.is_none()) throw std::invalid_argument(name + ": target is required");
     target = as_array<FloatArray>(target_obj, "target");
     if (target.ndim() != 2 || target.shape(0) != rows || target.shape(1) != cols)
       throw std::invalid_argument(name + ": target shape " + shape_str(target) +
@@ -78,8 +78,8 @@ py::tuple loss_forward_backward_py(const std::string& name, const py::object& pr
   double value;
   {
     py::gil_scoped_release release;  // arrays stay alive: owned by this frame
-    value = loss_forward_backward(ls.kind, ls.params, pred.data(), target_ptr, labels_ptr,
-                                           grad_ptr, rows, cols);
+    value = loss_forward_backward(ls.kind, ls.params, pred.data(), target_ptr, labels_ptr, grad_ptr,
+                                  rows, cols);
   }
   return py::make_tuple(value, grad_obj);
 }
@@ -88,8 +88,8 @@ py::tuple loss_forward_backward_py(const std::string& name, const py::object& pr
 
 void bind_loss(py::module_& m) {
   m.def("loss_forward_backward", &loss_forward_backward_py, py::arg("name"), py::arg("pred"),
-        py::arg("target") = py::none(), py::arg("labels") = py::none(),
-        py::arg("delta") = 1.0f, py::arg("from_logits") = false, py::arg("need_grad") = true,
+        py::arg("target") = py::none(), py::arg("labels") = py::none(), py::arg("delta") = 1.0f,
+        py::arg("from_logits") = false, py::arg("need_grad") = true,
         R"doc(Mean loss and its gradient with respect to pred, in one C++ pass.
 
 name: a loss name or alias (the losses entries of registry()).

@@ -1,14 +1,15 @@
 // Binding of the C++ model (csrc/engine/): construction from layer configurations, arena views,
 // forward/backward, the training step, whole epochs, evaluation and prediction.
+#include "engine/model.h"
+
 #include <pybind11/stl.h>
 
 #include <cstring>
 #include <mutex>
-#include <stdexcept>
 #include <shared_mutex>
+#include <stdexcept>
 
 #include "bind/common.h"
-#include "engine/model.h"
 #include "layers/layer.h"
 #include "optim/optimizer.h"
 
@@ -22,7 +23,8 @@ namespace {
 LayerConfig config_from_dict(const py::dict& d) {
   LayerConfig c;
   if (!d.contains("kind")) throw py::value_error("a layer configuration needs a 'kind'");
-  if (!py::isinstance<py::str>(d["kind"])) throw py::type_error("the layer 'kind' must be a string");
+  if (!py::isinstance<py::str>(d["kind"]))
+    throw py::type_error("the layer 'kind' must be a string");
   c.kind = py::cast<std::string>(d["kind"]);
   for (auto item : d) {
     if (!py::isinstance<py::str>(item.first))
@@ -63,9 +65,10 @@ void check_optimizer(const Model& self, const Optimizer* opt) {
 void bind_model(py::module_& m) {
   py::class_<Model, std::shared_ptr<Model>>(m, "Model")
       .def(py::init<>())
-      .def("add", [](Model& self, const py::dict& cfg) { self.add(config_from_dict(cfg)); },
-           "Add a layer from its configuration {'kind': ..., settings...} (the layers entry of "
-           "registry() lists each kind's settings).")
+      .def(
+          "add", [](Model& self, const py::dict& cfg) { self.add(config_from_dict(cfg)); },
+          "Add a layer from its configuration {'kind': ..., settings...} (the layers entry of "
+          "registry() lists each kind's settings).")
       .def("build", &Model::build)
       .def_property_readonly("arena_floats", &Model::arena_floats)
       .def_property_readonly("in_features", &Model::in_features)
@@ -109,7 +112,8 @@ void bind_model(py::module_& m) {
            })
       .def("forward",
            [](Model& self, FArray X, bool training) {
-             const int64_t batch = batch_rows(X, self.in_features(), "X"), out = self.out_features();
+             const int64_t batch = batch_rows(X, self.in_features(), "X"),
+                           out = self.out_features();
              py::array_t<float> Y({batch, out});
              {
                py::gil_scoped_release nogil;
@@ -142,83 +146,85 @@ void bind_model(py::module_& m) {
              if (!want_dx) return py::none();
              return std::move(dX);
            })
-      .def("train_step",
-           [](Model& self, FArray X, py::object target, py::object labels,
-              const std::string& loss, float delta, bool from_logits, Optimizer* opt) {
-             const int64_t batch = batch_rows(X, self.in_features(), "X");
-             const LossSettings ls = loss_settings_of(loss, delta, from_logits);
-             LossTarget t = loss_target(target, labels, ls.kind, batch, self.out_features());
-             check_optimizer(self, opt);
-             double gnorm = 0.0, value;
-             {
-               py::gil_scoped_release nogil;
-               std::unique_lock<std::shared_mutex> lock(self.mutex);
-               value = self.train_step(X.data(), batch, t.target, t.labels, ls.kind, ls.params,
-                                       opt, &gnorm);
-             }
-             return py::make_tuple(value, gnorm);
-           },
-           py::arg("X"), py::arg("target"), py::arg("labels"), py::arg("loss"),
-           py::arg("delta"), py::arg("from_logits"), py::arg("optimizer").none(true))
-      .def("fit_batches",
-           [](Model& self, FArray X, py::object target, py::object labels,
-              py::array_t<int64_t, py::array::c_style | py::array::forcecast> order,
-              int64_t batch_size, int64_t first_batch, int64_t num_batches,
-              const std::string& loss, float delta, bool from_logits, Optimizer* opt,
-              py::object slot_base_lrs, py::object lr_factors, bool stop_on_nonfinite,
-              py::object absorb_single) {
-             const int64_t n = batch_rows(X, self.in_features(), "X");
-             // The epoch loop asks the model's layers (batch_statistics); a caller that still
-             // says what it expects must agree with them.
-             if (!absorb_single.is_none() && py::cast<bool>(absorb_single) != self.batch_statistics())
-               throw py::value_error("absorb_single disagrees with the model's batch_statistics");
-             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
-             if (order.ndim() != 1 || order.shape(0) != n)
-               throw py::value_error("order must hold one index per row");
-             if (first_batch < 0 || num_batches < 0) throw py::value_error("bad batch range");
-             const LossSettings ls = loss_settings_of(loss, delta, from_logits);
-             LossTarget t = loss_target(target, labels, ls.kind, n, self.out_features());
-             check_optimizer(self, opt);
-             FArray base, factors;
-             const float* base_p = nullptr;
-             const float* fac_p = nullptr;
-             if (!lr_factors.is_none()) {
-               if (!opt) throw py::value_error("lr_factors need an optimizer");
-               base = py::cast<FArray>(slot_base_lrs);
-               factors = py::cast<FArray>(lr_factors);
-               if (base.ndim() != 1 || static_cast<size_t>(base.shape(0)) != opt->slots.size())
-                 throw py::value_error("slot_base_lrs must hold one lr per parameter slot");
-               if (factors.ndim() != 1 || factors.shape(0) < num_batches)
-                 throw py::value_error("lr_factors must hold one factor per batch");
-               base_p = base.data();
-               fac_p = factors.data();
-             }
-             Model::FitStats st;
-             SignalCheck signals;
-             {
-               py::gil_scoped_release nogil;
-               self.fit_batches(X.data(), n, t.target, t.labels, order.data(), batch_size,
-                                first_batch, num_batches, ls.kind, ls.params, opt, base_p, fac_p,
-                                stop_on_nonfinite, st, signals.get());
-             }
-             py::dict d;
-             d["loss_sum"] = st.loss_sum;
-             d["samples"] = st.samples;
-             d["correct"] = st.correct;
-             d["gnorm_sum"] = st.gnorm_sum;
-             d["steps"] = st.steps;
-             d["nonfinite"] = st.nonfinite;
-             d["last_gnorm"] = st.last_gnorm;
-             // The steps taken before a signal handler raised are reported with its exception,
-             // which the caller re-raises after bookkeeping (fastnet/training.py).
-             d["interrupt"] = signals.exception();
-             return d;
-           },
-           py::arg("X"), py::arg("target"), py::arg("labels"), py::arg("order"),
-           py::arg("batch_size"), py::arg("first_batch"), py::arg("num_batches"), py::arg("loss"),
-           py::arg("delta"), py::arg("from_logits"), py::arg("optimizer").none(true),
-           py::arg("slot_base_lrs"), py::arg("lr_factors"), py::arg("stop_on_nonfinite"),
-           py::arg("absorb_single") = py::none())
+      .def(
+          "train_step",
+          [](Model& self, FArray X, py::object target, py::object labels, const std::string& loss,
+             float delta, bool from_logits, Optimizer* opt) {
+            const int64_t batch = batch_rows(X, self.in_features(), "X");
+            const LossSettings ls = loss_settings_of(loss, delta, from_logits);
+            LossTarget t = loss_target(target, labels, ls.kind, batch, self.out_features());
+            check_optimizer(self, opt);
+            double gnorm = 0.0, value;
+            {
+              py::gil_scoped_release nogil;
+              std::unique_lock<std::shared_mutex> lock(self.mutex);
+              value = self.train_step(X.data(), batch, t.target, t.labels, ls.kind, ls.params, opt,
+                                      &gnorm);
+            }
+            return py::make_tuple(value, gnorm);
+          },
+          py::arg("X"), py::arg("target"), py::arg("labels"), py::arg("loss"), py::arg("delta"),
+          py::arg("from_logits"), py::arg("optimizer").none(true))
+      .def(
+          "fit_batches",
+          [](Model& self, FArray X, py::object target, py::object labels,
+             py::array_t<int64_t, py::array::c_style | py::array::forcecast> order,
+             int64_t batch_size, int64_t first_batch, int64_t num_batches, const std::string& loss,
+             float delta, bool from_logits, Optimizer* opt, py::object slot_base_lrs,
+             py::object lr_factors, bool stop_on_nonfinite, py::object absorb_single) {
+            const int64_t n = batch_rows(X, self.in_features(), "X");
+            // The epoch loop asks the model's layers (batch_statistics); a caller that still
+            // says what it expects must agree with them.
+            if (!absorb_single.is_none() &&
+                py::cast<bool>(absorb_single) != self.batch_statistics())
+              throw py::value_error("absorb_single disagrees with the model's batch_statistics");
+            if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
+            if (order.ndim() != 1 || order.shape(0) != n)
+              throw py::value_error("order must hold one index per row");
+            if (first_batch < 0 || num_batches < 0) throw py::value_error("bad batch range");
+            const LossSettings ls = loss_settings_of(loss, delta, from_logits);
+            LossTarget t = loss_target(target, labels, ls.kind, n, self.out_features());
+            check_optimizer(self, opt);
+            FArray base, factors;
+            const float* base_p = nullptr;
+            const float* fac_p = nullptr;
+            if (!lr_factors.is_none()) {
+              if (!opt) throw py::value_error("lr_factors need an optimizer");
+              base = py::cast<FArray>(slot_base_lrs);
+              factors = py::cast<FArray>(lr_factors);
+              if (base.ndim() != 1 || static_cast<size_t>(base.shape(0)) != opt->slots.size())
+                throw py::value_error("slot_base_lrs must hold one lr per parameter slot");
+              if (factors.ndim() != 1 || factors.shape(0) < num_batches)
+                throw py::value_error("lr_factors must hold one factor per batch");
+              base_p = base.data();
+              fac_p = factors.data();
+            }
+            Model::FitStats st;
+            SignalCheck signals;
+            {
+              py::gil_scoped_release nogil;
+              self.fit_batches(X.data(), n, t.target, t.labels, order.data(), batch_size,
+                               first_batch, num_batches, ls.kind, ls.params, opt, base_p, fac_p,
+                               stop_on_nonfinite, st, signals.get());
+            }
+            py::dict d;
+            d["loss_sum"] = st.loss_sum;
+            d["samples"] = st.samples;
+            d["correct"] = st.correct;
+            d["gnorm_sum"] = st.gnorm_sum;
+            d["steps"] = st.steps;
+            d["nonfinite"] = st.nonfinite;
+            d["last_gnorm"] = st.last_gnorm;
+            // The steps taken before a signal handler raised are reported with its exception,
+            // which the caller re-raises after bookkeeping (fastnet/training.py).
+            d["interrupt"] = signals.exception();
+            return d;
+          },
+          py::arg("X"), py::arg("target"), py::arg("labels"), py::arg("order"),
+          py::arg("batch_size"), py::arg("first_batch"), py::arg("num_batches"), py::arg("loss"),
+          py::arg("delta"), py::arg("from_logits"), py::arg("optimizer").none(true),
+          py::arg("slot_base_lrs"), py::arg("lr_factors"), py::arg("stop_on_nonfinite"),
+          py::arg("absorb_single") = py::none())
       .def_static("epoch_batches", &Model::epoch_batches)
       .def("evaluate",
            [](Model& self, FArray X, py::object target, py::object labels, int64_t batch_size,
@@ -232,8 +238,8 @@ void bind_model(py::module_& m) {
              SignalCheck signals;
              {
                py::gil_scoped_release nogil;
-               self.evaluate(X.data(), n, t.target, t.labels, batch_size, ls.kind, ls.params, &loss_sum,
-                             &correct, signals.get());
+               self.evaluate(X.data(), n, t.target, t.labels, batch_size, ls.kind, ls.params,
+                             &loss_sum, &correct, signals.get());
              }
              if (signals.stopped()) signals.raise();
              return py::make_tuple(loss_sum / static_cast<double>(n), correct);
@@ -251,18 +257,19 @@ void bind_model(py::module_& m) {
              if (signals.stopped()) signals.raise();
              return Y;
            })
-      .def("activation",
-           [](Model& self, size_t i) {
-             if (i >= self.num_layers()) throw py::index_error("layer index out of range");
-             std::shared_lock<std::shared_mutex> lock(self.mutex);
-             const float* src = self.layer_output(i);
-             if (!src) throw std::runtime_error("activation() needs a forward pass first");
-             const int64_t batch = self.last_batch(), width = self.layer(i).out;
-             py::array_t<float> A({batch, width});
-             std::memcpy(A.mutable_data(), src, sizeof(float) * batch * width);
-             return A;
-           },
-           "Copy of layer i's output (batch, width) from the last forward pass.")
+      .def(
+          "activation",
+          [](Model& self, size_t i) {
+            if (i >= self.num_layers()) throw py::index_error("layer index out of range");
+            std::shared_lock<std::shared_mutex> lock(self.mutex);
+            const float* src = self.layer_output(i);
+            if (!src) throw std::runtime_error("activation() needs a forward pass first");
+            const int64_t batch = self.last_batch(), width = self.layer(i).out;
+            py::array_t<float> A({batch, width});
+            std::memcpy(A.mutable_data(), src, sizeof(float) * batch * width);
+            return A;
+          },
+          "Copy of layer i's output (batch, width) from the last forward pass.")
       .def("eval_loss", [](Model& self, FArray X, py::object target, py::object labels,
                            const std::string& loss, float delta, bool from_logits) {
         const int64_t batch = batch_rows(X, self.in_features(), "X");

@@ -69,13 +69,14 @@ void bind_optim(py::module_& m) {
            "The update rule `kind` (an optimizers entry of registry()) with its hyper-parameters "
            "by name (lr and weight_decay travel per slot: (offset, size, lr, weight_decay, "
            "parameter index)).")
-      .def("step",
-           [](Optimizer& self, bool reference) {
-             py::gil_scoped_release nogil;
-             std::unique_lock<std::shared_mutex> lock(self.model->mutex);
-             return self.step(reference);
-           },
-           py::arg("reference") = false)
+      .def(
+          "step",
+          [](Optimizer& self, bool reference) {
+            py::gil_scoped_release nogil;
+            std::unique_lock<std::shared_mutex> lock(self.model->mutex);
+            return self.step(reference);
+          },
+          py::arg("reference") = false)
       // Per-slot settings, as set (the kernels use their float32 forms): Python's groups
       // read and write them here; fit writes the scheduled lr itself.
       .def("slot_lr",

@@ -1,6 +1,8 @@
 // _core.registry(): every registry (activations, losses, optimizers, layers) as plain Python
 // data, the one description Python derives its classes, names and checks from
 // (fastnet/_registry.py).
+#include "layers/registry.h"
+
 #include <pybind11/stl.h>
 
 #include <cmath>
@@ -8,7 +10,6 @@
 #include "activations/activation.h"
 #include "bind/common.h"
 #include "core/spec.h"
-#include "layers/registry.h"
 #include "losses/loss.h"
 #include "optim/registry.h"
 
@@ -18,10 +19,14 @@ namespace {
 
 const char* type_name(ParamType t) {
   switch (t) {
-    case ParamType::Float: return "float";
-    case ParamType::Int: return "int";
-    case ParamType::Bool: return "bool";
-    case ParamType::Str: return "str";
+    case ParamType::Float:
+      return "float";
+    case ParamType::Int:
+      return "int";
+    case ParamType::Bool:
+      return "bool";
+    case ParamType::Str:
+      return "str";
   }
   return "float";
 }

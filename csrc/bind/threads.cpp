@@ -1,10 +1,11 @@
 // Binding of the thread pool (csrc/core/threads.h) and of what OpenBLAS reports.
+#include "core/threads.h"
+
 #include <cblas.h>
 
 #include <string>
 
 #include "bind/common.h"
-#include "core/threads.h"
 
 namespace fastnet::bind {
 

@@ -1,11 +1,12 @@
 // Binding of the input scans (csrc/core/validate.h).
 // fastnet/_validate.py calls them on arrays it has already made C-contiguous with the right
 // dtype; anything else is refused here rather than converted.
+#include "core/validate.h"
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include "bind/common.h"
-#include "core/validate.h"
 
 namespace fastnet::bind {
 

@@ -28,9 +28,18 @@ class AlignedBuffer {
   ~AlignedBuffer() { std::free(ptr_); }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  AlignedBuffer(AlignedBuffer&& o) noexcept : ptr_(o.ptr_), n_(o.n_) { o.ptr_ = nullptr; o.n_ = 0; }
+  AlignedBuffer(AlignedBuffer&& o) noexcept : ptr_(o.ptr_), n_(o.n_) {
+    o.ptr_ = nullptr;
+    o.n_ = 0;
+  }
   AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
-    if (this != &o) { std::free(ptr_); ptr_ = o.ptr_; n_ = o.n_; o.ptr_ = nullptr; o.n_ = 0; }
+    if (this != &o) {
+      std::free(ptr_);
+      ptr_ = o.ptr_;
+      n_ = o.n_;
+      o.ptr_ = nullptr;
+      o.n_ = 0;
+    }
     return *this;
   }
   // Grows (never shrinks) and zero-fills the whole buffer when it grows.
@@ -46,7 +55,9 @@ class AlignedBuffer {
     std::memset(ptr_, 0, bytes);
     n_ = n;
   }
-  void zero() { if (ptr_) std::memset(ptr_, 0, n_ * sizeof(float)); }
+  void zero() {
+    if (ptr_) std::memset(ptr_, 0, n_ * sizeof(float));
+  }
   float* data() { return ptr_; }
   const float* data() const { return ptr_; }
   size_t size() const { return n_; }

@@ -26,13 +26,12 @@ constexpr int64_t kStreamRowsMax = 8;              // rows of op(A) (and C)
 constexpr double kStreamFloatsMin = 128.0 * 1024;  // elements of B (512 KB)
 
 inline void sgemm_one_thread(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                             float alpha, const float* A, int64_t lda, const float* B,
-                             int64_t ldb, float beta, float* C, int64_t ldc) {
-  scipy_cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                    trans_b ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
-                    static_cast<blasint>(n), static_cast<blasint>(k), alpha, A,
-                    static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C,
-                    static_cast<blasint>(ldc));
+                             float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+                             float beta, float* C, int64_t ldc) {
+  scipy_cblas_sgemm(
+      CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+      static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, A,
+      static_cast<blasint>(lda), B, static_cast<blasint>(ldb), beta, C, static_cast<blasint>(ldc));
 }
 
 // How a product is cut: `blocks` contiguous 16-aligned ranges of C's columns (by_rows false)
@@ -93,12 +92,12 @@ inline void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
     if (len <= 0) return;
     if (s.by_rows) {
       // Row i of op(A) starts at A + i·lda (A is m×k) or A + i (A is k×m, transposed).
-      sgemm_one_thread(trans_a, trans_b, len, n, k, alpha, trans_a ? A + lo : A + lo * lda, lda,
-                       B, ldb, beta, C + lo * ldc, ldc);
+      sgemm_one_thread(trans_a, trans_b, len, n, k, alpha, trans_a ? A + lo : A + lo * lda, lda, B,
+                       ldb, beta, C + lo * ldc, ldc);
     } else {
       // Column j of op(B) starts at B + j (B is k×n) or B + j·ldb (B is n×k, transposed).
-      sgemm_one_thread(trans_a, trans_b, m, len, k, alpha, A, lda,
-                       trans_b ? B + lo * ldb : B + lo, ldb, beta, C + lo, ldc);
+      sgemm_one_thread(trans_a, trans_b, m, len, k, alpha, A, lda, trans_b ? B + lo * ldb : B + lo,
+                       ldb, beta, C + lo, ldc);
     }
   });
 }

@@ -58,9 +58,8 @@ inline bool in_parallel() { return in_pool_task(); }
 template <class Body>
 inline void for_each_range_on(int64_t n, int parts, Body&& body) {
   if (parts > 1 && n > 1 && !in_parallel()) {
-    run_chunks(parts, [&](int64_t t) {
-      body(static_cast<int>(t), n * t / parts, n * (t + 1) / parts);
-    });
+    run_chunks(parts,
+               [&](int64_t t) { body(static_cast<int>(t), n * t / parts, n * (t + 1) / parts); });
   } else {
     body(0, int64_t{0}, n);
   }
@@ -73,7 +72,8 @@ inline void for_each_range_on(int64_t n, int parts, Body&& body) {
 template <class Body>
 inline void for_each_index(int64_t n, bool parallel, Body&& body) {
   const int threads = max_threads();
-  const int parts = parallel && threads > 1 ? static_cast<int>(std::min<int64_t>(n, 4 * threads)) : 1;
+  const int parts =
+      parallel && threads > 1 ? static_cast<int>(std::min<int64_t>(n, 4 * threads)) : 1;
   for_each_range_on(n, parts, [&](int, int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) body(i);
   });

@@ -35,7 +35,9 @@ void segment_sumsq(const float* x, const std::vector<Segment>& segs, std::vector
   // Split large segments into fixed chunks so both threads share the work; chunk sums are
   // added in a fixed order (deterministic for any thread count).
   constexpr size_t kChunk = 1 << 16;
-  struct Piece { size_t seg, off, n; };
+  struct Piece {
+    size_t seg, off, n;
+  };
   std::vector<Piece> pieces;
   for (size_t i = 0; i < segs.size(); ++i)
     for (size_t o = 0; o < segs[i].size; o += kChunk)

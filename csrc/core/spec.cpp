@@ -152,8 +152,8 @@ Settings check_settings(const std::string& what, const std::vector<const Compone
             list += (list.empty() ? "'" : ", '") + c + "'";
           }
           if (!ok)
-            throw std::invalid_argument(where + " must be one of " + list + ", got '" +
-                                        s->second + "'");
+            throw std::invalid_argument(where + " must be one of " + list + ", got '" + s->second +
+                                        "'");
         }
         out.str[p.name] = s->second;
         continue;
@@ -169,8 +169,7 @@ Settings check_settings(const std::string& what, const std::vector<const Compone
         throw std::invalid_argument(where + " must be finite, got " + num_str(v));
       if (p.type == ParamType::Bool) {
         if (v != 0.0 && v != 1.0)
-          throw std::invalid_argument(where + " must be True or False (0 or 1), got " +
-                                      num_str(v));
+          throw std::invalid_argument(where + " must be True or False (0 or 1), got " + num_str(v));
       } else {
         if (p.type == ParamType::Int && v != std::floor(v))
           throw type_error(where + " must be an integer, got " + num_str(v));

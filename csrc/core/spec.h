@@ -39,12 +39,34 @@ struct ParamSpec {
   // not a hyper-parameter of the update rule.
   bool per_group = false;
 
-  ParamSpec& at_least(double v) { low = v; low_open = false; return *this; }
-  ParamSpec& above(double v) { low = v; low_open = true; return *this; }
-  ParamSpec& at_most(double v) { high = v; high_open = false; return *this; }
-  ParamSpec& below(double v) { high = v; high_open = true; return *this; }
-  ParamSpec& one_of(std::vector<std::string> c) { choices = std::move(c); return *this; }
-  ParamSpec& group() { per_group = true; return *this; }
+  ParamSpec& at_least(double v) {
+    low = v;
+    low_open = false;
+    return *this;
+  }
+  ParamSpec& above(double v) {
+    low = v;
+    low_open = true;
+    return *this;
+  }
+  ParamSpec& at_most(double v) {
+    high = v;
+    high_open = false;
+    return *this;
+  }
+  ParamSpec& below(double v) {
+    high = v;
+    high_open = true;
+    return *this;
+  }
+  ParamSpec& one_of(std::vector<std::string> c) {
+    choices = std::move(c);
+    return *this;
+  }
+  ParamSpec& group() {
+    per_group = true;
+    return *this;
+  }
 };
 
 ParamSpec float_param(std::string name, double dflt, std::string doc);
@@ -77,7 +99,7 @@ struct Settings {
   std::map<std::string, double> num;
   std::map<std::string, std::string> str;
 
-  double number(const std::string& k) const;       // throws std::logic_error when absent
+  double number(const std::string& k) const;  // throws std::logic_error when absent
   const std::string& string(const std::string& k) const;
 };
 

@@ -89,7 +89,7 @@ struct Pool {
   ChunkFn fn = nullptr;
   void* ctx = nullptr;
   std::atomic<unsigned int> mxcsr{0};  // the caller's FP mode: every chunk runs under it
-  std::atomic<int> active{0};  // workers with index < active take part in the current job
+  std::atomic<int> active{0};          // workers with index < active take part in the current job
   std::mutex error_mutex;
   std::exception_ptr error;
 
@@ -277,8 +277,10 @@ void run_chunks(int64_t chunks, ChunkFn fn, void* ctx) {
   const int64_t own_done = now_ns();
   int polls = 0;
   while (p->done.load(std::memory_order_acquire) < chunks) {
-    if (++polls < 2000) cpu_relax();
-    else sched_yield();
+    if (++polls < 2000)
+      cpu_relax();
+    else
+      sched_yield();
   }
   if (polls >= 2000) {
     const int64_t end = now_ns(), waited = end - own_done;

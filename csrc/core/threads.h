@@ -47,8 +47,9 @@ void run_chunks(int64_t chunks, ChunkFn fn, void* ctx);
 template <class F>
 inline void run_chunks(int64_t chunks, F&& f) {
   using Fn = std::remove_reference_t<F>;
-  run_chunks(chunks, [](void* ctx, int64_t c) { (*static_cast<Fn*>(ctx))(c); },
-             const_cast<void*>(static_cast<const void*>(&f)));
+  run_chunks(
+      chunks, [](void* ctx, int64_t c) { (*static_cast<Fn*>(ctx))(c); },
+      const_cast<void*>(static_cast<const void*>(&f)));
 }
 
 }  // namespace fastnet

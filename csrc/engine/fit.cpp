@@ -3,13 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <stdexcept>
-
 #include <mutex>
 #include <shared_mutex>
+#include <stdexcept>
 
-#include "optim/optimizer.h"
 #include "engine/model.h"
+#include "optim/optimizer.h"
 
 namespace fastnet {
 
@@ -46,10 +45,9 @@ int64_t Model::epoch_batches(int64_t n, int64_t batch_size, bool absorb_single) 
 
 void Model::fit_batches(const float* X, int64_t n, const float* target, const int32_t* labels,
                         const int64_t* order, int64_t batch_size, int64_t first_batch,
-                        int64_t num_batches, LossKind loss, const LossParams& lp,
-                        Optimizer* opt, const float* slot_base_lrs, const float* lr_factors,
-                        bool stop_on_nonfinite, FitStats& st,
-                        const StopCheck* stop) {
+                        int64_t num_batches, LossKind loss, const LossParams& lp, Optimizer* opt,
+                        const float* slot_base_lrs, const float* lr_factors, bool stop_on_nonfinite,
+                        FitStats& st, const StopCheck* stop) {
   std::lock_guard<std::mutex> fit_lock(fit_mutex);
   const int64_t in = in_features(), cols = out_features();
   for (int64_t i = 0; i < n; ++i)
@@ -98,7 +96,8 @@ void Model::fit_batches(const float* X, int64_t n, const float* target, const in
     st.correct += hits;
     ++st.steps;
     st.last_gnorm = gnorm;
-    if (std::isfinite(gnorm)) st.gnorm_sum += gnorm;
+    if (std::isfinite(gnorm))
+      st.gnorm_sum += gnorm;
     else {
       ++st.nonfinite;
       if (stop_on_nonfinite) break;
@@ -128,14 +127,15 @@ bool Model::evaluate(const float* X, int64_t n, const float* target, const int32
   auto ws = borrow_workspace();
   double total = 0.0;
   int64_t hits = 0;
-  const bool finished = over_chunks(n, infer_rows(batch_size), stop, [&](int64_t start, int64_t rows) {
-    const float* tb = target ? target + start * cols : nullptr;
-    const int32_t* lb = labels ? labels + start : nullptr;
-    std::shared_lock<std::shared_mutex> lock(mutex);
-    const float* out = infer(X + start * in, rows, *ws);
-    total += loss_forward_backward(loss, lp, out, tb, lb, nullptr, rows, cols) * rows;
-    hits += count_correct(out, rows, cols, tb, lb);
-  });
+  const bool finished =
+      over_chunks(n, infer_rows(batch_size), stop, [&](int64_t start, int64_t rows) {
+        const float* tb = target ? target + start * cols : nullptr;
+        const int32_t* lb = labels ? labels + start : nullptr;
+        std::shared_lock<std::shared_mutex> lock(mutex);
+        const float* out = infer(X + start * in, rows, *ws);
+        total += loss_forward_backward(loss, lp, out, tb, lb, nullptr, rows, cols) * rows;
+        hits += count_correct(out, rows, cols, tb, lb);
+      });
   return_workspace(std::move(ws));
   *loss_sum = total;
   *correct = hits;
@@ -146,11 +146,12 @@ bool Model::predict(const float* X, int64_t n, int64_t batch_size, float* out,
                     const StopCheck* stop) {
   const int64_t in = in_features(), cols = out_features();
   auto ws = borrow_workspace();
-  const bool finished = over_chunks(n, infer_rows(batch_size), stop, [&](int64_t start, int64_t rows) {
-    std::shared_lock<std::shared_mutex> lock(mutex);
-    const float* y = infer(X + start * in, rows, *ws);
-    std::memcpy(out + start * cols, y, sizeof(float) * rows * cols);
-  });
+  const bool finished =
+      over_chunks(n, infer_rows(batch_size), stop, [&](int64_t start, int64_t rows) {
+        std::shared_lock<std::shared_mutex> lock(mutex);
+        const float* y = infer(X + start * in, rows, *ws);
+        std::memcpy(out + start * cols, y, sizeof(float) * rows * cols);
+      });
   return_workspace(std::move(ws));
   return finished;
 }

@@ -13,8 +13,10 @@ void Model::add(const LayerConfig& cfg) {
   auto layer = make_layer(cfg);
   if (!layers_.empty() && layers_.back()->out != layer->in)
     throw std::invalid_argument("layer " + std::to_string(layers_.size()) + " expects " +
-                                std::to_string(layer->in) + " input features but the previous "
-                                "layer gives " + std::to_string(layers_.back()->out));
+                                std::to_string(layer->in) +
+                                " input features but the previous "
+                                "layer gives " +
+                                std::to_string(layers_.back()->out));
   layers_.push_back(std::move(layer));
 }
 
@@ -125,7 +127,8 @@ int64_t Model::infer_rows(int64_t batch_size) const {
                static_cast<double>(l->workspace_floats(b));
     return total;
   };
-  while (rows > 1 && floats(rows) > static_cast<double>(kInferWorkspaceFloats)) rows = (rows + 1) / 2;
+  while (rows > 1 && floats(rows) > static_cast<double>(kInferWorkspaceFloats))
+    rows = (rows + 1) / 2;
   return rows;
 }
 
@@ -157,8 +160,10 @@ void Model::backward_impl(float* g, float* dX) {
   for (size_t i = layers_.size(); i-- > 0;) {
     const float* x = i == 0 ? input_ : ws.acts[i].data();
     float* next = nullptr;
-    if (i > 0) next = (cur == ws.grad_a.data()) ? ws.grad_b.data() : ws.grad_a.data();
-    else next = dX;  // may be null: the first layer's dX is not needed in a training step
+    if (i > 0)
+      next = (cur == ws.grad_a.data()) ? ws.grad_b.data() : ws.grad_a.data();
+    else
+      next = dX;  // may be null: the first layer's dX is not needed in a training step
     layers_[i]->backward(x, ws.acts[i + 1].data(), cur, next, ws.layer_ws[i].data(), batch, ctx);
     cur = next;
   }

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "core/arena.h"
-#include "losses/loss.h"
 #include "layers/layer.h"
+#include "losses/loss.h"
 
 namespace fastnet {
 
@@ -75,12 +75,12 @@ class Model {
 
   // Whole-epoch training (csrc/engine/fit.cpp): see FitStats.
   struct FitStats {
-    double loss_sum = 0.0;   // Σ batch mean loss × batch rows
+    double loss_sum = 0.0;  // Σ batch mean loss × batch rows
     int64_t samples = 0;
     int64_t correct = 0;     // argmax hits (class targets only)
     double gnorm_sum = 0.0;  // Σ finite gradient norms
     int64_t steps = 0;
-    int64_t nonfinite = 0;   // steps skipped for a non-finite gradient norm
+    int64_t nonfinite = 0;  // steps skipped for a non-finite gradient norm
     double last_gnorm = 0.0;
   };
   // Runs batches [first_batch, first_batch + num_batches) of an epoch whose row order is
@@ -113,7 +113,7 @@ class Model {
   int64_t last_batch() const { return input_batch_; }
 
   uint64_t seed = 0;
-  uint64_t step = 0;          // training forward passes so far (random streams)
+  uint64_t step = 0;              // training forward passes so far (random streams)
   int64_t last_train_batch = -1;  // batch of the last training forward; -1 when none
   // Parameters and the training workspace: held exclusively (GIL released) by every call that
   // writes the arenas or uses the training workspace (forward, backward, train_step, one step
@@ -155,9 +155,9 @@ class Model {
   Workspace train_ws_;
   std::mutex idle_mutex_;
   std::vector<std::unique_ptr<Workspace>> idle_ws_;  // inference workspaces to lend, a few kept
-  const float* input_ = nullptr;          // input of the last forward
+  const float* input_ = nullptr;                     // input of the last forward
   int64_t input_batch_ = 0;
-  AlignedBuffer fit_x_, fit_t_;            // gathered minibatch
+  AlignedBuffer fit_x_, fit_t_;  // gathered minibatch
   std::vector<int32_t> fit_l_;
 };
 

@@ -7,9 +7,8 @@
 
 namespace fastnet {
 
-double Model::train_step(const float* X, int64_t batch, const float* target,
-                         const int32_t* labels, LossKind loss, const LossParams& lp,
-                         Optimizer* opt, double* gnorm) {
+double Model::train_step(const float* X, int64_t batch, const float* target, const int32_t* labels,
+                         LossKind loss, const LossParams& lp, Optimizer* opt, double* gnorm) {
   const float* out = forward(X, batch, true, false);
   double value = loss_forward_backward(loss, lp, out, target, labels, train_ws_.grad_a.data(),
                                        batch, layers_.back()->out);
@@ -21,15 +20,15 @@ double Model::train_step(const float* X, int64_t batch, const float* target,
   return value;
 }
 
-double Model::eval_loss(const float* X, int64_t batch, const float* target,
-                        const int32_t* labels, LossKind loss, const LossParams& lp) {
+double Model::eval_loss(const float* X, int64_t batch, const float* target, const int32_t* labels,
+                        LossKind loss, const LossParams& lp) {
   auto ws = borrow_workspace();
   double value;
   {
     std::shared_lock<std::shared_mutex> lock(mutex);
     const float* out = infer(X, batch, *ws);
-    value = loss_forward_backward(loss, lp, out, target, labels, nullptr, batch,
-                                  layers_.back()->out);
+    value =
+        loss_forward_backward(loss, lp, out, target, labels, nullptr, batch, layers_.back()->out);
   }
   return_workspace(std::move(ws));
   return value;

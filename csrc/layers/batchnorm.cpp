@@ -1,13 +1,12 @@
 #include "layers/batchnorm.h"
 
-#include "layers/registry.h"
-
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <vector>
 
 #include "core/parallel.h"
+#include "layers/registry.h"
 
 namespace fastnet {
 
@@ -20,8 +19,8 @@ constexpr int64_t kColBlock = 64;
 inline int64_t num_blocks(int64_t features) { return (features + kColBlock - 1) / kColBlock; }
 
 // Y = act(X·a + b) per column: the normalize + scale + shift pass.
-void scale_shift(const float* X, const float* a, const float* b, float* Y, int64_t batch,
-                 int64_t F, bool relu) {
+void scale_shift(const float* X, const float* a, const float* b, float* Y, int64_t batch, int64_t F,
+                 bool relu) {
   for_each_index(batch, batch * F >= kParallelThreshold, [&](int64_t r) {
     const float* x = X + r * F;
     float* y = Y + r * F;
@@ -38,13 +37,13 @@ void scale_shift(const float* X, const float* a, const float* b, float* Y, int64
   });
 }
 
-void update_running(const float* mean, double* var_biased, float* running_mean,
-                    float* running_var, float momentum, int64_t batch, int64_t F) {
+void update_running(const float* mean, double* var_biased, float* running_mean, float* running_var,
+                    float momentum, int64_t batch, int64_t F) {
   const double unbias = static_cast<double>(batch) / static_cast<double>(batch - 1);
   for (int64_t c = 0; c < F; ++c) {
     running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * mean[c];
-    running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] +
-                                        momentum * var_biased[c] * unbias);
+    running_var[c] =
+        static_cast<float>((1.0 - momentum) * running_var[c] + momentum * var_biased[c] * unbias);
   }
 }
 

@@ -15,8 +15,7 @@ namespace fastnet {
 // Throws std::invalid_argument for batch < 2 (the batch variance is undefined).
 void batchnorm_forward_train(const float* X, const float* gamma, const float* beta, float* Y,
                              float* mean, float* invstd, float* running_mean, float* running_var,
-                             float momentum, float eps, int64_t batch, int64_t features,
-                             bool relu);
+                             float momentum, float eps, int64_t batch, int64_t features, bool relu);
 
 // Inference: Y = act(γ·(X − running_mean)/sqrt(running_var + eps) + β), one pass.
 void batchnorm_forward_infer(const float* X, const float* gamma, const float* beta,

@@ -1,13 +1,12 @@
 #include "layers/dropout.h"
 
-#include "layers/registry.h"
-
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "layers/registry.h"
 
 namespace fastnet {
 
@@ -52,8 +51,8 @@ void dropout_forward(const float* X, float* Y, uint8_t* keep_mask, int64_t n, fl
   });
 }
 
-void dropout_backward(const float* dY, float* dX, const uint8_t* keep_mask, int64_t n,
-                      float rate, bool alpha) {
+void dropout_backward(const float* dY, float* dX, const uint8_t* keep_mask, int64_t n, float rate,
+                      bool alpha) {
   const float scale = coefficients(rate, alpha).keep_scale;
   parallel_for(n, kParallelThreshold, [=](int64_t begin, int64_t end) {
     const float a = scale;
@@ -102,9 +101,7 @@ class DropoutLayer : public Layer {
 
  private:
   // The same stream derivation as the other random layers (fused_activation.h): seed, index, step.
-  uint64_t key(const StepContext& ctx) const {
-    return layer_rng_key(ctx.seed, index, ctx.step);
-  }
+  uint64_t key(const StepContext& ctx) const { return layer_rng_key(ctx.seed, index, ctx.step); }
   float rate_ = 0.5f;
   bool alpha_ = false;
 };
@@ -115,10 +112,9 @@ ComponentInfo info(std::string name, std::string doc) {
   ComponentInfo i;
   i.name = std::move(name);
   i.doc = std::move(doc);
-  i.params = {required_int("features", "Width of the input and the output.").at_least(1),
-              float_param("rate", 0.5, "Probability that an element is dropped.")
-                  .at_least(0.0)
-                  .below(1.0)};
+  i.params = {
+      required_int("features", "Width of the input and the output.").at_least(1),
+      float_param("rate", 0.5, "Probability that an element is dropped.").at_least(0.0).below(1.0)};
   return i;
 }
 

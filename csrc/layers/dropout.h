@@ -15,7 +15,7 @@ void dropout_forward(const float* X, float* Y, uint8_t* keep_mask, int64_t n, fl
                      bool alpha, uint64_t key);
 // dX = keep ? dY·scale : 0, scale = 1/(1 − rate) (inverted) or a (alpha), with the forward's
 // keep_mask.
-void dropout_backward(const float* dY, float* dX, const uint8_t* keep_mask, int64_t n,
-                      float rate, bool alpha);
+void dropout_backward(const float* dY, float* dX, const uint8_t* keep_mask, int64_t n, float rate,
+                      bool alpha);
 
 }  // namespace fastnet

@@ -29,8 +29,8 @@ struct StepContext {
   float* params = nullptr;  // parameter arena base
   float* grads = nullptr;   // gradient arena base
   bool training = false;
-  uint64_t seed = 0;        // model seed (counter-based RNG)
-  uint64_t step = 0;        // training-forward counter: a fresh random stream each step
+  uint64_t seed = 0;  // model seed (counter-based RNG)
+  uint64_t step = 0;  // training-forward counter: a fresh random stream each step
 };
 
 // A layer's configuration: its kind, its settings (checked against the kind's registry entry,
@@ -64,7 +64,10 @@ class Layer {
   virtual void backward(const float* X, const float* Y, float* dY, float* dX, float* ws,
                         int64_t batch, const StepContext& ctx) = 0;
   // Assign random-stream indices (composite layers number their children).
-  virtual int assign_index(int next) { index = next; return next + 1; }
+  virtual int assign_index(int next) {
+    index = next;
+    return next + 1;
+  }
 };
 
 }  // namespace fastnet

@@ -1,17 +1,16 @@
 #include "layers/layernorm.h"
 
-#include "layers/registry.h"
-
 #include <cmath>
 #include <stdexcept>
 #include <vector>
 
 #include "core/parallel.h"
+#include "layers/registry.h"
 
 namespace fastnet {
 
-void layernorm_forward(const float* X, const float* gamma, const float* beta, float* Y,
-                       float* mean, float* rstd, float eps, int64_t batch, int64_t F) {
+void layernorm_forward(const float* X, const float* gamma, const float* beta, float* Y, float* mean,
+                       float* rstd, float eps, int64_t batch, int64_t F) {
   for_each_index(batch, batch * F >= kParallelThreshold, [&](int64_t r) {
     const float* x = X + r * F;
     float* y = Y + r * F;
@@ -110,8 +109,8 @@ class LayerNormLayer : public Layer {
   void forward(const float* X, float* Y, float* ws, int64_t batch,
                const StepContext& ctx) override {
     layernorm_forward(X, affine_ ? ctx.params + gamma_.offset : nullptr,
-                      affine_ ? ctx.params + beta_.offset : nullptr, Y, ws, ws + batch, eps_,
-                      batch, in);
+                      affine_ ? ctx.params + beta_.offset : nullptr, Y, ws, ws + batch, eps_, batch,
+                      in);
   }
   void backward(const float* X, const float*, float* dY, float* dX, float* ws, int64_t batch,
                 const StepContext& ctx) override {
@@ -129,8 +128,9 @@ class LayerNormLayer : public Layer {
 ComponentInfo info() {
   ComponentInfo i;
   i.name = "layernorm";
-  i.doc = "Layer normalization (Ba, Kiros & Hinton 2016) over the features of each row "
-          "(torch.nn.LayerNorm).";
+  i.doc =
+      "Layer normalization (Ba, Kiros & Hinton 2016) over the features of each row "
+      "(torch.nn.LayerNorm).";
   i.params = {required_int("features", "Width of the input and the output.").at_least(1),
               float_param("eps", 1e-5, "Added to the variance.").above(0.0),
               bool_param("affine", true, "Learned weight and bias.")};

@@ -7,8 +7,8 @@
 namespace fastnet {
 
 // Y = γ·(X − μ_r)·rstd_r + β per row r (biased variance, as torch). mean/rstd (batch) saved.
-void layernorm_forward(const float* X, const float* gamma, const float* beta, float* Y,
-                       float* mean, float* rstd, float eps, int64_t batch, int64_t features);
+void layernorm_forward(const float* X, const float* gamma, const float* beta, float* Y, float* mean,
+                       float* rstd, float eps, int64_t batch, int64_t features);
 
 // With g = dY·γ: dX = rstd·(g − mean(g) − x̂·mean(g·x̂)) per row (skipped when dX is null);
 // dγ = Σ_r dY·x̂, dβ = Σ_r dY (null when not affine).

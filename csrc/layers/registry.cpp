@@ -25,8 +25,8 @@ LayerRegistrar::LayerRegistrar(ComponentInfo info, LayerMaker make) {
 std::unique_ptr<Layer> make_layer(const LayerConfig& raw) {
   const LayerEntry* e = find_entry(layer_entries(), raw.kind);
   if (!e)
-    throw std::invalid_argument("unknown layer kind '" + raw.kind + "'; expected one of: " +
-                                entry_names(layer_entries()));
+    throw std::invalid_argument("unknown layer kind '" + raw.kind +
+                                "'; expected one of: " + entry_names(layer_entries()));
   std::vector<const ComponentInfo*> specs{&e->info};
   if (e->info.flag("activation_params")) {
     // The activation's own settings (alpha, lower, ...) travel in the layer's configuration.

@@ -131,8 +131,9 @@ class ResidualLayer : public Layer {
 ComponentInfo info() {
   ComponentInfo i;
   i.name = "residual";
-  i.doc = "Residual block (He et al. 2016): y = x + scale * f(x), f the child layers; scale < 1 "
-          "is residual scaling (Szegedy et al. 2017).";
+  i.doc =
+      "Residual block (He et al. 2016): y = x + scale * f(x), f the child layers; scale < 1 "
+      "is residual scaling (Szegedy et al. 2017).";
   i.params = {float_param("scale", 1.0, "Factor on the branch f(x).")};
   i.caps = {{"children", true}};
   return i;

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "core/parallel.h"
-#include "layers/dense.h"
 #include "core/rng.h"
+#include "layers/dense.h"
 #include "layers/layer.h"
 
 namespace fastnet {

@@ -19,8 +19,8 @@
 namespace fastnet {
 namespace {
 
-constexpr double kEps = 1e-7;              // keras.backend.epsilon()
-constexpr double kCosineEps = 1e-12;       // tf.math.l2_normalize: x * rsqrt(max(sum x^2, 1e-12))
+constexpr double kEps = 1e-7;         // keras.backend.epsilon()
+constexpr double kCosineEps = 1e-12;  // tf.math.l2_normalize: x * rsqrt(max(sum x^2, 1e-12))
 
 // Sum of body(i) for i in [0, n): on the pool only when the whole problem is large enough
 // (common.h: kParallelThreshold), as one partial per fixed range added in range order (the
@@ -48,8 +48,8 @@ inline double sum_over(int64_t n, bool parallel, Body&& body) {
 // Element-wise loss: op(p, t, g) returns the loss of one element and sets g = dloss/dp.
 // Returns the mean over n elements; grad (if any) receives g / n.
 template <class Op>
-double elementwise(const float* pred, const float* target, float* grad, int64_t n,
-                   bool parallel, Op op) {
+double elementwise(const float* pred, const float* target, float* grad, int64_t n, bool parallel,
+                   Op op) {
   const double inv_n = 1.0 / static_cast<double>(n);
   double sum;
   if (grad) {
@@ -161,14 +161,16 @@ double sparse_probs_row(const float* p, int32_t y, float* g, int64_t cols, doubl
 
 // Categorical hinge (Keras): pos = sum t*p, neg = max_j (1 - t_j) p_j,
 // loss = max(neg - pos + 1, 0). Ties in the max go to the first index.
-double categorical_hinge_row(const float* p, const float* t, float* g, int64_t cols,
-                             double scale) {
+double categorical_hinge_row(const float* p, const float* t, float* g, int64_t cols, double scale) {
   double pos = 0.0, neg = -INFINITY;
   int64_t arg = 0;
   for (int64_t j = 0; j < cols; ++j) {
     pos += static_cast<double>(t[j]) * p[j];
     const double v = (1.0 - t[j]) * static_cast<double>(p[j]);
-    if (v > neg) { neg = v; arg = j; }
+    if (v > neg) {
+      neg = v;
+      arg = j;
+    }
   }
   const double margin = neg - pos + 1.0;
   if (g) {
@@ -213,8 +215,7 @@ double cosine_row(const float* p, const float* t, float* g, int64_t cols, double
   if (g) {
     const double a = -inv_nt * inv_np * scale;
     const double b = pp > kCosineEps ? cos * inv_np * inv_np * scale : 0.0;
-    for (int64_t j = 0; j < cols; ++j)
-      g[j] = static_cast<float>(a * t[j] + b * p[j]);
+    for (int64_t j = 0; j < cols; ++j) g[j] = static_cast<float>(a * t[j] + b * p[j]);
   }
   return -cos;
 }
@@ -231,8 +232,8 @@ double mean_over_rows(float* grad, int64_t rows, int64_t cols, bool parallel, Ro
 
 // Dense targets: row_fn(pred row, target row, grad row, cols, 1/rows).
 template <class RowFn>
-double per_sample(const float* pred, const float* target, float* grad, int64_t rows,
-                  int64_t cols, bool parallel, RowFn row_fn) {
+double per_sample(const float* pred, const float* target, float* grad, int64_t rows, int64_t cols,
+                  bool parallel, RowFn row_fn) {
   return mean_over_rows(grad, rows, cols, parallel, [&](int64_t r, float* g, double scale) {
     return row_fn(pred + r * cols, target + r * cols, g, cols, scale);
   });
@@ -250,8 +251,8 @@ double per_sample_sparse(const float* pred, const int32_t* labels, float* grad, 
 }  // namespace
 
 double loss_forward_backward(LossKind kind, const LossParams& p, const float* pred,
-                             const float* target, const int32_t* labels, float* grad,
-                             int64_t rows, int64_t cols) {
+                             const float* target, const int32_t* labels, float* grad, int64_t rows,
+                             int64_t cols) {
   if (rows <= 0 || cols <= 0)
     throw std::invalid_argument("loss: empty batch (rows and cols must be positive)");
   if (!pred) throw std::invalid_argument("loss: pred is null");
@@ -291,7 +292,10 @@ double loss_forward_backward(LossKind kind, const LossParams& p, const float* pr
       return elementwise(pred, target, grad, n, parallel, [d](double x, double t, double& g) {
         const double e = x - t;
         const double a = std::fabs(e);
-        if (a <= d) { g = e; return 0.5 * e * e; }
+        if (a <= d) {
+          g = e;
+          return 0.5 * e * e;
+        }
         g = d * sign_of(e);
         return d * a - 0.5 * d * d;
       });
@@ -349,7 +353,8 @@ double loss_forward_backward(LossKind kind, const LossParams& p, const float* pr
         g = (x >= kEps && x <= 1.0 - kEps) ? (q - t) / (q * (1.0 - q)) : 0.0;
         return -(t * std::log(q) + (1.0 - t) * std::log1p(-q));
       });
-    case LossKind::Poisson:  // Keras: mean(p - t log(p + eps)); torch poisson_nll_loss(log_input=False)
+    case LossKind::Poisson:  // Keras: mean(p - t log(p + eps)); torch
+                             // poisson_nll_loss(log_input=False)
       return elementwise(pred, target, grad, n, parallel, [](double x, double t, double& g) {
         g = 1.0 - t / (x + kEps);
         return x - t * std::log(x + kEps);

@@ -9,9 +9,21 @@
 namespace fastnet {
 
 enum class LossKind : int {
-  MSE = 0, MAE, Huber, LogCosh, MAPE, MSLE, Hinge, SquaredHinge, CategoricalHinge,
-  BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
-  KLDivergence, Poisson, CosineSimilarity,
+  MSE = 0,
+  MAE,
+  Huber,
+  LogCosh,
+  MAPE,
+  MSLE,
+  Hinge,
+  SquaredHinge,
+  CategoricalHinge,
+  BinaryCrossentropy,
+  CategoricalCrossentropy,
+  SparseCategoricalCrossentropy,
+  KLDivergence,
+  Poisson,
+  CosineSimilarity,
 };
 
 struct LossParams {
@@ -49,7 +61,7 @@ LossSettings loss_settings(const std::string& name, const Settings& values);
 // Element-wise losses average over rows*cols; per-sample losses sum over cols and
 // average over rows. Accumulation in double.
 double loss_forward_backward(LossKind kind, const LossParams& p, const float* pred,
-                             const float* target, const int32_t* labels, float* grad,
-                             int64_t rows, int64_t cols);
+                             const float* target, const int32_t* labels, float* grad, int64_t rows,
+                             int64_t cols);
 
 }  // namespace fastnet

@@ -22,8 +22,7 @@ ComponentInfo loss(std::string name, std::vector<std::string> aliases, std::stri
 }
 
 ParamSpec from_logits(bool dflt) {
-  return bool_param("from_logits", dflt,
-                    "pred holds logits (True) or probabilities (False).");
+  return bool_param("from_logits", dflt, "pred holds logits (True) or probabilities (False).");
 }
 
 std::vector<LossEntry> build() {
@@ -40,9 +39,8 @@ std::vector<LossEntry> build() {
   ComponentInfo huber = loss("huber", {},
                              "Huber loss (Keras huber, torch.nn.HuberLoss): 0.5 e^2 if abs(e) <= "
                              "delta, else delta (abs(e) - 0.5 delta), averaged over all elements.");
-  huber.params = {float_param("delta", 1.0, "Where the quadratic part ends.")
-                      .above(0.0)
-                      .at_most(kFloat32Max)};
+  huber.params = {
+      float_param("delta", 1.0, "Where the quadratic part ends.").above(0.0).at_most(kFloat32Max)};
   add(huber, LossKind::Huber);
   add(loss("log_cosh", {"logcosh"}, "mean(log(cosh(p - t))) (Keras log_cosh), computed stably."),
       LossKind::LogCosh);
@@ -54,7 +52,8 @@ std::vector<LossEntry> build() {
            "log1p(max(t, 1e-7)))^2)."),
       LossKind::MSLE);
   // The kernel reads a target of 0 as -1, so 0/1 labels work as they are (the only mapping).
-  add(loss("hinge", {}, "Hinge loss mean(max(1 - t p, 0)) (Keras), targets -1/+1; a target of 0 "
+  add(loss("hinge", {},
+           "Hinge loss mean(max(1 - t p, 0)) (Keras), targets -1/+1; a target of 0 "
            "is read as -1."),
       LossKind::Hinge);
   add(loss("squared_hinge", {},
@@ -107,8 +106,8 @@ const std::vector<LossEntry>& loss_entries() {
 
 const LossEntry& loss_entry(const std::string& name) {
   if (const LossEntry* e = find_entry(loss_entries(), name)) return *e;
-  throw std::invalid_argument("unknown loss '" + name + "'; expected one of: " +
-                              entry_names(loss_entries()));
+  throw std::invalid_argument("unknown loss '" + name +
+                              "'; expected one of: " + entry_names(loss_entries()));
 }
 
 LossSettings loss_settings(const std::string& name, const Settings& values) {

@@ -2,10 +2,11 @@
 //   g ← g + wd·p;  s ← ρ·s + (1 − ρ)·g²;  Δ = √(a + ε) / √(s + ε) · g
 //   a ← ρ·a + (1 − ρ)·Δ²;  p ← p − lr·Δ
 #include "optim/adadelta.h"
-#include "optim/registry.h"
-#include "core/parallel.h"
 
 #include <cmath>
+
+#include "core/parallel.h"
+#include "optim/registry.h"
 
 namespace fastnet {
 
@@ -54,8 +55,9 @@ ComponentInfo info() {
   ComponentInfo i;
   i.name = "adadelta";
   i.caps = {{"class", std::string("Adadelta")}};
-  i.doc = "Adadelta (Zeiler 2012) as torch.optim.Adadelta: delta = sqrt(E[dx^2] + eps) / "
-          "sqrt(E[g^2] + eps) * g, p -= lr * delta, both averages decaying with rho.";
+  i.doc =
+      "Adadelta (Zeiler 2012) as torch.optim.Adadelta: delta = sqrt(E[dx^2] + eps) / "
+      "sqrt(E[g^2] + eps) * g, p -= lr * delta, both averages decaying with rho.";
   i.params = {lr_param(1.0),
               float_param("rho", 0.9, "Decay of the running averages.").at_least(0.0).at_most(1.0),
               float_param("eps", 1e-6, "Added inside both square roots.").above(0.0),
@@ -63,12 +65,12 @@ ComponentInfo info() {
   return i;
 }
 
-const OptimizerRegistrar registrar(info(), [](const Settings& h, OptimizerArgs&& a)
-                                               -> std::unique_ptr<Optimizer> {
-  return std::make_unique<Adadelta>(std::move(a.model), std::move(a.slots), a.clip_mode,
-                                    a.clip_value, static_cast<float>(h.number("rho")),
-                                    static_cast<float>(h.number("eps")));
-});
+const OptimizerRegistrar registrar(
+    info(), [](const Settings& h, OptimizerArgs&& a) -> std::unique_ptr<Optimizer> {
+      return std::make_unique<Adadelta>(std::move(a.model), std::move(a.slots), a.clip_mode,
+                                        a.clip_value, static_cast<float>(h.number("rho")),
+                                        static_cast<float>(h.number("eps")));
+    });
 
 }  // namespace
 

@@ -1,10 +1,11 @@
 // Adagrad as torch.optim.Adagrad (_single_tensor_adagrad):
 //   g ← g + wd·p;  clr = lr / (1 + (t − 1)·lr_decay);  s ← s + g²;  p ← p − clr · g / (√s + ε)
 #include "optim/adagrad.h"
-#include "optim/registry.h"
-#include "core/parallel.h"
 
 #include <cmath>
+
+#include "core/parallel.h"
+#include "optim/registry.h"
 
 namespace fastnet {
 
@@ -49,8 +50,9 @@ ComponentInfo info() {
   ComponentInfo i;
   i.name = "adagrad";
   i.caps = {{"class", std::string("Adagrad")}};
-  i.doc = "Adagrad (Duchi, Hazan & Singer 2011) as torch.optim.Adagrad: s += g^2, "
-          "p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps).";
+  i.doc =
+      "Adagrad (Duchi, Hazan & Singer 2011) as torch.optim.Adagrad: s += g^2, "
+      "p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(s) + eps).";
   i.params = {lr_param(1e-2),
               float_param("lr_decay", 0.0, "Learning-rate decay per step.").at_least(0.0),
               weight_decay_param(0.0),
@@ -59,13 +61,13 @@ ComponentInfo info() {
   return i;
 }
 
-const OptimizerRegistrar registrar(info(), [](const Settings& h, OptimizerArgs&& a)
-                                               -> std::unique_ptr<Optimizer> {
-  return std::make_unique<Adagrad>(std::move(a.model), std::move(a.slots), a.clip_mode,
-                                   a.clip_value, static_cast<float>(h.number("lr_decay")),
-                                   static_cast<float>(h.number("initial_accumulator_value")),
-                                   static_cast<float>(h.number("eps")));
-});
+const OptimizerRegistrar registrar(
+    info(), [](const Settings& h, OptimizerArgs&& a) -> std::unique_ptr<Optimizer> {
+      return std::make_unique<Adagrad>(std::move(a.model), std::move(a.slots), a.clip_mode,
+                                       a.clip_value, static_cast<float>(h.number("lr_decay")),
+                                       static_cast<float>(h.number("initial_accumulator_value")),
+                                       static_cast<float>(h.number("eps")));
+    });
 
 }  // namespace
 

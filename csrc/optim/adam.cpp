@@ -4,11 +4,12 @@
 //   m ← lerp(m, g, 1 − β1);  v ← β2·v + (1 − β2)·g²;  v̂max ← max(v̂max, v) (amsgrad)
 //   p ← p − lr/(1 − β1^t) · m / (√v / √(1 − β2^t) + ε)
 #include "optim/adam.h"
-#include "optim/registry.h"
-#include "core/parallel.h"
 
 #include <algorithm>
 #include <cmath>
+
+#include "core/parallel.h"
+#include "optim/registry.h"
 
 namespace fastnet {
 
@@ -82,8 +83,10 @@ void Adam::update_segment_reference(size_t, const ParamSlot& s, float* p, const 
   float* exp_avg = state[0].data() + s.offset;
   float* exp_avg_sq = state[1].data() + s.offset;
   float* max_exp_avg_sq = amsgrad ? state[2].data() + s.offset : nullptr;
-  const double bias_correction1 = 1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t));
-  const double bias_correction2 = 1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t));
+  const double bias_correction1 =
+      1.0 - std::pow(static_cast<double>(beta1), static_cast<double>(t));
+  const double bias_correction2 =
+      1.0 - std::pow(static_cast<double>(beta2), static_cast<double>(t));
   const float step_size = static_cast<float>(s.lr / bias_correction1);
   const float bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
   for (size_t i = 0; i < s.size; ++i) {
@@ -121,18 +124,18 @@ ComponentInfo info(std::string name, std::string cls, std::string doc, double we
                   .below(1.0),
               float_param("eps", 1e-8, "Added to the denominator.").above(0.0),
               weight_decay_param(weight_decay),
-              bool_param("amsgrad", false, "AMSGrad (Reddi et al. 2018): the running maximum of "
-                                           "the squared-gradient average.")};
+              bool_param("amsgrad", false,
+                         "AMSGrad (Reddi et al. 2018): the running maximum of "
+                         "the squared-gradient average.")};
   return i;
 }
 
 template <bool kDecoupled>
 std::unique_ptr<Optimizer> make(const Settings& h, OptimizerArgs&& a) {
-  return std::make_unique<Adam>(std::move(a.model), std::move(a.slots), a.clip_mode, a.clip_value,
-                                static_cast<float>(h.number("beta1")),
-                                static_cast<float>(h.number("beta2")),
-                                static_cast<float>(h.number("eps")), h.number("amsgrad") != 0.0,
-                                kDecoupled);
+  return std::make_unique<Adam>(
+      std::move(a.model), std::move(a.slots), a.clip_mode, a.clip_value,
+      static_cast<float>(h.number("beta1")), static_cast<float>(h.number("beta2")),
+      static_cast<float>(h.number("eps")), h.number("amsgrad") != 0.0, kDecoupled);
 }
 
 const OptimizerRegistrar adam_registrar(

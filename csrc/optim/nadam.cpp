@@ -3,10 +3,11 @@
 //   m ← lerp(m, g, 1 − β1);  v ← β2·v + (1 − β2)·g²;  d = √(v / (1 − β2^t)) + ε
 //   p ← p − lr·(1 − μ_t)/(1 − Π) · g/d − lr·μ_{t+1}/(1 − Π·μ_{t+1}) · m/d
 #include "optim/nadam.h"
-#include "optim/registry.h"
-#include "core/parallel.h"
 
 #include <cmath>
+
+#include "core/parallel.h"
+#include "optim/registry.h"
 
 namespace fastnet {
 
@@ -87,8 +88,9 @@ ComponentInfo info() {
   ComponentInfo i;
   i.name = "nadam";
   i.caps = {{"class", std::string("Nadam")}};
-  i.doc = "Nadam (Dozat 2016) as torch.optim.NAdam: Adam with Nesterov momentum and the "
-          "momentum-decay schedule mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay)).";
+  i.doc =
+      "Nadam (Dozat 2016) as torch.optim.NAdam: Adam with Nesterov momentum and the "
+      "momentum-decay schedule mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay)).";
   i.params = {lr_param(2e-3),
               float_param("beta1", 0.9, "Decay of the gradient average.").at_least(0.0).below(1.0),
               float_param("beta2", 0.999, "Decay of the squared-gradient average.")
@@ -100,14 +102,13 @@ ComponentInfo info() {
   return i;
 }
 
-const OptimizerRegistrar registrar(info(), [](const Settings& h, OptimizerArgs&& a)
-                                               -> std::unique_ptr<Optimizer> {
-  return std::make_unique<Nadam>(std::move(a.model), std::move(a.slots), a.clip_mode,
-                                 a.clip_value, static_cast<float>(h.number("beta1")),
-                                 static_cast<float>(h.number("beta2")),
-                                 static_cast<float>(h.number("eps")),
-                                 static_cast<float>(h.number("momentum_decay")));
-});
+const OptimizerRegistrar registrar(
+    info(), [](const Settings& h, OptimizerArgs&& a) -> std::unique_ptr<Optimizer> {
+      return std::make_unique<Nadam>(
+          std::move(a.model), std::move(a.slots), a.clip_mode, a.clip_value,
+          static_cast<float>(h.number("beta1")), static_cast<float>(h.number("beta2")),
+          static_cast<float>(h.number("eps")), static_cast<float>(h.number("momentum_decay")));
+    });
 
 }  // namespace
 

@@ -7,10 +7,13 @@ namespace fastnet {
 class Nadam : public Optimizer {
  public:
   // State arenas: exp_avg, exp_avg_sq; one scalar per slot, its μ-product (starts at 1).
-  Nadam(std::shared_ptr<Model> m, std::vector<ParamSlot> s, ClipMode mode, float clip,
-        float beta1_, float beta2_, float eps_, float momentum_decay_)
+  Nadam(std::shared_ptr<Model> m, std::vector<ParamSlot> s, ClipMode mode, float clip, float beta1_,
+        float beta2_, float eps_, float momentum_decay_)
       : Optimizer(std::move(m), std::move(s), mode, clip, 2, 1, 1.0),
-        beta1(beta1_), beta2(beta2_), eps(eps_), momentum_decay(momentum_decay_) {}
+        beta1(beta1_),
+        beta2(beta2_),
+        eps(eps_),
+        momentum_decay(momentum_decay_) {}
   float beta1, beta2, eps, momentum_decay;
 
  protected:

@@ -1,16 +1,18 @@
 #include "optim/optimizer.h"
 
-#include "core/parallel.h"
-
 #include <cmath>
 
+#include "core/parallel.h"
 #include "engine/model.h"
 
 namespace fastnet {
 
-Optimizer::Optimizer(std::shared_ptr<Model> m, std::vector<ParamSlot> s, ClipMode mode,
-                     float value, size_t num_state_arenas, size_t per_slot, double scalar_init)
-    : slots(std::move(s)), clip_mode(mode), clip_value(value), scalars_per_slot(per_slot),
+Optimizer::Optimizer(std::shared_ptr<Model> m, std::vector<ParamSlot> s, ClipMode mode, float value,
+                     size_t num_state_arenas, size_t per_slot, double scalar_init)
+    : slots(std::move(s)),
+      clip_mode(mode),
+      clip_value(value),
+      scalars_per_slot(per_slot),
       model(std::move(m)) {
   for (auto& slot : slots)
     if (slot.offset > model->arena_floats() || slot.size > model->arena_floats() - slot.offset)

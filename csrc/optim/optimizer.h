@@ -57,10 +57,10 @@ class Optimizer {
   std::vector<ParamSlot> slots;
   ClipMode clip_mode;
   float clip_value;
-  int64_t steps = 0;          // applied updates
-  std::vector<int64_t> slot_steps;  // updates applied to each slot (torch keeps a step per tensor)
-  int64_t skipped_steps = 0;  // non-finite gradients
-  std::vector<double> last_sumsq;  // per-slot Σg² of the last step (diagnostics)
+  int64_t steps = 0;                 // applied updates
+  std::vector<int64_t> slot_steps;   // updates applied to each slot (torch keeps a step per tensor)
+  int64_t skipped_steps = 0;         // non-finite gradients
+  std::vector<double> last_sumsq;    // per-slot Σg² of the last step (diagnostics)
   std::vector<AlignedBuffer> state;  // per-parameter state, each in the arena's layout
   // Per-slot scalar state, scalars_per_slot values per slot (slot k's at slot_scalars(k)),
   // saved and restored with the rest (Python's state_dict "slot_state").
@@ -73,18 +73,18 @@ class Optimizer {
   // Update one segment (slot k) in one fused pass. g is the raw gradient; the effective
   // gradient is clamp(g · gscale, ±clip) when clip > 0, else g · gscale. t is this slot's
   // 1-based step count (a parameter frozen so far starts at t = 1 when unfrozen).
-  virtual void update_segment(size_t k, const ParamSlot& s, float* p, const float* g,
-                              float gscale, float clip, int64_t t) = 0;
+  virtual void update_segment(size_t k, const ParamSlot& s, float* p, const float* g, float gscale,
+                              float clip, int64_t t) = 0;
   // The same update as a plain scalar loop that follows torch.optim's lines one by one.
   virtual void update_segment_reference(size_t k, const ParamSlot& s, float* p, const float* g,
                                         float gscale, float clip, int64_t t) = 0;
 };
 
 // The two per-segment hooks every optimizer overrides: the fused pass and its reference twin.
-#define FASTNET_UPDATE_SEGMENT_OVERRIDES                                                       \
-  void update_segment(size_t k, const ParamSlot& s, float* p, const float* g, float gscale,   \
-                      float clip, int64_t t) override;                                         \
-  void update_segment_reference(size_t k, const ParamSlot& s, float* p, const float* g,       \
+#define FASTNET_UPDATE_SEGMENT_OVERRIDES                                                    \
+  void update_segment(size_t k, const ParamSlot& s, float* p, const float* g, float gscale, \
+                      float clip, int64_t t) override;                                      \
+  void update_segment_reference(size_t k, const ParamSlot& s, float* p, const float* g,     \
                                 float gscale, float clip, int64_t t) override;
 
 // Effective gradient (clip folded in): shared by every update kernel.

@@ -29,8 +29,8 @@ std::unique_ptr<Optimizer> make_optimizer(const std::string& kind, const Setting
                                           OptimizerArgs args) {
   const OptimizerEntry* e = find_entry(optimizer_entries(), kind);
   if (!e)
-    throw std::invalid_argument("unknown optimizer '" + kind + "'; expected one of: " +
-                                entry_names(optimizer_entries()));
+    throw std::invalid_argument("unknown optimizer '" + kind +
+                                "'; expected one of: " + entry_names(optimizer_entries()));
   // The update rule's own hyper-parameters: lr and weight_decay live on the slots.
   ComponentInfo rule = e->info;
   rule.params.clear();

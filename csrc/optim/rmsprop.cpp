@@ -3,10 +3,11 @@
 //   centered: ḡ ← lerp(ḡ, g, 1 − α), avg = √(s − ḡ²) + ε;  else avg = √s + ε
 //   momentum: b ← μ·b + g/avg, p ← p − lr·b;  else p ← p − lr·g/avg
 #include "optim/rmsprop.h"
-#include "optim/registry.h"
-#include "core/parallel.h"
 
 #include <cmath>
+
+#include "core/parallel.h"
+#include "optim/registry.h"
 
 namespace fastnet {
 
@@ -95,8 +96,9 @@ ComponentInfo info() {
   ComponentInfo i;
   i.name = "rmsprop";
   i.caps = {{"class", std::string("RMSprop")}};
-  i.doc = "RMSprop (Hinton, lecture 6e; centered form from Graves 2013) as torch.optim.RMSprop: "
-          "s = alpha s + (1 - alpha) g^2, optional centering and momentum on g / (sqrt(s) + eps).";
+  i.doc =
+      "RMSprop (Hinton, lecture 6e; centered form from Graves 2013) as torch.optim.RMSprop: "
+      "s = alpha s + (1 - alpha) g^2, optional centering and momentum on g / (sqrt(s) + eps).";
   i.params = {lr_param(1e-2),
               float_param("alpha", 0.99, "Decay of the squared-gradient average.")
                   .at_least(0.0)
@@ -108,14 +110,13 @@ ComponentInfo info() {
   return i;
 }
 
-const OptimizerRegistrar registrar(info(), [](const Settings& h, OptimizerArgs&& a)
-                                               -> std::unique_ptr<Optimizer> {
-  return std::make_unique<RMSprop>(std::move(a.model), std::move(a.slots), a.clip_mode,
-                                   a.clip_value, static_cast<float>(h.number("alpha")),
-                                   static_cast<float>(h.number("eps")),
-                                   static_cast<float>(h.number("momentum")),
-                                   h.number("centered") != 0.0);
-});
+const OptimizerRegistrar registrar(
+    info(), [](const Settings& h, OptimizerArgs&& a) -> std::unique_ptr<Optimizer> {
+      return std::make_unique<RMSprop>(
+          std::move(a.model), std::move(a.slots), a.clip_mode, a.clip_value,
+          static_cast<float>(h.number("alpha")), static_cast<float>(h.number("eps")),
+          static_cast<float>(h.number("momentum")), h.number("centered") != 0.0);
+    });
 
 }  // namespace
 

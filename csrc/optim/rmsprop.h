@@ -11,7 +11,10 @@ class RMSprop : public Optimizer {
           float alpha_, float eps_, float momentum_, bool centered_)
       : Optimizer(std::move(m), std::move(s), mode, clip,
                   1 + (centered_ ? 1 : 0) + (momentum_ > 0.0f ? 1 : 0)),
-        alpha(alpha_), eps(eps_), momentum(momentum_), centered(centered_) {}
+        alpha(alpha_),
+        eps(eps_),
+        momentum(momentum_),
+        centered(centered_) {}
   float alpha, eps, momentum;
   bool centered;
 

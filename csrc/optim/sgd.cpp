@@ -1,10 +1,11 @@
 // SGD with momentum, dampening, Nesterov and L2 weight decay, exactly as torch.optim.SGD:
 //   g ← g + wd·p;  b ← g (first step) or μ·b + (1−τ)·g;  g ← g + μ·b (Nesterov) or b;  p ← p − lr·g
+#include "optim/sgd.h"
+
 #include <stdexcept>
 
-#include "optim/sgd.h"
-#include "optim/registry.h"
 #include "core/parallel.h"
+#include "optim/registry.h"
 
 namespace fastnet {
 
@@ -78,25 +79,27 @@ ComponentInfo info() {
   ComponentInfo i;
   i.name = "sgd";
   i.caps = {{"class", std::string("SGD")}};
-  i.doc = "Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight "
-          "decay, as torch.optim.SGD (Nesterov: Sutskever et al. 2013).";
-  i.params = {lr_param(1e-3),
-              float_param("momentum", 0.0, "Momentum factor.").at_least(0.0),
-              float_param("dampening", 0.0, "Dampening of the momentum.").at_least(0.0).at_most(1.0),
-              bool_param("nesterov", false, "Nesterov momentum (needs momentum > 0, dampening 0)."),
-              weight_decay_param(0.0)};
+  i.doc =
+      "Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight "
+      "decay, as torch.optim.SGD (Nesterov: Sutskever et al. 2013).";
+  i.params = {
+      lr_param(1e-3), float_param("momentum", 0.0, "Momentum factor.").at_least(0.0),
+      float_param("dampening", 0.0, "Dampening of the momentum.").at_least(0.0).at_most(1.0),
+      bool_param("nesterov", false, "Nesterov momentum (needs momentum > 0, dampening 0)."),
+      weight_decay_param(0.0)};
   return i;
 }
 
-const OptimizerRegistrar registrar(info(), [](const Settings& h, OptimizerArgs&& a)
-                                               -> std::unique_ptr<Optimizer> {
-  if (h.number("nesterov") != 0.0 && (h.number("momentum") <= 0.0 || h.number("dampening") != 0.0))
-    throw std::invalid_argument("Nesterov momentum requires momentum > 0 and dampening = 0");
-  return std::make_unique<SGD>(std::move(a.model), std::move(a.slots), a.clip_mode, a.clip_value,
-                               static_cast<float>(h.number("momentum")),
-                               static_cast<float>(h.number("dampening")),
-                               h.number("nesterov") != 0.0);
-});
+const OptimizerRegistrar registrar(
+    info(), [](const Settings& h, OptimizerArgs&& a) -> std::unique_ptr<Optimizer> {
+      if (h.number("nesterov") != 0.0 &&
+          (h.number("momentum") <= 0.0 || h.number("dampening") != 0.0))
+        throw std::invalid_argument("Nesterov momentum requires momentum > 0 and dampening = 0");
+      return std::make_unique<SGD>(std::move(a.model), std::move(a.slots), a.clip_mode,
+                                   a.clip_value, static_cast<float>(h.number("momentum")),
+                                   static_cast<float>(h.number("dampening")),
+                                   h.number("nesterov") != 0.0);
+    });
 
 }  // namespace
 

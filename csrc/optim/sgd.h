@@ -9,7 +9,9 @@ class SGD : public Optimizer {
   SGD(std::shared_ptr<Model> m, std::vector<ParamSlot> s, ClipMode mode, float clip,
       float momentum_, float dampening_, bool nesterov_)
       : Optimizer(std::move(m), std::move(s), mode, clip, momentum_ != 0.0f ? 1 : 0),
-        momentum(momentum_), dampening(dampening_), nesterov(nesterov_) {}
+        momentum(momentum_),
+        dampening(dampening_),
+        nesterov(nesterov_) {}
   float momentum, dampening;
   bool nesterov;
 

@@ -1,5 +1,6 @@
 """Dropout layers (kernels in csrc/layers/dropout.cpp): masks from a counter-based RNG keyed by the
 model seed, the layer's index and the training step, identical for any thread count."""
+
 from __future__ import annotations
 
 from .._validate import check_float

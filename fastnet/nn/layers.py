@@ -4,10 +4,10 @@ A layer is unbound until a Sequential builds it into its arena; its parameters a
 into that arena. A layer that already belongs to a model is cloned (weights copied) when it is
 put into a new one, so two models never share memory.
 """
+
 from __future__ import annotations
 
 import abc
-
 import copy
 import functools
 import inspect
@@ -23,8 +23,14 @@ from .._validate import MAX_FEATURES, as_float_array, check_finite, check_float,
 _ACT_ENTRIES = [e for e in _registry.entries("activations") if not e.get("identity")]
 ACTIVATION_NAMES = tuple(e["name"] for e in _ACT_ENTRIES)
 _ALIASES = {alias: e["name"] for e in _ACT_ENTRIES for alias in e["aliases"]}
-_ALIASES.update({n: None for e in _registry.entries("activations") if e.get("identity")
-                 for n in (e["name"], *e["aliases"])})
+_ALIASES.update(
+    {
+        n: None
+        for e in _registry.entries("activations")
+        if e.get("identity")
+        for n in (e["name"], *e["aliases"])
+    }
+)
 
 
 def canonical_activation(name):
@@ -38,7 +44,9 @@ def canonical_activation(name):
     if key in _ALIASES:
         return _ALIASES[key]
     if key not in ACTIVATION_NAMES:
-        raise ValueError(f"unknown activation {name!r}; expected one of {', '.join(ACTIVATION_NAMES)}")
+        raise ValueError(
+            f"unknown activation {name!r}; expected one of {', '.join(ACTIVATION_NAMES)}"
+        )
     return key
 
 
@@ -113,9 +121,9 @@ class Layer(abc.ABC):
         return cls(*args, **kwargs)
 
     def __init__(self):
-        self._model = None        # the Sequential that owns this layer's arena segments
-        self._params = {}         # name -> Parameter, once bound
-        self._pending = None      # values to copy in at bind time (a cloned layer)
+        self._model = None  # the Sequential that owns this layer's arena segments
+        self._params = {}  # name -> Parameter, once bound
+        self._pending = None  # values to copy in at bind time (a cloned layer)
         self._frozen = False
 
     # ----- shape inference and C++ configuration -----
@@ -140,7 +148,7 @@ class Layer(abc.ABC):
         return None
 
     # ----- parameters -----
-    def _initialize(self, rng, next_activation) -> None:
+    def _initialize(self, rng, next_activation) -> None:  # noqa: B027 (optional hook)
         """Fill freshly bound parameters (the arena starts at zero)."""
 
     def _bind(self, model, params: dict) -> bool:
@@ -211,8 +219,16 @@ class Dense(Layer):
 
     kind = "dense"
 
-    def __init__(self, in_features: int, out_features: int, init="auto", bias: bool = True,
-                 activation=None, alpha=None, weight_norm: bool = False):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        init="auto",
+        bias: bool = True,
+        activation=None,
+        alpha=None,
+        weight_norm: bool = False,
+    ):
         super().__init__()
         self.in_features = check_int(in_features, "in_features", 1, MAX_FEATURES)
         self.out_features = check_int(out_features, "out_features", 1, MAX_FEATURES)
@@ -233,8 +249,9 @@ class Dense(Layer):
             raise TypeError(f"weight_norm must be True or False, got {type(weight_norm).__name__}")
         self.weight_norm = bool(weight_norm)
         if self.weight_norm and self.activation == "prelu":
-            raise ValueError("Dense(weight_norm=True) cannot fuse activation='prelu'; "
-                             "add a PReLU layer after it")
+            raise ValueError(
+                "Dense(weight_norm=True) cannot fuse activation='prelu'; add a PReLU layer after it"
+            )
 
     def input_features(self):
         return self.in_features
@@ -249,9 +266,15 @@ class Dense(Layer):
         return self.activation
 
     def _config(self, in_features: int) -> dict:
-        return {"kind": "dense", "in_features": self.in_features, "out_features": self.out_features,
-                "bias": int(self.bias), "activation": self.activation or "none",
-                "alpha": self.alpha, **({"weight_norm": 1} if self.weight_norm else {})}
+        return {
+            "kind": "dense",
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": int(self.bias),
+            "activation": self.activation or "none",
+            "alpha": self.alpha,
+            **({"weight_norm": 1} if self.weight_norm else {}),
+        }
 
     def _initialize(self, rng, next_activation) -> None:
         act = self.activation if self.activation is not None else next_activation
@@ -295,8 +318,12 @@ class Activation(Layer):
         return {p["name"]: getattr(self, p["name"]) for p in self._entry["params"]}
 
     def _config(self, in_features: int) -> dict:
-        return {"kind": "activation", "features": in_features, "activation": self.act,
-                **self._settings()}
+        return {
+            "kind": "activation",
+            "features": in_features,
+            "activation": self.act,
+            **self._settings(),
+        }
 
     def __repr__(self) -> str:
         if self._entry is not None and self._entry.get("learned"):
@@ -316,10 +343,18 @@ def _activation_class(entry: dict):
     rows = []
     if learned:
         sig_params.append(P("features", P.POSITIONAL_OR_KEYWORD, annotation=int))
-        rows.append(("features", "int", None, "Width of the input (one learned value per feature)."))
+        rows.append(
+            ("features", "int", None, "Width of the input (one learned value per feature).")
+        )
     for p in params:
-        sig_params.append(P(p["name"], P.POSITIONAL_OR_KEYWORD, default=p["default"],
-                            annotation=_registry.PY_TYPES[p["type"]]))
+        sig_params.append(
+            P(
+                p["name"],
+                P.POSITIONAL_OR_KEYWORD,
+                default=p["default"],
+                annotation=_registry.PY_TYPES[p["type"]],
+            )
+        )
         rows.append((p["name"], p["type"], p["default"], p["doc"]))
     signature = inspect.Signature(sig_params)
     ordered = entry.get("ordered")
@@ -340,8 +375,13 @@ def _activation_class(entry: dict):
                 raise ValueError(f"{hi} must be >= {lo}, got {lo}={values[lo]}, {hi}={values[hi]}")
 
     __init__.__signature__ = signature
-    namespace = {"__init__": __init__, "act": entry["name"], "_entry": entry,
-                 "__doc__": _registry.signature_doc(entry, rows), "__module__": __name__}
+    namespace = {
+        "__init__": __init__,
+        "act": entry["name"],
+        "_entry": entry,
+        "__doc__": _registry.signature_doc(entry, rows),
+        "__module__": __name__,
+    }
     if learned:
 
         def input_features(self):
@@ -361,8 +401,13 @@ def _activation_class(entry: dict):
 
 _ACTIVATION_CLASSES = {e["name"]: _activation_class(e) for e in _ACT_ENTRIES if e.get("class")}
 globals().update({cls.__name__: cls for cls in _ACTIVATION_CLASSES.values()})
-globals().update({alias: _ACTIVATION_CLASSES[e["name"]] for e in _ACT_ENTRIES
-                  for alias in e.get("class_aliases", ())})
+globals().update(
+    {
+        alias: _ACTIVATION_CLASSES[e["name"]]
+        for e in _ACT_ENTRIES
+        for alias in e.get("class_aliases", ())
+    }
+)
 
 
 class GELU(Activation):
@@ -386,12 +431,20 @@ class GELU(Activation):
 
 # Public activation classes by class name (generated ones, their aliases such as SiLU, and GELU):
 # fastnet.nn and fastnet export exactly these, so a new registry entry needs no export edit.
-ACTIVATION_CLASSES = {**{cls.__name__: cls for cls in _ACTIVATION_CLASSES.values()},
-                      **{alias: _ACTIVATION_CLASSES[e["name"]] for e in _ACT_ENTRIES
-                         for alias in e.get("class_aliases", ())},
-                      "GELU": GELU}
+ACTIVATION_CLASSES = {
+    **{cls.__name__: cls for cls in _ACTIVATION_CLASSES.values()},
+    **{
+        alias: _ACTIVATION_CLASSES[e["name"]]
+        for e in _ACT_ENTRIES
+        for alias in e.get("class_aliases", ())
+    },
+    "GELU": GELU,
+}
 
 # Activation layers by registry name (every activation, gelu_tanh as GELU(approximate="tanh")):
 # drives the table-driven tests.
-ACTIVATION_LAYERS = {**_ACTIVATION_CLASSES, "gelu": GELU,
-                     "gelu_tanh": lambda: GELU(approximate="tanh")}
+ACTIVATION_LAYERS = {
+    **_ACTIVATION_CLASSES,
+    "gelu": GELU,
+    "gelu_tanh": lambda: GELU(approximate="tanh"),
+}

@@ -1,5 +1,6 @@
 """Normalization layers: BatchNorm and LayerNorm (kernels in csrc/layers/batchnorm.cpp and
 csrc/layers/layernorm.cpp)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,9 @@ class BatchNorm(Layer):
     _buffer_names = tuple(_registry.layer_entry(kind)["buffers"])
     _batch_statistics = _registry.layer_entry(kind)["batch_statistics"]
 
-    def __init__(self, features: int, momentum: float = 0.1, eps: float = 1e-5,
-                 affine: bool = True):
+    def __init__(
+        self, features: int, momentum: float = 0.1, eps: float = 1e-5, affine: bool = True
+    ):
         super().__init__()
         self.features = check_int(features, "features", 1, MAX_FEATURES)
         self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0)
@@ -43,8 +45,13 @@ class BatchNorm(Layer):
         return self.features
 
     def _config(self, in_features: int) -> dict:
-        return {"kind": "batchnorm", "features": self.features, "momentum": self.momentum,
-                "eps": self.eps, "affine": int(self.affine)}
+        return {
+            "kind": "batchnorm",
+            "features": self.features,
+            "momentum": self.momentum,
+            "eps": self.eps,
+            "affine": int(self.affine),
+        }
 
     def _initialize(self, rng, next_activation) -> None:
         if self.affine:
@@ -86,8 +93,12 @@ class LayerNorm(Layer):
         return self.features
 
     def _config(self, in_features: int) -> dict:
-        return {"kind": "layernorm", "features": self.features, "eps": self.eps,
-                "affine": int(self.elementwise_affine)}
+        return {
+            "kind": "layernorm",
+            "features": self.features,
+            "eps": self.eps,
+            "affine": int(self.elementwise_affine),
+        }
 
     def _initialize(self, rng, next_activation) -> None:
         if self.elementwise_affine:

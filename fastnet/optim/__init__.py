@@ -6,6 +6,7 @@ with types, defaults and ranges): a new update rule needs no Python file. Their 
 follow torch.optim: ``Cls(params, lr=..., <hyper-parameters>, weight_decay=..., *, clip_norm=None,
 clip_layer_norm=None, clip_value=None, on_nonfinite="skip")``, with Adam's beta1/beta2 taken as
 the pair ``betas=(beta1, beta2)``."""
+
 import inspect
 
 from .. import _registry
@@ -21,9 +22,9 @@ def _arguments(entry):
     """The Python arguments of an entry, in order: (name, [spec, ...]) with pairs merged."""
     specs, out, i = entry["params"], [], 0
     while i < len(specs):
-        pair = tuple(s["name"] for s in specs[i:i + 2])
+        pair = tuple(s["name"] for s in specs[i : i + 2])
         if pair in _PAIRS:
-            out.append((_PAIRS[pair], specs[i:i + 2]))
+            out.append((_PAIRS[pair], specs[i : i + 2]))
             i += 2
         else:
             out.append((specs[i]["name"], [specs[i]]))
@@ -34,10 +35,12 @@ def _arguments(entry):
 def _check_pair(name, specs, value) -> tuple:
     """A pair such as betas=(beta1, beta2), each checked against its spec (torch checks them so)."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
-        raise TypeError(f"{name} must be a pair ({specs[0]['name']}, {specs[1]['name']}), "
-                        f"got {value!r}")
-    return tuple(_registry.check_param(s, v, f"{name}[{i}]")
-                 for i, (s, v) in enumerate(zip(specs, value)))
+        raise TypeError(
+            f"{name} must be a pair ({specs[0]['name']}, {specs[1]['name']}), got {value!r}"
+        )
+    return tuple(
+        _registry.check_param(s, v, f"{name}[{i}]") for i, (s, v) in enumerate(zip(specs, value))
+    )
 
 
 def _optimizer_class(entry):
@@ -46,8 +49,15 @@ def _optimizer_class(entry):
     arguments = _arguments(entry)
     P = inspect.Parameter
     sig = [P("self", P.POSITIONAL_OR_KEYWORD), P("params", P.POSITIONAL_OR_KEYWORD)]
-    rows = [("params", "iterable", None, "Parameters (model.parameters()) or parameter-group "
-             "dicts with their own 'lr' / 'weight_decay'.")]
+    rows = [
+        (
+            "params",
+            "iterable",
+            None,
+            "Parameters (model.parameters()) or parameter-group "
+            "dicts with their own 'lr' / 'weight_decay'.",
+        )
+    ]
     for name, specs in arguments:
         if len(specs) == 1:
             default = specs[0]["default"]
@@ -68,11 +78,19 @@ def _optimizer_class(entry):
         bound.apply_defaults()
         a = bound.arguments
         for name, specs in rule:
-            value = (_check_pair(name, specs, a[name]) if len(specs) == 2
-                     else _registry.check_param(specs[0], a[name]))
+            value = (
+                _check_pair(name, specs, a[name])
+                if len(specs) == 2
+                else _registry.check_param(specs[0], a[name])
+            )
             setattr(self, name, value)
-        Optimizer.__init__(self, a["params"], {"lr": a["lr"], "weight_decay": a["weight_decay"]},
-                           **{k: a[k] for k in _CLIP_KEYWORDS}, on_nonfinite=a["on_nonfinite"])
+        Optimizer.__init__(
+            self,
+            a["params"],
+            {"lr": a["lr"], "weight_decay": a["weight_decay"]},
+            **{k: a[k] for k in _CLIP_KEYWORDS},
+            on_nonfinite=a["on_nonfinite"],
+        )
 
     def _hparams(self):
         """The update rule's hyper-parameters in registry order (state_dict "hparams")."""
@@ -83,13 +101,23 @@ def _optimizer_class(entry):
         return [float(v) for v in values]
 
     __init__.__signature__ = signature
-    clip_doc = ("clip_norm, clip_layer_norm, clip_value : float, optional\n    At most one: "
-                "clip the global gradient norm, each tensor's norm, or each element, inside the "
-                "update pass.\non_nonfinite : {'skip', 'raise'}, default 'skip'\n    A step with a "
-                "non-finite gradient norm is skipped (with a warning) or raises.")
-    cls = type(entry["class"], (Optimizer,), {
-        "__init__": __init__, "_hparams": _hparams, "kind": entry["name"], "__module__": __name__,
-        "__doc__": _registry.signature_doc(entry, rows, extra=clip_doc)})
+    clip_doc = (
+        "clip_norm, clip_layer_norm, clip_value : float, optional\n    At most one: "
+        "clip the global gradient norm, each tensor's norm, or each element, inside the "
+        "update pass.\non_nonfinite : {'skip', 'raise'}, default 'skip'\n    A step with a "
+        "non-finite gradient norm is skipped (with a warning) or raises."
+    )
+    cls = type(
+        entry["class"],
+        (Optimizer,),
+        {
+            "__init__": __init__,
+            "_hparams": _hparams,
+            "kind": entry["name"],
+            "__module__": __name__,
+            "__doc__": _registry.signature_doc(entry, rows, extra=clip_doc),
+        },
+    )
     # The docstring's Parameters section ends with the clip keywords.
     cls.__doc__ = cls.__doc__.replace("\n\nclip_norm,", "\nclip_norm,")
     cls.__init__.__qualname__ = f"{cls.__name__}.__init__"
@@ -100,4 +128,8 @@ OPTIMIZERS = {e["name"]: _optimizer_class(e) for e in _registry.entries("optimiz
 globals().update({cls.__name__: cls for cls in OPTIMIZERS.values()})
 
 __all__ = sorted(cls.__name__ for cls in OPTIMIZERS.values()) + [
-    "OPTIMIZERS", "Optimizer", "clip_grad_norm", "clip_grad_value"]
+    "OPTIMIZERS",
+    "Optimizer",
+    "clip_grad_norm",
+    "clip_grad_value",
+]

@@ -198,6 +198,7 @@ class Optimizer(abc.ABC):
     def _hparam_dict(self) -> dict:
         """The update rule's hyper-parameters by name, as the C++ registry entry names them."""
         from .._registry import optimizer_entry
+
         names = [p["name"] for p in optimizer_entry(self.kind)["params"] if not p["per_group"]]
         return dict(zip(names, (float(h) for h in self._hparams())))
 

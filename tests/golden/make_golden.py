@@ -13,6 +13,7 @@ fastnet schedule, tests/test_schedules.py TORCH_SCHEDULES, before each optimizer
 Inputs (initial weights, gradients, data) are stored with the outputs, so the CI tests need
 neither torch nor the same NumPy random streams.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,10 @@ def optim_golden() -> dict:
         for extra in EXTRAS:
             key = f"{case_id(case)}|{extra}"
             init = [(rng.standard_normal(s) * 0.5).astype(np.float32) for s in SHAPES]
-            grads = [[(rng.standard_normal(s) * 2.0).astype(np.float32) for s in SHAPES]
-                     for _ in range(STEPS)]
+            grads = [
+                [(rng.standard_normal(s) * 2.0).astype(np.float32) for s in SHAPES]
+                for _ in range(STEPS)
+            ]
             params = [torch.nn.Parameter(torch.tensor(w)) for w in init]
             opt = getattr(torch.optim, "NAdam" if name == "Nadam" else name)(params, **kw)
             norms = []
@@ -67,8 +70,10 @@ def norm_golden() -> dict:
     gamma = (1 + 0.3 * rng.standard_normal(feats)).astype(np.float32)
     beta = (0.2 * rng.standard_normal(feats)).astype(np.float32)
     out = {"X": X, "dY": dY, "gamma": gamma, "beta": beta}
-    for kind, layer in (("bn", torch.nn.BatchNorm1d(feats, eps=1e-5, momentum=0.1)),
-                        ("ln", torch.nn.LayerNorm(feats, eps=1e-5))):
+    for kind, layer in (
+        ("bn", torch.nn.BatchNorm1d(feats, eps=1e-5, momentum=0.1)),
+        ("ln", torch.nn.LayerNorm(feats, eps=1e-5)),
+    ):
         with torch.no_grad():
             layer.weight.copy_(torch.tensor(gamma))
             layer.bias.copy_(torch.tensor(beta))
@@ -145,10 +150,13 @@ def schedule_golden() -> dict:
 
 
 def main() -> None:
-    for name, data in (("torch_optim.npz", optim_golden()), ("torch_norm.npz", norm_golden()),
-                       ("torch_activations.npz", activation_golden()),
-                       ("torch_losses.npz", loss_golden()),
-                       ("torch_schedules.npz", schedule_golden())):
+    for name, data in (
+        ("torch_optim.npz", optim_golden()),
+        ("torch_norm.npz", norm_golden()),
+        ("torch_activations.npz", activation_golden()),
+        ("torch_losses.npz", loss_golden()),
+        ("torch_schedules.npz", schedule_golden()),
+    ):
         path = os.path.join(HERE, name)
         np.savez_compressed(path, **data, torch_version=np.array(torch.__version__))
         print(f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KiB, {len(data)} arrays)")
