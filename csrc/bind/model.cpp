@@ -257,6 +257,21 @@ void bind_model(py::module_& m) {
              if (signals.stopped()) signals.raise();
              return Y;
            })
+      .def("plan_summary", &Model::plan_summary)
+      .def("freeze_bf16",
+           [](Model& self) {
+             std::unique_lock<std::shared_mutex> lock(self.mutex);
+             self.freeze_bf16();
+           })
+      .def_property_readonly("frozen_bf16", &Model::frozen_bf16)
+      .def_property_readonly("bf16_bytes", &Model::bf16_bytes)
+      .def("bf16_weight",
+           [](const Model& self, size_t step) {
+             std::vector<float> w = self.bf16_weight(step);
+             py::array_t<float> out(static_cast<py::ssize_t>(w.size()));
+             std::copy(w.begin(), w.end(), out.mutable_data());
+             return out;
+           })
       .def(
           "activation",
           [](Model& self, size_t i) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bind/common.h"
+#include "core/cpu.h"
 
 namespace fastnet::bind {
 
@@ -27,6 +28,12 @@ void bind_threads(py::module_& m) {
   m.def("openblas_num_threads", []() { return scipy_openblas_get_num_threads(); });
   m.def("openblas_corename", []() { return std::string(scipy_openblas_get_corename()); });
   m.def("openblas_config", []() { return std::string(scipy_openblas_get_config()); });
+  // Instruction sets: what the CPU has, what the kernels use, and the cap tests lower.
+  m.def("cpu_isa", []() { return std::string(isa_name(cpu_isa())); });
+  m.def("active_isa", []() { return std::string(isa_name(active_isa())); });
+  m.def(
+      "set_isa_limit", [](const std::string& name) { set_isa_limit(isa_from_name(name)); },
+      py::arg("name"));
   m.def("compiler", []() {
 #if defined(__clang__)
     return std::string("clang ") + __clang_version__;

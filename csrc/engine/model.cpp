@@ -50,6 +50,7 @@ void Model::build() {
   arena_floats_ = off;
   params_.resize(std::max(off, kAlignFloats));
   grads_.resize(std::max(off, kAlignFloats));
+  build_plan();
   built_ = true;
 }
 
@@ -64,6 +65,7 @@ void Model::ensure_workspace(Workspace& ws, int64_t batch, bool training) const 
     ws.layer_ws[i].resize(layers_[i]->workspace_floats(batch));
     widest = std::max(widest, layers_[i]->out);
   }
+  ws.epilogue.resize(static_cast<size_t>(2 * widest));
   if (training) {
     ws.grad_a.resize(static_cast<size_t>(batch * widest));
     ws.grad_b.resize(static_cast<size_t>(batch * widest));
@@ -73,6 +75,7 @@ void Model::ensure_workspace(Workspace& ws, int64_t batch, bool training) const 
 
 const float* Model::forward(const float* X, int64_t batch, bool training, bool copy_input) {
   if (!built_) throw std::logic_error("model not built");
+  if (training) check_trainable();
   if (batch <= 0) throw std::invalid_argument("empty batch");
   Workspace& ws = train_ws_;
   ensure_workspace(ws, batch, true);
@@ -94,26 +97,6 @@ const float* Model::forward(const float* X, int64_t batch, bool training, bool c
     ++step;
   } else {
     last_train_batch = -1;  // inference overwrote the saved activations
-  }
-  return x;
-}
-
-const float* Model::infer(const float* X, int64_t batch, Workspace& ws) const {
-  if (!built_) throw std::logic_error("model not built");
-  if (batch <= 0) throw std::invalid_argument("empty batch");
-  ensure_workspace(ws, batch, false);
-  StepContext ctx;
-  // Inference layers read the parameters only (no running statistics, no gradients).
-  ctx.params = const_cast<float*>(params_.data());
-  ctx.grads = nullptr;
-  ctx.training = false;
-  ctx.seed = seed;
-  ctx.step = step;
-  const float* x = X;
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    float* y = ws.acts[i + 1].data();
-    layers_[i]->forward(x, y, ws.layer_ws[i].data(), batch, ctx);
-    x = y;
   }
   return x;
 }

@@ -7,9 +7,11 @@
 #include <mutex>
 #include <shared_mutex>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "core/arena.h"
+#include "inference/dense_infer.h"
 #include "layers/layer.h"
 #include "losses/loss.h"
 
@@ -25,6 +27,17 @@ struct Workspace {
   std::vector<AlignedBuffer> acts;      // acts[0] input copy, acts[i+1] output of layer i
   std::vector<AlignedBuffer> layer_ws;  // per-layer scratch
   AlignedBuffer grad_a, grad_b;         // ping-pong buffers for the backward pass (training)
+  AlignedBuffer epilogue;               // inference: a fused step's scale and shift
+};
+
+// One step of inference (csrc/engine/infer_plan.cpp): layers [first, last] at once. Fused: a
+// Dense whose product applies the BatchNorm and the activation after it in its epilogue.
+struct InferStep {
+  enum Kind { Layer, Identity, Fused };
+  Kind kind = Layer;
+  size_t first = 0, last = 0;
+  InferenceRole dense, bn, act;  // Fused: bn.kind is Opaque when there is no BatchNorm
+  int bf16 = -1;                 // the step's packed weight when the model is frozen to bf16
 };
 
 // Returns true when a long call should stop (a pending signal): checked between steps/chunks.
@@ -60,6 +73,15 @@ class Model {
   const float* forward(const float* X, int64_t batch, bool training, bool copy_input);
   // Inference-mode forward of `batch` rows in a borrowed workspace; reads the parameters only.
   const float* infer(const float* X, int64_t batch, Workspace& ws) const;
+  // The inference plan, one line per step (tests and docs read it).
+  std::vector<std::string> plan_summary() const;
+  // Turns this model into an inference copy with bf16 weights (dense_infer.h): each fused
+  // Dense's weight packed as bf16 once, here; training it afterwards is an error.
+  void freeze_bf16();
+  bool frozen_bf16() const { return !bf16_weights_.empty(); }
+  size_t bf16_bytes() const;
+  // The bf16 weight of fused step `i` as float32 (K, N), for tests.
+  std::vector<float> bf16_weight(size_t step) const;
   // Rows per inference chunk: at most `batch_size`, fewer when a chunk's workspace would pass
   // kInferWorkspaceFloats (peak memory beyond input and output is bounded whatever n is).
   int64_t infer_rows(int64_t batch_size) const;
@@ -147,8 +169,16 @@ class Model {
     return c;
   }
   void backward_impl(float* dY_work, float* dX);
+  void build_plan();
+  Epilogue fused_epilogue(const InferStep& s, float* scratch) const;
+  void check_trainable() const {
+    if (frozen_bf16())
+      throw std::logic_error("this is an inference copy (bf16): it predicts but does not train");
+  }
 
   std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<InferStep> plan_;
+  std::vector<PackedBf16> bf16_weights_;
   bool built_ = false;
   size_t arena_floats_ = 0;
   AlignedBuffer params_, grads_;

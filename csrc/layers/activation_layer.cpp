@@ -40,6 +40,15 @@ class ActivationLayer : public Layer {
     activation_backward(act_, ap, X, Y, dY, target, nullptr, dslope, batch, out, ctx.training);
   }
 
+  InferenceRole inference_role() const override {
+    InferenceRole r;
+    r.kind = InferenceRole::Activation;
+    r.act = act_;
+    r.ap = ap_;
+    r.slope = act_ == ActKind::PReLU ? &slope_ : nullptr;
+    return r;
+  }
+
  private:
   ActParams bind(const StepContext& ctx) const {
     return bind_act_params(ap_, act_, slope_, index, ctx);

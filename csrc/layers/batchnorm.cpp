@@ -202,6 +202,18 @@ class BatchNormLayer : public Layer {
                        affine_ ? ctx.grads + beta_.offset : nullptr, batch, in, relu_);
   }
 
+  InferenceRole inference_role() const override {
+    InferenceRole r;
+    r.kind = InferenceRole::BatchNorm;
+    r.gamma = affine_ ? &gamma_ : nullptr;
+    r.bias = affine_ ? &beta_ : nullptr;
+    r.mean = &rmean_;
+    r.var = &rvar_;
+    r.eps = eps_;
+    r.act = relu_ ? ActKind::ReLU : ActKind::None;
+    return r;
+  }
+
  private:
   float momentum_ = 0.1f, eps_ = 1e-5f;
   bool affine_ = true, relu_ = false;

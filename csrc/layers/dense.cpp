@@ -77,6 +77,17 @@ class DenseLayer : public Layer {
                    dense_dx_transposes(batch, in, out) ? ws + z_floats(batch) : nullptr);
   }
 
+  InferenceRole inference_role() const override {
+    InferenceRole r;
+    r.kind = InferenceRole::Dense;
+    r.weight = &W_;
+    r.bias = has_bias_ ? &b_ : nullptr;
+    r.act = act_;
+    r.ap = ap_;
+    r.slope = act_ == ActKind::PReLU ? &slope_ : nullptr;
+    return r;
+  }
+
  private:
   size_t z_floats(int64_t batch) const {
     return act_ == ActKind::None ? 0 : static_cast<size_t>(batch * out);

@@ -99,6 +99,12 @@ class DropoutLayer : public Layer {
     return static_cast<size_t>((batch * in + 3) / 4);
   }
 
+  InferenceRole inference_role() const override {
+    InferenceRole r;
+    r.kind = InferenceRole::Identity;
+    return r;
+  }
+
  private:
   // The same stream derivation as the other random layers (fused_activation.h): seed, index, step.
   uint64_t key(const StepContext& ctx) const { return layer_rng_key(ctx.seed, index, ctx.step); }

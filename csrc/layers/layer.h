@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "activations/activation.h"
 #include "core/spec.h"
 
 namespace fastnet {
@@ -43,6 +44,23 @@ struct LayerConfig {
   const std::string& string(const std::string& k) const { return values.string(k); }
 };
 
+// What inference may fuse (csrc/engine/infer_plan.cpp): a Dense, with a BatchNorm and an
+// activation after it, becomes one product whose epilogue applies both; a Dropout is the
+// identity. Opaque layers run their own forward.
+struct InferenceRole {
+  enum Kind { Opaque, Identity, Dense, BatchNorm, Activation };
+  Kind kind = Opaque;
+  const ParamDecl* weight = nullptr;  // Dense: (in, out)
+  const ParamDecl* bias = nullptr;    // Dense (null: no bias), BatchNorm β (null: not affine)
+  const ParamDecl* gamma = nullptr;   // BatchNorm γ (null: not affine)
+  const ParamDecl* mean = nullptr;    // BatchNorm running statistics
+  const ParamDecl* var = nullptr;
+  float eps = 0.0f;
+  ActKind act = ActKind::None;  // the layer's own (fused) activation
+  ActParams ap;
+  const ParamDecl* slope = nullptr;  // PReLU
+};
+
 class Layer {
  public:
   virtual ~Layer() = default;
@@ -63,6 +81,8 @@ class Layer {
   // Parameter gradients are overwritten.
   virtual void backward(const float* X, const float* Y, float* dY, float* dX, float* ws,
                         int64_t batch, const StepContext& ctx) = 0;
+  // How inference may fuse this layer (default: it runs its own forward).
+  virtual InferenceRole inference_role() const { return {}; }
   // Assign random-stream indices (composite layers number their children).
   virtual int assign_index(int next) {
     index = next;
