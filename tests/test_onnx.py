@@ -118,6 +118,19 @@ def test_activation_layer_and_fused_activation_round_trip(entry, opset, tmp_path
     assert_round_trip(model, tmp_path / "m.onnx", opset=opset)
 
 
+@pytest.mark.parametrize("opset", (9, 17, 20))
+@pytest.mark.parametrize("entry", ACTIVATION_ENTRIES, ids=lambda e: e["name"])
+def test_activation_over_a_wide_range(entry, opset, tmp_path):
+    # PReLU with slope 1 is the identity: the activation sees the inputs, -300..300, where the
+    # written-out formulas (GELU, Mish, Swish) must neither overflow nor lose precision.
+    model = fn.Sequential(fn.PReLU(6, init=1.0), activation_layer(entry["name"], 6), seed=0)
+    fn.export_onnx(model, tmp_path / "m.onnx", opset=opset)
+    X = np.linspace(-300, 300, 6 * 200, dtype=np.float32).reshape(200, 6)
+    want, got = model.predict(X), run_ort(tmp_path / "m.onnx", X)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=TOLERANCE)
+
+
 def test_native_ops_from_their_opsets(tmp_path):
     model = fn.Sequential(fn.Dense(4, 4, activation="gelu"), fn.Mish(), fn.GELU("tanh"), seed=0)
     assert "Gelu" not in op_types(fn.export_onnx(model, tmp_path / "a.onnx", opset=17))
