@@ -71,8 +71,9 @@ def import_times(reps: int = 5) -> dict:
     }
 
 
-def predict_latency(threads: int, calls: int, batches) -> dict:
-    """bench/latency.py in a fresh process: {batch: {peer: {median_us, p99_us, calls}}}."""
+def predict_latency(threads: int, calls: int, batches, agreement: bool = False) -> dict:
+    """bench/latency.py in a fresh process: {"latency": {batch: {peer: {median_us, p99_us,
+    calls}}}, "agreement": ... (only when asked; see latency.agreement)}."""
     done = subprocess.run(
         [
             sys.executable,
@@ -80,6 +81,7 @@ def predict_latency(threads: int, calls: int, batches) -> dict:
             str(threads),
             str(calls),
             *map(str, batches),
+            *(["--agreement"] if agreement else []),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -87,7 +89,9 @@ def predict_latency(threads: int, calls: int, batches) -> dict:
     )
     if done.returncode != 0:
         raise RuntimeError("bench/latency.py failed:\n" + done.stderr[-2000:])
-    return {int(k): v for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["latency"] = {int(k): v for k, v in out["latency"].items()}
+    return out
 
 
 def peak_memory(peer: str, steps: int) -> dict:

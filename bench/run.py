@@ -228,28 +228,56 @@ def mnist10k_rows(res, loads, n, st, notes):
     )
 
 
+PREDICT_BATCHES = (1, 32, 256)
+# Targets against ONNX Runtime fp32 (issue 11): peer time ÷ fastnet time, median and p99.
+ORT_TARGETS = {1: 1.2, 32: 1.0, 256: 1.0}
+# Targets of the extra fastnet peers (bench/latency.py extra_fastnet_peers) at batch 1 against
+# ONNX Runtime fp32, and their least top-1 agreement with fastnet's fp32 predict.
+EXTRA_PEER_TARGETS = {"fastnet bf16": {"batch1_vs_ort": 1.8, "top1_agreement": 0.995}}
+
+
 def predict_rows(res, n, st):
     calls = PREDICT_CALLS // (4 if st.quick else 1)
     time.sleep(st.settle(n))
-    outs = process_costs.predict_latency(n, calls, (1, 32))  # a fresh process: see latency.py
-    for batch, out in outs.items():
-        f, t = out["fastnet"], out["torch"]
+    # A fresh process (see latency.py); the accuracy check once, in the first one.
+    first = not res["predict"]
+    outs = process_costs.predict_latency(n, calls, PREDICT_BATCHES, agreement=first)
+    if first:
+        res["predict_agreement"] = outs.get("agreement")
+    for batch, peers in outs["latency"].items():
+        f = peers["fastnet"]
         row = {
             "threads": n,
             "batch": batch,
             "calls": f["calls"],
-            "fastnet_median_us": f["median_us"],
-            "fastnet_p99_us": f["p99_us"],
-            "torch_median_us": t and t["median_us"],
-            "torch_p99_us": t and t["p99_us"],
-            "median_ratio": ratio(t and t["median_us"], f["median_us"]),
-            "p99_ratio": ratio(t and t["p99_us"], f["p99_us"]),
+            "peers": peers,  # name -> {median_us, p99_us, calls}, None when not installed
+            # peer time ÷ fastnet time: above 1, fastnet is faster
+            "over_fastnet": {
+                k: {
+                    "median": ratio(v and v["median_us"], f["median_us"]),
+                    "p99": ratio(v and v["p99_us"], f["p99_us"]),
+                }
+                for k, v in peers.items()
+                if k != "fastnet"
+            },
         }
         res["predict"].append(row)
         print(
-            f"  predict  {n} thr batch {batch}: fastnet {f['median_us']:.1f}/{f['p99_us']:.1f} µs "
-            f"(median/p99), torch {fmt(row['torch_median_us'], '{:.1f}')}/"
-            f"{fmt(row['torch_p99_us'], '{:.1f}')} µs",
+            f"  predict  {n} thr batch {batch} (median/p99 µs): "
+            + ", ".join(
+                f"{k} {fmt(v and v['median_us'], '{:.1f}')}/{fmt(v and v['p99_us'], '{:.1f}')}"
+                for k, v in peers.items()
+            ),
+            flush=True,
+        )
+    agree = res.get("predict_agreement") if first else None
+    if agree:
+        print(
+            "  predict  mnist10k test rows, top-1 agreement with fastnet: "
+            + ", ".join(
+                f"{k} {v['top1_agreement']:.4f} (acc {v['accuracy']:.4f})"
+                for k, v in agree["peers"].items()
+            ),
             flush=True,
         )
 
@@ -361,33 +389,44 @@ def make_tables(res, peaks) -> list:
             )
         tables.append(t)
     if res["predict"]:
+        names = list(res["predict"][0]["peers"])
+        others = [k for k in names if k != "fastnet"]
         t = Table(
-            "predict: the mnist model in inference mode, one call NumPy -> NumPy "
-            "(torch: inference_mode, from_numpy, .numpy()); a fresh process per thread count",
-            [
-                "thr",
-                "batch",
-                "calls",
-                "fastnet median µs",
-                "fastnet p99 µs",
-                "torch median µs",
-                "torch p99 µs",
-                "median torch/fn",
-                "p99 torch/fn",
-            ],
+            "predict: the mnist model in inference mode, one call NumPy -> NumPy, median / p99 "
+            "µs; peer/fn = peer time ÷ fastnet time (median / p99). torch: inference_mode, "
+            "from_numpy, .numpy(); ort: ONNX Runtime on fn.export_onnx's graph, "
+            "intra_op_num_threads = thr (int8: quantize_dynamic QInt8); a fresh process per "
+            "thread count",
+            ["thr", "batch", "calls"] + [f"{k} µs" for k in names] + [f"{k}/fn" for k in others],
+            n_left=0,
         )
         for r in res["predict"]:
+            p, o = r["peers"], r["over_fastnet"]
             t.add(
                 r["threads"],
                 r["batch"],
                 r["calls"],
-                f"{r['fastnet_median_us']:.1f}",
-                f"{r['fastnet_p99_us']:.1f}",
-                fmt(r["torch_median_us"], "{:.1f}"),
-                fmt(r["torch_p99_us"], "{:.1f}"),
-                fmt(r["median_ratio"], "{:.2f}x"),
-                fmt(r["p99_ratio"], "{:.2f}x"),
+                *(
+                    f"{fmt(p[k] and p[k]['median_us'], '{:.1f}')} / "
+                    f"{fmt(p[k] and p[k]['p99_us'], '{:.1f}')}"
+                    for k in names
+                ),
+                *(
+                    f"{fmt(o[k]['median'], '{:.2f}x')} / {fmt(o[k]['p99'], '{:.2f}x')}"
+                    for k in others
+                ),
             )
+        tables.append(t)
+    agree = res.get("predict_agreement")
+    if agree:
+        t = Table(
+            f"predict accuracy: the mnist model trained {agree['epochs']} epochs on the mnist10k "
+            f"train rows; top-1 agreement with fastnet's predict and accuracy on the "
+            f"{agree['rows']} test rows",
+            ["peer", "top-1 agreement", "accuracy"],
+        )
+        for k, v in agree["peers"].items():
+            t.add(k, f"{v['top1_agreement']:.4f}", f"{v['accuracy']:.4f}")
         tables.append(t)
     if res["import"]:
         imp = res["import"]
@@ -588,17 +627,44 @@ def make_targets(res, has_adam: bool, peaks=None) -> list:
                 )
             )
     for r in res["predict"]:
-        if r["batch"] == 1:
+        n, batch, o = r["threads"], r["batch"], r["over_fastnet"]
+        for stat in ("median", "p99"):
+            if batch == 1:
+                out.append(
+                    Target("predict", f"{n} thr, batch 1 {stat} vs torch", o["torch"][stat], 4.0)
+                )
+            if batch in ORT_TARGETS:
+                out.append(
+                    Target(
+                        "predict",
+                        f"{n} thr, batch {batch} {stat} vs ONNX Runtime fp32",
+                        o["ort fp32"][stat],
+                        ORT_TARGETS[batch],
+                    )
+                )
+        # An extra fastnet peer (e.g. bf16) against ONNX Runtime fp32: ort time ÷ its time.
+        for name, want in EXTRA_PEER_TARGETS.items():
+            peer, ort = r["peers"].get(name), r["peers"].get("ort fp32")
+            if batch == 1 and peer is not None:
+                out.append(
+                    Target(
+                        "predict",
+                        f"{n} thr, batch 1 median, {name} vs ONNX Runtime fp32",
+                        ratio(ort and ort["median_us"], peer["median_us"]),
+                        want["batch1_vs_ort"],
+                    )
+                )
+    agree = res.get("predict_agreement")
+    for name, want in EXTRA_PEER_TARGETS.items():
+        if agree and name in agree["peers"]:
             out.append(
                 Target(
                     "predict",
-                    f"{r['threads']} thr, batch 1 median vs torch",
-                    r["median_ratio"],
-                    4.0,
+                    f"{name}: top-1 agreement with fastnet fp32, mnist10k test rows",
+                    100 * agree["peers"][name]["top1_agreement"],
+                    100 * want["top1_agreement"],
+                    unit="% of rows",
                 )
-            )
-            out.append(
-                Target("predict", f"{r['threads']} thr, batch 1 p99 vs torch", r["p99_ratio"], 4.0)
             )
     if res["memory"]:
         mem = {r["peer"]: r for r in res["memory"] if "error" not in r}
@@ -709,6 +775,7 @@ def main(argv=None):
         for k in ("train", "optim", "digits", "mnist10k", "predict", "scaling", "memory", "serving")
     }
     res["import"], res["stream"], res["serving_method"] = {}, {}, {}
+    res["predict_agreement"] = None
     peaks = {}
     t_start = time.perf_counter()
     for n in threads:

@@ -69,12 +69,12 @@ NEIGHBOUR = (
 
 
 def export_weights(path: str) -> None:
-    """The `mnist` model after 20 Adam steps (bench/latency.py's fastnet_predict) as .npz:
+    """The `mnist` model after 20 Adam steps (bench/latency.py's trained_model) as .npz:
     its state arrays, each BatchNorm's eps and its predict on the batch-32 input."""
     import latency
 
     spec = serving_worker.predict_spec()
-    model = latency.fastnet_predict(spec, seed=0).__self__
+    model = latency.trained_model(spec, seed=0)
     if len(model.layers) != len(spec):  # the workers index weights by spec position
         raise RuntimeError("the fastnet model's layers do not match the spec one to one")
     out = dict(model.state_arrays())

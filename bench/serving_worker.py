@@ -10,10 +10,9 @@ The peer is one of
              model(torch.from_numpy(X)).numpy(); the `tiny` step as bench/torch_peer.py makes it
              (fused Adam, clip_grad_norm_ 1.0); torch's default threads unless --threads N.
     ort      ONNX Runtime, CPU provider, SessionOptions() as they come (intra_op_num_threads 0:
-             its default pool): an ONNX graph of Gemm (transB 0: fastnet keeps a Dense weight as
-             (in, out)) + Relu built with onnx.helper from the same weights, each BatchNorm
-             folded into the Gemm before it, dropout left out, a dynamic batch dimension. No
-             training step.
+             its default pool) unless --threads N: the graph fn.export_onnx writes from the
+             same weights (Gemm with transB 0, each BatchNorm folded into the Gemm before it,
+             dropout left out, a dynamic batch dimension; bench/ort_peer.py). No training step.
 
 WEIGHTS.npz (written by the driver from a trained fastnet model) holds the fastnet state arrays
 by their names ("<layer>.weight", "<layer>.running_mean", ...; the layer index is the spec
@@ -41,6 +40,7 @@ import gc
 import json
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -140,84 +140,17 @@ def torch_peer_(weights, threads):
     )
 
 
-def onnx_graph(spec, weights):
-    """The spec as an ONNX model: Gemm (BatchNorm folded in) and Relu, dropout left out.
+def onnxruntime_peer(weights, threads):
+    import fastnet_runner
+    import ort_peer as ort
 
-    A BatchNorm after a Gemm becomes W' = W·s (s = γ/√(var+eps) per output column) and
-    b' = (b − mean)·s + β, computed in float64 and stored as float32."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    layers = []  # [W, b] per Dense, "relu" markers
-    for k, s in enumerate(spec):
-        if s[0] == "dense":
-            layers.append(
-                [weights[f"{k}.weight"].astype(np.float64), weights[f"{k}.bias"].astype(np.float64)]
-            )
-        elif s[0] == "batchnorm":
-            if not layers or layers[-1] == "relu":
-                raise ValueError("a BatchNorm must follow a Dense to be folded")
-            W, b = layers[-1]
-            scale = weights[f"{k}.weight"] / np.sqrt(
-                weights[f"{k}.running_var"].astype(np.float64) + float(weights[f"{k}.eps"])
-            )
-            layers[-1] = [
-                W * scale[None, :],
-                (b - weights[f"{k}.running_mean"]) * scale + weights[f"{k}.bias"],
-            ]
-        elif s[0] == "relu":
-            layers.append("relu")
-        elif s[0] != "dropout":
-            raise ValueError(f"unknown layer kind {s[0]!r}")
-    nodes, inits, x = [], [], "X"
-    for i, layer in enumerate(layers):
-        out = f"h{i}"
-        if layer == "relu":
-            nodes.append(helper.make_node("Relu", [x], [out]))
-        else:
-            W, b = layer
-            inits += [
-                numpy_helper.from_array(W.astype(np.float32), f"W{i}"),
-                numpy_helper.from_array(b.astype(np.float32), f"b{i}"),
-            ]
-            nodes.append(helper.make_node("Gemm", [x, f"W{i}", f"b{i}"], [out], transB=0))
-        x = out
-    n_in = spec[0][1]
-    n_out = [s for s in spec if s[0] == "dense"][-1][2]
-    nodes[-1].output[0] = "Y"
-    graph = helper.make_graph(
-        nodes,
-        "fastnet_mnist",
-        [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["batch", n_in])],
-        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["batch", n_out])],
-        inits,
-    )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="fastnet-bench"
-    )
-    model.ir_version = 8  # opset 17's IR: any recent runtime reads it
-    onnx.checker.check_model(model)
-    return model
-
-
-def ort_peer(weights, threads):
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime as ort
-    except ImportError as e:
-        return f"{e.name or 'onnxruntime/onnx'} not installed"
-    model = onnx_graph(predict_spec(), weights)
-    so = ort.SessionOptions()  # defaults: intra_op_num_threads 0
-    if threads:
-        so.intra_op_num_threads = threads
-    sess = ort.InferenceSession(
-        model.SerializeToString(), sess_options=so, providers=["CPUExecutionProvider"]
-    )
-    run = sess.run
-
-    def predict(X):
-        return run(["Y"], {"X": X})[0]
-
+    if not ort.available():
+        return "onnxruntime/onnx not installed"
+    model = fastnet_runner.build_model(predict_spec())
+    model.set_weights([weights[k] for k in model.state_arrays()])
+    with tempfile.TemporaryDirectory(prefix="fastnet-serving-onnx-") as workdir:
+        # The session keeps what it needs: the file can go once it is built.
+        predict = ort.make_predict(ort.export(model, workdir), threads)
     return peer_calls(predict), (threads or "default"), predict(inputs(32))
 
 
@@ -253,7 +186,9 @@ def main(argv) -> int:
     peer, path = argv[0], argv[1]
     threads = int(argv[argv.index("--threads") + 1]) if "--threads" in argv else None
     weights = dict(np.load(path))
-    made = {"fastnet": fastnet_peer, "torch": torch_peer_, "ort": ort_peer}[peer](weights, threads)
+    made = {"fastnet": fastnet_peer, "torch": torch_peer_, "ort": onnxruntime_peer}[peer](
+        weights, threads
+    )
     if made is None or isinstance(made, str):
         send({"error": made or f"{peer} not installed"})
         return 0

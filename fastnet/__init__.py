@@ -32,7 +32,7 @@ _config._init_thread_pool()
 globals().update(ACTIVATION_CLASSES)
 
 # The rest loads on first use (PEP 562), which keeps `import fastnet` short.
-_LAZY_MODULES = ("callbacks", "datasets", "diagnostics", "metrics", "schedules", "io")
+_LAZY_MODULES = ("callbacks", "datasets", "diagnostics", "metrics", "schedules", "io", "onnx")
 _LAZY_NAMES = {
     "save": ("io", "save"),
     "load": ("io", "load"),
@@ -42,6 +42,7 @@ _LAZY_NAMES = {
     "clip_grad_value": ("optim.clip", "clip_grad_value"),
     "Ensemble": ("ensemble", "Ensemble"),
     "lr_find": ("lr_finder", "lr_find"),
+    "export_onnx": ("onnx", "export_onnx"),
 }
 
 
@@ -76,6 +77,7 @@ __all__ = [
     "clip_grad_value",
     "datasets",
     "diagnostics",
+    "export_onnx",
     "get_num_threads",
     "init",
     "load",
