@@ -149,7 +149,9 @@ def show_config(print_fn=print) -> dict:
     dict
         The same entries: ``fastnet``, ``python``, ``numpy``, ``platform``, ``compiler``,
         ``openblas``, ``openblas_corename``, ``threads``, ``openblas_threads``,
-        ``thread_pool``, ``available_cores``, ``OPENBLAS_CORETYPE``.
+        ``thread_pool``, ``available_cores``, ``OPENBLAS_CORETYPE``, ``kernels`` (the
+        instruction set the inference kernels use, and the CPU's best: ``avx512_bf16``,
+        ``avx512`` or ``generic``; the ``FASTNET_ISA`` environment variable caps it at load).
     """
     import platform
 
@@ -172,6 +174,7 @@ def show_config(print_fn=print) -> dict:
         f"{build['spin_us']} us); OpenBLAS single-threaded",
         "available_cores": available_cores(),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "(unset)"),
+        "kernels": f"{build['active_isa']} (CPU: {build['cpu_isa']})",
     }
     if print_fn is not None:
         width = max(len(k) for k in info)

@@ -12,6 +12,8 @@ Groups:
   ``set_param_trainable``;
 - computation: ``forward``, ``backward``, ``last_train_batch``, ``activation``, ``predict``,
   ``evaluate``, ``eval_loss``;
+- inference: ``inference_plan``, ``freeze_bf16``, ``bf16_bytes``, ``bf16_weight``,
+  ``cpu_isa``, ``active_isa``, ``set_isa_limit``;
 - steps (one bookkeeping path: ``record_step``): ``train_step``, ``fit_batches``,
   ``epoch_batches``, ``optimizer_step``;
 - optimizer state: ``build_optimizer_core``, ``slot_lr`` / ``set_slot_lr``,
@@ -117,6 +119,25 @@ def activation(model, core_index: int):
 def predict(model, X, rows: int):
     """Inference in chunks of at most ``rows`` rows, in a borrowed workspace."""
     return model._core.predict(X, rows)
+
+
+def inference_plan(model) -> list:
+    """One line per inference step: which layers run fused (``"0-2 dense+batchnorm+activation"``)."""
+    return list(model._core.plan_summary())
+
+
+def freeze_bf16(model) -> None:
+    """Pack every fused Dense's weight as bf16 (the model becomes an inference copy)."""
+    model._core.freeze_bf16()
+
+
+def bf16_bytes(model) -> int:
+    return int(model._core.bf16_bytes)
+
+
+def bf16_weight(model, step: int):
+    """The bf16 weight of inference step ``step`` as float32, flat (in * out)."""
+    return model._core.bf16_weight(step)
 
 
 def evaluate(model, X, target, labels, batch_size: int, spec) -> tuple:
@@ -328,9 +349,27 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
+def cpu_isa() -> str:
+    """The best instruction set this CPU has for fastnet's kernels (generic, avx512,
+    avx512_bf16)."""
+    return _core.cpu_isa()
+
+
+def active_isa() -> str:
+    """The instruction set the kernels use now (cpu_isa capped by set_isa_limit)."""
+    return _core.active_isa()
+
+
+def set_isa_limit(name: str) -> None:
+    """Cap the kernels' instruction set (process-wide): tests run the fallback paths with it."""
+    _core.set_isa_limit(name)
+
+
 def build_info() -> dict:
     """Compiler, OpenBLAS and thread-pool facts for show_config."""
     return {
+        "cpu_isa": _core.cpu_isa(),
+        "active_isa": _core.active_isa(),
         "compiler": _core.compiler(),
         "openblas": _core.openblas_config(),
         "openblas_corename": _core.openblas_corename(),
