@@ -64,8 +64,8 @@ def _safetensors_numpy():
         import safetensors.numpy as st
     except ImportError:
         raise ImportError(
-            "fastnet.save and save_checkpoint need the 'safetensors' package: "
-            "pip install 'fastnet[io]' (or pip install safetensors)"
+            "fastnet.save and save_checkpoint need the 'safetensors' package, a dependency "
+            "of fastnet that is missing from this environment: pip install safetensors"
         ) from None
     return st
 
@@ -578,7 +578,7 @@ def save(model, path) -> None:
     TypeError
         If ``model`` is not a Sequential or ``path`` not a path.
     ImportError
-        If the ``safetensors`` package is missing (``pip install "fastnet[io]"``).
+        If the ``safetensors`` package (a dependency of fastnet) is missing.
 
     Examples
     --------
