@@ -217,9 +217,10 @@ def _train(args) -> int:
     model = _build_model(fn, X_tr.shape[1], n_out, hidden, args.seed)
     loss = "sparse_categorical_crossentropy" if task == "classify" else "mse"
     opt = fn.optim.Adam(model.parameters(), lr=args.lr, clip_norm=1.0)
+    columns = len(parts["preprocessor"].specs)
     print(
         f"data: {source}: {X_tr.shape[0]} train / {X_te.shape[0]} test rows, "
-        f"{X_tr.shape[1]} features, task {task}"
+        f"{X_tr.shape[1]} inputs from {columns} feature columns, task {task}"
     )
     model.summary()
     print(f"optimizer: {opt!r}; threads: {fn.get_num_threads()}")
@@ -286,7 +287,7 @@ def _predict(args) -> int:
     check_data_file(args.data)
     if os.path.splitext(args.data)[1].lower() != ".csv":
         raise CLIError(f"{args.data}: predict reads a .csv file with a header row")
-    table = read_csv(args.data, index_col=bundle.index)
+    table = read_csv(args.data, index_col=bundle.index, index_optional=True)
     report = {}
     out = bundle.model.predict(bundle.transform(table, report))
     for name, holes in report["imputed"].items():

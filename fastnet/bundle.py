@@ -125,7 +125,7 @@ class Bundle:
             from .tabular import check_data_file
 
             check_data_file(path)
-            return read_csv(path, index_col=self.index)
+            return read_csv(path, index_col=self.index, index_optional=True)
         if hasattr(data, "keys") and callable(data.keys):
             return table_from_columns(data)
         if isinstance(data, np.ndarray) or isinstance(data, (list, tuple)):

@@ -4,8 +4,8 @@ A file holds every arena tensor of the model under its name ("<layer>.<param>", 
 "0.weight"; buffers such as running statistics included) and, in the safetensors metadata
 (string -> string), a JSON description:
 
-- ``format``: "fastnet", ``format_version``, ``fastnet_version``, ``kind`` ("model" or
-  "checkpoint");
+- ``format``: "fastnet", ``format_version``, ``fastnet_version``, ``kind`` ("model",
+  "checkpoint", or "bundle": a model with its preprocessing, fastnet/bundle.py);
 - ``architecture``: the layers as {"class", "config", "trainable"}; the config is each
   layer's constructor arguments (``Layer.get_config``), child layers nested the same way;
 - ``checkpoint`` (checkpoints only): epoch, extra, the optimizer's ``state_dict()`` with its
@@ -38,6 +38,7 @@ import json
 import math
 import os
 import struct
+import warnings
 from collections import namedtuple
 from dataclasses import dataclass, field
 
@@ -628,6 +629,14 @@ def load(path):
     path = _check_path(path)
 
     def plan(meta, entries):
+        if meta.get("kind") == "bundle":
+            # The network alone predicts wrongly on raw rows (issue 12): say so.
+            warnings.warn(
+                f"{path} is a bundle: fn.load returns its network without the preprocessing "
+                "(imputation, one-hot, standardisation, class labels); "
+                "fn.load_bundle(path).predict(raw rows) applies it",
+                stacklevel=4,  # plan <- _read <- load <- the caller
+            )
         model = _unbuilt_model(meta["architecture"], path)
         _match(model._declared_tensors(), entries, path)
         return model

@@ -120,7 +120,7 @@ class Table:
         )
 
 
-def read_csv(path: str, index_col=None) -> Table:
+def read_csv(path: str, index_col=None, index_optional=False) -> Table:
     """Read a CSV file with a header row into a Table of text cells.
 
     Parameters
@@ -130,6 +130,9 @@ def read_csv(path: str, index_col=None) -> Table:
     index_col : str or None, default None
         The name of an index column; None detects one: a first column with an empty name or
         named ``Unnamed: 0`` (pandas' index).
+    index_optional : bool, default False
+        A file without the ``index_col`` column is read without an index (data to predict
+        on need not carry the training file's index).
 
     Returns
     -------
@@ -151,6 +154,8 @@ def read_csv(path: str, index_col=None) -> Table:
         except (csv.Error, UnicodeDecodeError) as exc:
             raise DataError(f"{path}:1: unreadable header ({exc})") from None
         index = index_col
+        if index_optional and index not in header:
+            index = None
         if index is None and header and header[0] in ("", "Unnamed: 0"):
             index = header[0]
         _check_header(header, path, index)
@@ -160,8 +165,8 @@ def read_csv(path: str, index_col=None) -> Table:
         lines = []
         try:
             for row in reader:
-                if not row or not any(c.strip() for c in row):
-                    continue  # blank lines are not rows
+                if not row or (len(row) == 1 < len(header) and not row[0].strip()):
+                    continue  # a blank line is not a row; a line of empty fields is one
                 if len(row) != len(header):
                     raise DataError(
                         f"{path}:{reader.line_num}: expected {len(header)} fields, got {len(row)}"
