@@ -32,12 +32,24 @@ _config._init_thread_pool()
 globals().update(ACTIVATION_CLASSES)
 
 # The rest loads on first use (PEP 562), which keeps `import fastnet` short.
-_LAZY_MODULES = ("callbacks", "datasets", "diagnostics", "metrics", "schedules", "io", "onnx")
+_LAZY_MODULES = (
+    "bundle",
+    "callbacks",
+    "datasets",
+    "diagnostics",
+    "metrics",
+    "schedules",
+    "io",
+    "tabular",
+    "onnx",
+)
 _LAZY_NAMES = {
     "save": ("io", "save"),
     "load": ("io", "load"),
     "save_checkpoint": ("io", "save_checkpoint"),
     "load_checkpoint": ("io", "load_checkpoint"),
+    "load_bundle": ("bundle", "load_bundle"),
+    "save_bundle": ("bundle", "save_bundle"),
     "clip_grad_norm": ("optim.clip", "clip_grad_norm"),
     "clip_grad_value": ("optim.clip", "clip_grad_value"),
     "Ensemble": ("ensemble", "Ensemble"),
@@ -72,6 +84,7 @@ __all__ = [
     "Residual",
     "Sequential",
     *sorted(ACTIVATION_CLASSES),
+    "bundle",
     "callbacks",
     "clip_grad_norm",
     "clip_grad_value",
@@ -81,6 +94,7 @@ __all__ = [
     "get_num_threads",
     "init",
     "load",
+    "load_bundle",
     "load_checkpoint",
     "losses",
     "lr_find",
@@ -88,8 +102,10 @@ __all__ = [
     "metrics",
     "optim",
     "save",
+    "save_bundle",
     "save_checkpoint",
     "schedules",
     "set_num_threads",
     "show_config",
+    "tabular",
 ]

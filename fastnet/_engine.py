@@ -140,10 +140,11 @@ def bf16_weight(model, step: int):
     return model._core.bf16_weight(step)
 
 
-def evaluate(model, X, target, labels, batch_size: int, spec) -> tuple:
-    """(mean loss, argmax hits) over X in inference mode, batched."""
+def evaluate(model, X, target, labels, batch_size: int, spec, weights=None) -> tuple:
+    """(mean loss, accuracy hits) over X in inference mode, batched; with ``weights`` (one
+    per row, checked) the weighted mean loss."""
     return model._core.evaluate(
-        X, target, labels, batch_size, spec.name, spec.delta, spec.from_logits
+        X, target, labels, batch_size, spec.name, spec.delta, spec.from_logits, weights
     )
 
 
@@ -173,10 +174,12 @@ def record_step(optimizer, gnorm: float, report: bool = True, stacklevel: int = 
         )
 
 
-def train_step(model, X, target, labels, spec, optimizer, report: bool = True) -> tuple:
+def train_step(
+    model, X, target, labels, spec, optimizer, report: bool = True, weights=None
+) -> tuple:
     """Forward, loss, backward and optimizer update in one C++ call; returns (loss, gnorm)."""
     value, gnorm = model._core.train_step(
-        X, target, labels, spec.name, spec.delta, spec.from_logits, optimizer._core
+        X, target, labels, spec.name, spec.delta, spec.from_logits, optimizer._core, weights
     )
     record_step(optimizer, gnorm, report)  # user -> Sequential.train_step -> here
     return value, gnorm
@@ -209,6 +212,7 @@ def fit_batches(
     slot_base_lrs=None,
     lr_factors=None,
     absorb_single=False,
+    weights=None,
 ) -> dict:
     """Batches ``first_batch .. first_batch+count-1`` of an epoch in C++ (gather, step,
     running sums); with ``lr_factors`` C++ sets each slot's lr to base × factor per batch.
@@ -230,6 +234,7 @@ def fit_batches(
         lr_factors,
         optimizer.on_nonfinite == "raise",
         absorb_single,
+        weights,
     )
     optimizer.last_grad_norm = st["last_gnorm"]
     if st["interrupt"] is None and st["nonfinite"]:
@@ -323,9 +328,13 @@ def registry() -> dict:
     return _core.registry()
 
 
-def loss_forward_backward(name, pred, target, labels, delta, from_logits, want_grad=True):
+def loss_forward_backward(
+    name, pred, target, labels, delta, from_logits, want_grad=True, weights=None
+):
     """(mean loss, gradient) of a loss kernel; inputs already validated by the caller."""
-    return _core.loss_forward_backward(name, pred, target, labels, delta, from_logits, want_grad)
+    return _core.loss_forward_backward(
+        name, pred, target, labels, delta, from_logits, want_grad, weights
+    )
 
 
 def all_finite(arr) -> bool:

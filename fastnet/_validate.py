@@ -159,3 +159,18 @@ def check_float(value, name: str, *, low=None, high=None, low_open=False, high_o
         rng = ("(" if low_open else "[") + f"{lo}, {hi}" + (")" if high_open else "]")
         raise ValueError(f"{name} must be in {rng}, got {value}")
     return value
+
+
+def as_sample_weight(w, name: str, rows: int):
+    """None, or float32 (rows,) finite non-negative weights (ValueError / TypeError naming
+    ``name`` otherwise). Python lists, float64 and integers are converted."""
+    if w is None:
+        return None
+    arr = as_float_array(w, name)
+    if arr.ndim != 1 or arr.shape[0] != rows:
+        raise ValueError(f"{name} must be 1-D with one weight per row ({rows}), got {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    check_finite(arr, name)
+    if arr.size and float(arr.min()) < 0.0:
+        raise ValueError(f"{name} must be non-negative")
+    return arr

@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from . import _engine
+from ._loss_spec import for_model
 from ._loss_spec import resolve as resolve_loss
 from ._validate import as_batch, check_float, check_int
 from .callbacks import Callback
@@ -229,7 +230,9 @@ def inspect(
     vanishing_ratio = check_float(vanishing_ratio, "vanishing_ratio", low=0.0, low_open=True)
     exploding_ratio = check_float(exploding_ratio, "exploding_ratio", low=1.0)
     inactive_fraction = check_float(inactive_fraction, "inactive_fraction", low=0.0, high=1.0)
-    spec = resolve_loss(loss)
+    spec = for_model(resolve_loss(loss), model)
+    if spec.custom is not None:
+        raise ValueError(f"loss {loss!r} is not a fastnet loss (a name or a fn.losses function)")
     X = as_batch(X, "X", model.in_features)
     target, labels = spec.prepare_target(y, X.shape[0], model.out_features)
 

@@ -4,8 +4,8 @@ A file holds every arena tensor of the model under its name ("<layer>.<param>", 
 "0.weight"; buffers such as running statistics included) and, in the safetensors metadata
 (string -> string), a JSON description:
 
-- ``format``: "fastnet", ``format_version``, ``fastnet_version``, ``kind`` ("model" or
-  "checkpoint");
+- ``format``: "fastnet", ``format_version``, ``fastnet_version``, ``kind`` ("model",
+  "checkpoint", or "bundle": a model with its preprocessing, fastnet/bundle.py);
 - ``architecture``: the layers as {"class", "config", "trainable"}; the config is each
   layer's constructor arguments (``Layer.get_config``), child layers nested the same way;
 - ``checkpoint`` (checkpoints only): epoch, extra, the optimizer's ``state_dict()`` with its
@@ -38,6 +38,7 @@ import json
 import math
 import os
 import struct
+import warnings
 from collections import namedtuple
 from dataclasses import dataclass, field
 
@@ -64,8 +65,8 @@ def _safetensors_numpy():
         import safetensors.numpy as st
     except ImportError:
         raise ImportError(
-            "fastnet.save and save_checkpoint need the 'safetensors' package: "
-            "pip install 'fastnet[io]' (or pip install safetensors)"
+            "fastnet.save and save_checkpoint need the 'safetensors' package, a dependency "
+            "of fastnet that is missing from this environment: pip install safetensors"
         ) from None
     return st
 
@@ -578,7 +579,7 @@ def save(model, path) -> None:
     TypeError
         If ``model`` is not a Sequential or ``path`` not a path.
     ImportError
-        If the ``safetensors`` package is missing (``pip install "fastnet[io]"``).
+        If the ``safetensors`` package (a dependency of fastnet) is missing.
 
     Examples
     --------
@@ -628,6 +629,14 @@ def load(path):
     path = _check_path(path)
 
     def plan(meta, entries):
+        if meta.get("kind") == "bundle":
+            # The network alone predicts wrongly on raw rows (issue 12): say so.
+            warnings.warn(
+                f"{path} is a bundle: fn.load returns its network without the preprocessing "
+                "(imputation, one-hot, standardisation, class labels); "
+                "fn.load_bundle(path).predict(raw rows) applies it",
+                stacklevel=4,  # plan <- _read <- load <- the caller
+            )
         model = _unbuilt_model(meta["architecture"], path)
         _match(model._declared_tensors(), entries, path)
         return model

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _engine
 from . import init as _init
+from ._loss_spec import for_model
 from ._loss_spec import resolve as resolve_loss
 from ._validate import as_batch, check_float, check_int
 
@@ -179,7 +180,9 @@ def lr_find(
     batch_size = check_int(batch_size, "batch_size", 1)
     smooth = check_float(smooth, "smooth", low=0.0, high=1.0, high_open=True)
     diverge_factor = check_float(diverge_factor, "diverge_factor", low=1.0, low_open=True)
-    spec = resolve_loss(loss)
+    spec = for_model(resolve_loss(loss), model)
+    if spec.custom is not None:
+        raise ValueError(f"loss {loss!r} is not a fastnet loss (a name or a fn.losses function)")
     X = as_batch(X, "X", model.in_features)
     target, labels = spec.prepare_target(y, X.shape[0], model.out_features)
     rng = _init.rng_from_seed(seed)

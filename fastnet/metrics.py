@@ -1,4 +1,7 @@
-"""Classification metrics over NumPy arrays; the loops are the Cython kernels of fastnet/_metrics.pyx."""
+"""Metrics over NumPy arrays: classification (accuracy, confusion matrix: the Cython kernels of
+fastnet/_metrics.pyx) and regression (mae, mse, rmse, r2: vectorised NumPy in float64, as
+sklearn.metrics computes them; several outputs are averaged uniformly). ``fit`` and
+``evaluate`` accept their names in ``metrics=``."""
 
 from __future__ import annotations
 
@@ -97,3 +100,120 @@ def confusion_matrix(y_true, y_pred, n_classes=None):
     if pred.ndim == 2:
         pred = _metrics.argmax_rows(np.ascontiguousarray(pred, dtype=np.float32))
     return _metrics.confusion_matrix(y_true, pred, n_classes)
+
+
+def _regression_pair(y_true, y_pred):
+    """float64 (n, k) arrays of equal shape (1-D is one output), finite, non-empty."""
+    import numpy as np
+
+    from ._validate import as_float_array
+
+    t = as_float_array(y_true, "y_true").astype(np.float64)
+    p = as_float_array(y_pred, "y_pred").astype(np.float64)
+    t = t.reshape(t.shape[0], -1) if t.ndim else t.reshape(1, 1)
+    p = p.reshape(p.shape[0], -1) if p.ndim else p.reshape(1, 1)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true shape {t.shape} must equal y_pred shape {p.shape}")
+    if t.size == 0:
+        raise ValueError("y_true is empty")
+    check_finite(t, "y_true")
+    check_finite(p, "y_pred")
+    return t, p
+
+
+def mae(y_true, y_pred) -> float:
+    """Mean absolute error, ``mean(abs(y_true - y_pred))`` (sklearn.metrics.mean_absolute_error).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,) or (n, k)
+        Targets and predictions, same shape.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> fn.metrics.mae([1.0, 2.0], [2.0, 2.0])
+    0.5
+    """
+    t, p = _regression_pair(y_true, y_pred)
+    return float(abs(t - p).mean())
+
+
+def mse(y_true, y_pred) -> float:
+    """Mean squared error, ``mean((y_true - y_pred)**2)`` (sklearn.metrics.mean_squared_error).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,) or (n, k)
+        Targets and predictions, same shape.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> fn.metrics.mse([1.0, 2.0], [3.0, 2.0])
+    2.0
+    """
+    t, p = _regression_pair(y_true, y_pred)
+    return float(((t - p) ** 2).mean())
+
+
+def rmse(y_true, y_pred) -> float:
+    """Root mean squared error, ``sqrt(mse)`` over all outputs together.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,) or (n, k)
+        Targets and predictions, same shape.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> fn.metrics.rmse([1.0, 2.0], [3.0, 2.0])
+    1.4142135623730951
+    """
+    import math
+
+    return math.sqrt(mse(y_true, y_pred))
+
+
+def r2(y_true, y_pred) -> float:
+    """Coefficient of determination ``1 - SS_res / SS_tot`` per output, averaged uniformly
+    over outputs (sklearn.metrics.r2_score; a constant target scores 1.0 when predicted
+    exactly, else 0.0, as sklearn's ``force_finite``).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,) or (n, k)
+        Targets and predictions, same shape.
+
+    Returns
+    -------
+    float
+        1.0 for a perfect fit; 0.0 for predicting the mean; negative when worse.
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> fn.metrics.r2([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])
+    0.5
+    """
+    import numpy as np
+
+    t, p = _regression_pair(y_true, y_pred)
+    ss_res = ((t - p) ** 2).sum(axis=0)
+    ss_tot = ((t - t.mean(axis=0)) ** 2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = np.where(ss_tot > 0, 1.0 - ss_res / ss_tot, np.where(ss_res == 0, 1.0, 0.0))
+    return float(scores.mean())

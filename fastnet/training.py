@@ -12,11 +12,29 @@ import numpy as np
 
 from . import _engine
 from . import init as _init
-from ._loss_spec import resolve as resolve_loss
+from ._loss_spec import for_model
+from ._loss_spec import resolve as _resolve_loss
 from ._validate import as_batch, check_bool, check_float, check_int
+from ._weights import row_weights
 from .callbacks import CallbackList
 
 _CLASS_LOSSES = ("sparse_categorical_crossentropy", "categorical_crossentropy", "categorical_hinge")
+# Metrics computed from predictions (fastnet.metrics), by name and Keras alias.
+_PREDICTION_METRICS = {
+    "mae": "mae",
+    "mean_absolute_error": "mae",
+    "mse": "mse",
+    "mean_squared_error": "mse",
+    "rmse": "rmse",
+    "root_mean_squared_error": "rmse",
+    "r2": "r2",
+    "r2_score": "r2",
+}
+
+
+def resolve_loss(loss, model):
+    """The LossSpec of ``loss`` for ``model``: from_logits follows the model's output layer."""
+    return for_model(_resolve_loss(loss), model)
 
 
 class History:
@@ -84,17 +102,73 @@ def shuffle_rng(model):
 
 
 def _resolve_metrics(metrics, spec, out_features):
+    """(name, function or None) pairs: None for the accuracy counted in C++, a function
+    ``f(y_true, y_pred) -> float`` for metrics computed from predictions (regression metrics
+    and custom callables)."""
+    binary = spec.name == "binary_crossentropy"
     if metrics is None:
-        metrics = ("accuracy",) if spec.name in _CLASS_LOSSES and out_features > 1 else ()
-    if isinstance(metrics, str):
+        wanted = (spec.name in _CLASS_LOSSES and out_features > 1) or binary
+        metrics = ("accuracy",) if wanted and spec.custom is None else ()
+    if isinstance(metrics, str) or callable(metrics):
         metrics = (metrics,)
-    metrics = tuple(metrics)
+    from . import metrics as _metrics
+
+    out = []
     for m in metrics:
-        if m != "accuracy":
-            raise ValueError(f"unknown metric {m!r}; supported: 'accuracy'")
-    if metrics and out_features < 2:
-        raise ValueError("the accuracy metric needs a multi-class output (out_features >= 2)")
-    return metrics
+        if callable(m):
+            name = getattr(m, "__name__", None)
+            out.append((name if isinstance(name, str) else f"metric_{len(out)}", m))
+            continue
+        if not isinstance(m, str):
+            raise TypeError(f"metrics: expected names or callables, got {type(m).__name__}")
+        key = m.strip().lower()
+        if key in ("accuracy", "acc"):
+            if spec.custom is not None:
+                out.append(("accuracy", _metrics.accuracy))
+            elif out_features < 2 and not binary:
+                raise ValueError(
+                    "the accuracy metric needs a classification output: several classes "
+                    "(out_features >= 2) or binary_crossentropy (one output: threshold at 0.5 "
+                    f"probability / 0 logit), got loss {spec.name} with one output"
+                )
+            else:
+                out.append(("accuracy", None))
+        elif key in _PREDICTION_METRICS:
+            short = _PREDICTION_METRICS[key]
+            out.append((short, getattr(_metrics, short)))
+        else:
+            raise ValueError(
+                f"unknown metric {m!r}; supported: 'accuracy', 'mae', 'mse', 'rmse', 'r2', or a "
+                "callable (y_true, y_pred) -> float"
+            )
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"metrics: duplicate names {names}")
+    return tuple(out)
+
+
+def _accuracy_denominator(spec, rows: int, cols: int) -> int:
+    """Binary cross-entropy counts hits per label (C++ fit.cpp), the rest per row."""
+    return rows * cols if spec.name == "binary_crossentropy" else rows
+
+
+def _prediction_metrics(metrics, model, X, target, labels, batch_size) -> dict:
+    """The metrics computed from the model's predictions on X (inference mode)."""
+    wanted = [(n, f) for n, f in metrics if f is not None]
+    if not wanted:
+        return {}
+    pred = model.predict(X, batch_size=batch_size)
+    y = target if target is not None else labels
+    out = {}
+    for name, f in wanted:
+        value = f(y, pred)
+        try:
+            out[name] = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"metric {name!r} must return a number, got {type(value).__name__}"
+            ) from None
+    return out
 
 
 class _Progress:
@@ -168,17 +242,26 @@ def fit(
     verbose="auto",
     seed=None,
     initial_epoch=0,
+    sample_weight=None,
+    class_weight=None,
 ):
     """Train epochs ``initial_epoch .. epochs-1``; returns a History.
 
     Resuming: with ``initial_epoch > 0`` the shuffle generator of the model's last fit
     (its TrainingContext, restored by ``fn.load_checkpoint``) is continued and ``seed`` is not
     used, so 2 epochs + checkpoint + 2 epochs equals 4 epochs straight.
+
+    ``sample_weight`` (one per row) and ``class_weight`` (dict class -> weight, or
+    "balanced") weight the loss in C++: sum w l / sum w per batch (fastnet/_weights.py);
+    ``validation_data`` may then be ``(X_val, y_val, sample_weight_val)``. A custom loss
+    (a callable ``(y_true, y_pred) -> (value, grad)``) runs a Python step loop. Metrics
+    other than accuracy are computed from predictions at each epoch's end (training rows in
+    inference mode, and validation rows).
     """
     from .optim.base import check_optimizer_for
 
     check_optimizer_for(model, optimizer)
-    spec = resolve_loss(loss)
+    spec = resolve_loss(loss, model)
     epochs = check_int(epochs, "epochs", 0)
     initial_epoch = check_int(initial_epoch, "initial_epoch", 0)
     batch_size = check_int(batch_size, "batch_size", 1)
@@ -193,6 +276,12 @@ def fit(
     metrics = _resolve_metrics(metrics, spec, model.out_features)
 
     X, target, labels = _prepare_xy(model, X, y, spec)
+    if spec.custom is not None and (sample_weight is not None or class_weight is not None):
+        raise ValueError(
+            "sample_weight / class_weight apply to fastnet's losses; a custom loss "
+            "weights its rows itself"
+        )
+    weights = row_weights(sample_weight, class_weight, target, labels, model.out_features)
     if validation_data is not None and validation_split:
         raise ValueError("give validation_data or validation_split, not both")
     val = None
@@ -206,14 +295,18 @@ def fit(
             X[cut:],
             None if target is None else target[cut:],
             None if labels is None else labels[cut:],
+            None if weights is None else weights[cut:],
         )
         X = X[:cut]
         target = None if target is None else np.ascontiguousarray(target[:cut])
         labels = None if labels is None else np.ascontiguousarray(labels[:cut])
+        weights = None if weights is None else np.ascontiguousarray(weights[:cut])
     elif validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a tuple (X_val, y_val)")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise TypeError("validation_data must be a tuple (X_val, y_val[, sample_weight_val])")
         val = _prepare_xy(model, validation_data[0], validation_data[1], spec, "X_val", "y_val")
+        w_val = validation_data[2] if len(validation_data) == 3 else None
+        val = (*val, row_weights(w_val, class_weight, val[1], val[2], model.out_features, "_val"))
 
     n = X.shape[0]
     # A batch larger than the data is one batch of all rows (Keras); the C++ side sizes its
@@ -236,7 +329,7 @@ def fit(
         "steps": steps_per_epoch,
         "batch_size": batch_size,
         "samples": n,
-        "metrics": metrics,
+        "metrics": tuple(name for name, _ in metrics),
     }
     context = TrainingContext(model, optimizer, rng, params)
     model._training = context
@@ -264,6 +357,7 @@ def fit(
         order = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
         tot = {
             "loss_sum": 0.0,
+            "weight_sum": 0.0,
             "samples": 0,
             "correct": 0,
             "gnorm_sum": 0.0,
@@ -283,7 +377,8 @@ def fit(
                     raise ValueError("schedule returned a negative or non-finite learning rate")
                 factors = (lrs / base0 if base0 else lrs).astype(np.float32)
             # C++ sets each batch's scheduled lr in the optimizer's slots itself.
-            st = _engine.fit_batches(
+            run = _engine.fit_batches if spec.custom is None else _custom_loss_batches
+            st = run(
                 model,
                 X,
                 target,
@@ -297,6 +392,7 @@ def fit(
                 slot_base if factors is not None else None,
                 factors,
                 absorb,
+                weights,
             )
             for k in tot:
                 tot[k] += st[k]
@@ -306,7 +402,7 @@ def fit(
                 # hold the state after the last whole step; the counters above include it.
                 progress.close()
                 raise st["interrupt"]
-            running = tot["loss_sum"] / max(tot["samples"], 1)
+            running = tot["loss_sum"] / tot["weight_sum"] if tot["weight_sum"] > 0 else 0.0
             progress.advance(st["steps"], running)
             cbs.batch_end(
                 epoch * steps_per_epoch + batch - 1,
@@ -316,16 +412,15 @@ def fit(
             )
             if context.stop_training:
                 break
-        logs = {"loss": tot["loss_sum"] / max(tot["samples"], 1)}
-        if "accuracy" in metrics:
-            logs["accuracy"] = tot["correct"] / max(tot["samples"], 1)
+        logs = {"loss": tot["loss_sum"] / tot["weight_sum"] if tot["weight_sum"] > 0 else 0.0}
+        if ("accuracy", None) in metrics:
+            denominator = _accuracy_denominator(spec, tot["samples"], model.out_features)
+            logs["accuracy"] = tot["correct"] / max(denominator, 1)
+        logs.update(_prediction_metrics(metrics, model, X, target, labels, max(batch_size, 256)))
         if val is not None:
-            vloss, vcorrect = _engine.evaluate(
-                model, val[0], val[1], val[2], max(batch_size, 256), spec
-            )
-            logs["val_loss"] = vloss
-            if "accuracy" in metrics:
-                logs["val_accuracy"] = vcorrect / val[0].shape[0]
+            for key, value in _evaluate_prepared(model, *val, max(batch_size, 256), spec,
+                                                 metrics).items():  # fmt: skip
+                logs[f"val_{key}"] = value
         logs["lr"] = optimizer.lr
         finite_steps = tot["steps"] - tot["nonfinite"]
         logs["grad_norm"] = tot["gnorm_sum"] / finite_steps if finite_steps else float("nan")
@@ -338,15 +433,96 @@ def fit(
     return history
 
 
-def evaluate(model, X, y, loss, metrics=None, batch_size=256) -> dict:
-    """Mean loss (and accuracy for classification) in inference mode, batched in C++."""
-    spec = resolve_loss(loss)
+def _evaluate_prepared(model, X, target, labels, weights, batch_size, spec, metrics) -> dict:
+    if spec.custom is not None:
+        pred = model.predict(X, batch_size=batch_size)
+        value = _custom_value(spec, target, pred)[0]
+        out = {"loss": value}
+    else:
+        value, correct = _engine.evaluate(model, X, target, labels, batch_size, spec, weights)
+        out = {"loss": value}
+        if ("accuracy", None) in metrics:
+            out["accuracy"] = correct / _accuracy_denominator(spec, X.shape[0], model.out_features)
+    out.update(_prediction_metrics(metrics, model, X, target, labels, batch_size))
+    return out
+
+
+def evaluate(
+    model, X, y, loss, metrics=None, batch_size=256, sample_weight=None, class_weight=None
+) -> dict:
+    """Mean loss (weighted with ``sample_weight`` / ``class_weight``: sum w l / sum w), and
+    the metrics (accuracy by default for classification losses), in inference mode, batched
+    in C++."""
+    spec = resolve_loss(loss, model)
     batch_size = check_int(batch_size, "batch_size", 1)
     metrics = _resolve_metrics(metrics, spec, model.out_features)
     X, target, labels = _prepare_xy(model, X, y, spec)
+    if spec.custom is not None and (sample_weight is not None or class_weight is not None):
+        raise ValueError("sample_weight / class_weight apply to fastnet's losses")
+    weights = row_weights(sample_weight, class_weight, target, labels, model.out_features)
     batch_size = min(batch_size, X.shape[0])  # 2**63 does not fit the C++ int64 argument
-    value, correct = _engine.evaluate(model, X, target, labels, batch_size, spec)
-    out = {"loss": value}
-    if "accuracy" in metrics:
-        out["accuracy"] = correct / X.shape[0]
-    return out
+    return _evaluate_prepared(model, X, target, labels, weights, batch_size, spec, metrics)
+
+
+# --------------------------------------------------------------------------- custom losses
+
+
+def _custom_value(spec, y_true, y_pred):
+    """(value, grad) of a custom loss, checked: a finite number and a finite float32 gradient
+    of y_pred's shape (ValueError / TypeError naming the loss otherwise)."""
+    result = spec.custom(y_true, y_pred)
+    if not isinstance(result, tuple) or len(result) != 2:
+        raise TypeError(f"custom loss {spec.name!r} must return (value, grad wrt y_pred)")
+    value, grad = result
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"custom loss {spec.name!r}: the value must be a number") from None
+    grad = as_batch(grad, f"the gradient of custom loss {spec.name!r}", y_pred.shape[1])
+    if grad.shape != y_pred.shape:
+        raise ValueError(
+            f"custom loss {spec.name!r}: gradient shape {grad.shape} must equal the output's "
+            f"{y_pred.shape}"
+        )
+    return value, grad
+
+
+def _custom_loss_batches(
+    model, X, y, _labels, order, batch_size, first_batch, count, spec, optimizer,
+    slot_base_lrs, lr_factors, absorb, _weights,
+) -> dict:  # fmt: skip
+    """The batches of ``_engine.fit_batches`` (same order, same batches, same lr factors) with
+    a Python loss between the C++ forward and backward: forward, ``spec.custom``, backward,
+    optimizer step."""
+    n = X.shape[0]
+    total = _engine.epoch_batches(n, batch_size, absorb)
+    st = {"loss_sum": 0.0, "weight_sum": 0.0, "samples": 0, "correct": 0, "gnorm_sum": 0.0,
+          "steps": 0, "nonfinite": 0, "interrupt": None}  # fmt: skip
+    for b in range(count):
+        gb = first_batch + b
+        if gb >= total:
+            break
+        start = gb * batch_size
+        rows = n - start if gb == total - 1 else batch_size
+        idx = order[start : start + rows]
+        if lr_factors is not None:
+            for slot, base in enumerate(slot_base_lrs):
+                _engine.set_slot_lr(optimizer, slot, float(base) * float(lr_factors[b]))
+        out = _engine.forward(model, np.ascontiguousarray(X[idx]), True)
+        value, grad = _custom_value(spec, y[idx], out)
+        _engine.backward(model, grad, False)
+        gnorm = _engine.optimizer_step(optimizer, report=False)
+        st["loss_sum"] += value * rows
+        st["weight_sum"] += rows
+        st["samples"] += rows
+        st["steps"] += 1
+        if math.isfinite(gnorm):
+            st["gnorm_sum"] += gnorm
+        else:
+            st["nonfinite"] += 1
+            if optimizer.on_nonfinite == "raise":
+                _engine.record_step(optimizer, gnorm)
+    optimizer.last_grad_norm = gnorm if st["steps"] else optimizer.last_grad_norm
+    if st["nonfinite"]:
+        _engine.record_step(optimizer, float("nan"), stacklevel=5)
+    return st

@@ -34,6 +34,8 @@ PUBLIC_MODULES = (
     "fastnet.metrics",
     "fastnet.init",
     "fastnet.io",
+    "fastnet.bundle",
+    "fastnet.tabular",
     "fastnet.datasets",
     "fastnet.diagnostics",
     "fastnet.lr_finder",

@@ -194,8 +194,20 @@ def test_bad_files_give_value_errors(tmp_path):
 
 def test_missing_safetensors_gives_a_clear_import_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "safetensors.numpy", None)
-    with pytest.raises(ImportError, match=r"pip install 'fastnet\[io\]'"):
+    with pytest.raises(ImportError, match=r"dependency of fastnet.*pip install safetensors"):
         fn.save(fn.Sequential(fn.Dense(2, 2)), tmp_path / "x.safetensors")
+
+
+def test_safetensors_is_a_required_dependency():
+    # Issue 12 part 4: `pip install .` alone must make fn.save work; the old `io` extra stays
+    # as an alias so `pip install "fastnet[io]"` keeps working.
+    tomllib = pytest.importorskip("tomllib")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)["project"]
+    names = [d.split(">")[0].split("=")[0].strip() for d in project["dependencies"]]
+    assert "safetensors" in names
+    assert project["optional-dependencies"]["io"] == ["safetensors>=0.4"]
 
 
 def test_weights_of_another_architecture_are_refused(tmp_path):

@@ -187,7 +187,7 @@ def test_batchnorm_fit_absorbs_a_single_leftover_row():
         ({"verbose": 5}, ValueError),
         ({"metrics": ["f1"]}, ValueError),
         ({"schedule": 3}, TypeError),
-        ({"validation_data": [1, 2, 3]}, TypeError),
+        ({"validation_data": [1, 2, 3, 4]}, TypeError),  # (X, y[, w]) since issue 12
         ({"callbacks": [object()]}, TypeError),
     ],
 )

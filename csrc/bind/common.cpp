@@ -1,5 +1,7 @@
 #include "bind/common.h"
 
+#include <cmath>
+
 namespace fastnet::bind {
 
 int64_t batch_rows(const FArray& a, int64_t cols, const char* name) {
@@ -34,6 +36,18 @@ LossTarget loss_target(const py::object& target, const py::object& labels, LossK
     t.target = t.tarr.data();
   }
   return t;
+}
+
+const float* sample_weights(const py::object& weights, FArray& holder, int64_t rows) {
+  if (weights.is_none()) return nullptr;
+  holder = py::cast<FArray>(weights);
+  if (holder.ndim() != 1 || holder.shape(0) != rows)
+    throw py::value_error("sample weights must be 1-D with one weight per row");
+  const float* w = holder.data();
+  for (int64_t r = 0; r < rows; ++r)
+    if (!(w[r] >= 0.0f) || !std::isfinite(w[r]))
+      throw py::value_error("sample weights must be finite and non-negative");
+  return w;
 }
 
 py::array_t<float> arena_view(py::object self, float* base, size_t floats, size_t offset,

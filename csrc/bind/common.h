@@ -40,6 +40,10 @@ struct __attribute__((visibility("hidden"))) LossTarget {
 LossTarget loss_target(const py::object& target, const py::object& labels, LossKind kind,
                        int64_t batch, int64_t cols);
 
+// Sample weights: None (null) or a 1-D float32 array of `rows` finite, non-negative values
+// (ValueError otherwise); `holder` keeps the converted array alive.
+const float* sample_weights(const py::object& weights, FArray& holder, int64_t rows);
+
 // A view of [offset, offset + prod(shape)) of an arena of `floats` floats owned by `self`,
 // refusing negative dimensions, a product that overflows, and anything past the end.
 py::array_t<float> arena_view(py::object self, float* base, size_t floats, size_t offset,

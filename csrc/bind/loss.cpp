@@ -33,7 +33,8 @@ std::string shape_str(const py::array& a) {
 
 py::tuple loss_forward_backward_py(const std::string& name, const py::object& pred_obj,
                                    const py::object& target_obj, const py::object& labels_obj,
-                                   float delta, bool from_logits, bool need_grad) {
+                                   float delta, bool from_logits, bool need_grad,
+                                   const py::object& weights_obj) {
   // Unknown names and out-of-range settings: ValueError naming them.
   const LossSettings ls = loss_settings_of(name, delta, from_logits);
   const bool sparse = ls.kind == LossKind::SparseCategoricalCrossentropy;
@@ -67,6 +68,9 @@ py::tuple loss_forward_backward_py(const std::string& name, const py::object& pr
     target_ptr = target.data();
   }
 
+  FloatArray warr;
+  const float* weights = sample_weights(weights_obj, warr, rows);
+
   py::object grad_obj = py::none();
   float* grad_ptr = nullptr;
   if (need_grad) {
@@ -79,7 +83,7 @@ py::tuple loss_forward_backward_py(const std::string& name, const py::object& pr
   {
     py::gil_scoped_release release;  // arrays stay alive: owned by this frame
     value = loss_forward_backward(ls.kind, ls.params, pred.data(), target_ptr, labels_ptr, grad_ptr,
-                                  rows, cols);
+                                  rows, cols, weights);
   }
   return py::make_tuple(value, grad_obj);
 }
@@ -90,12 +94,15 @@ void bind_loss(py::module_& m) {
   m.def("loss_forward_backward", &loss_forward_backward_py, py::arg("name"), py::arg("pred"),
         py::arg("target") = py::none(), py::arg("labels") = py::none(), py::arg("delta") = 1.0f,
         py::arg("from_logits") = false, py::arg("need_grad") = true,
+        py::arg("weights") = py::none(),
         R"doc(Mean loss and its gradient with respect to pred, in one C++ pass.
 
 name: a loss name or alias (the losses entries of registry()).
 pred: float32 (rows, cols), C-contiguous (other dtypes/layouts are converted).
 target: float32 (rows, cols), or None for sparse_categorical_crossentropy.
 labels: int32 (rows,) class indices for sparse_categorical_crossentropy, else None.
+weights: float32 (rows,) non-negative sample weights, or None: the weighted mean
+sum w_i l_i / sum w_i (csrc/losses/loss.h).
 Returns (value: float, grad: float32 (rows, cols) or None when need_grad is False).
 Raises ValueError on bad shapes or names, IndexError on an out-of-range label.)doc");
 }

@@ -149,29 +149,32 @@ void bind_model(py::module_& m) {
       .def(
           "train_step",
           [](Model& self, FArray X, py::object target, py::object labels, const std::string& loss,
-             float delta, bool from_logits, Optimizer* opt) {
+             float delta, bool from_logits, Optimizer* opt, py::object weights) {
             const int64_t batch = batch_rows(X, self.in_features(), "X");
             const LossSettings ls = loss_settings_of(loss, delta, from_logits);
             LossTarget t = loss_target(target, labels, ls.kind, batch, self.out_features());
+            FArray warr;
+            const float* w = sample_weights(weights, warr, batch);
             check_optimizer(self, opt);
             double gnorm = 0.0, value;
             {
               py::gil_scoped_release nogil;
               std::unique_lock<std::shared_mutex> lock(self.mutex);
               value = self.train_step(X.data(), batch, t.target, t.labels, ls.kind, ls.params, opt,
-                                      &gnorm);
+                                      &gnorm, w);
             }
             return py::make_tuple(value, gnorm);
           },
           py::arg("X"), py::arg("target"), py::arg("labels"), py::arg("loss"), py::arg("delta"),
-          py::arg("from_logits"), py::arg("optimizer").none(true))
+          py::arg("from_logits"), py::arg("optimizer").none(true), py::arg("weights") = py::none())
       .def(
           "fit_batches",
           [](Model& self, FArray X, py::object target, py::object labels,
              py::array_t<int64_t, py::array::c_style | py::array::forcecast> order,
              int64_t batch_size, int64_t first_batch, int64_t num_batches, const std::string& loss,
              float delta, bool from_logits, Optimizer* opt, py::object slot_base_lrs,
-             py::object lr_factors, bool stop_on_nonfinite, py::object absorb_single) {
+             py::object lr_factors, bool stop_on_nonfinite, py::object absorb_single,
+             py::object weights) {
             const int64_t n = batch_rows(X, self.in_features(), "X");
             // The epoch loop asks the model's layers (batch_statistics); a caller that still
             // says what it expects must agree with them.
@@ -184,6 +187,8 @@ void bind_model(py::module_& m) {
             if (first_batch < 0 || num_batches < 0) throw py::value_error("bad batch range");
             const LossSettings ls = loss_settings_of(loss, delta, from_logits);
             LossTarget t = loss_target(target, labels, ls.kind, n, self.out_features());
+            FArray warr;
+            const float* w = sample_weights(weights, warr, n);
             check_optimizer(self, opt);
             FArray base, factors;
             const float* base_p = nullptr;
@@ -205,10 +210,11 @@ void bind_model(py::module_& m) {
               py::gil_scoped_release nogil;
               self.fit_batches(X.data(), n, t.target, t.labels, order.data(), batch_size,
                                first_batch, num_batches, ls.kind, ls.params, opt, base_p, fac_p,
-                               stop_on_nonfinite, st, signals.get());
+                               stop_on_nonfinite, st, signals.get(), w);
             }
             py::dict d;
             d["loss_sum"] = st.loss_sum;
+            d["weight_sum"] = st.weight_sum;
             d["samples"] = st.samples;
             d["correct"] = st.correct;
             d["gnorm_sum"] = st.gnorm_sum;
@@ -224,26 +230,33 @@ void bind_model(py::module_& m) {
           py::arg("batch_size"), py::arg("first_batch"), py::arg("num_batches"), py::arg("loss"),
           py::arg("delta"), py::arg("from_logits"), py::arg("optimizer").none(true),
           py::arg("slot_base_lrs"), py::arg("lr_factors"), py::arg("stop_on_nonfinite"),
-          py::arg("absorb_single") = py::none())
+          py::arg("absorb_single") = py::none(), py::arg("weights") = py::none())
       .def_static("epoch_batches", &Model::epoch_batches)
-      .def("evaluate",
-           [](Model& self, FArray X, py::object target, py::object labels, int64_t batch_size,
-              const std::string& loss, float delta, bool from_logits) {
-             const int64_t n = batch_rows(X, self.in_features(), "X");
-             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
-             const LossSettings ls = loss_settings_of(loss, delta, from_logits);
-             LossTarget t = loss_target(target, labels, ls.kind, n, self.out_features());
-             double loss_sum = 0.0;
-             int64_t correct = 0;
-             SignalCheck signals;
-             {
-               py::gil_scoped_release nogil;
-               self.evaluate(X.data(), n, t.target, t.labels, batch_size, ls.kind, ls.params,
-                             &loss_sum, &correct, signals.get());
-             }
-             if (signals.stopped()) signals.raise();
-             return py::make_tuple(loss_sum / static_cast<double>(n), correct);
-           })
+      .def(
+          "evaluate",
+          [](Model& self, FArray X, py::object target, py::object labels, int64_t batch_size,
+             const std::string& loss, float delta, bool from_logits, py::object weights) {
+            const int64_t n = batch_rows(X, self.in_features(), "X");
+            if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
+            const LossSettings ls = loss_settings_of(loss, delta, from_logits);
+            LossTarget t = loss_target(target, labels, ls.kind, n, self.out_features());
+            FArray warr;
+            const float* w = sample_weights(weights, warr, n);
+            double loss_sum = 0.0;
+            int64_t correct = 0;
+            SignalCheck signals;
+            {
+              py::gil_scoped_release nogil;
+              self.evaluate(X.data(), n, t.target, t.labels, batch_size, ls.kind, ls.params,
+                            &loss_sum, &correct, signals.get(), w);
+            }
+            if (signals.stopped()) signals.raise();
+            const double total = weight_sum(w, n);  // all-zero weights: loss 0
+            return py::make_tuple(total > 0.0 ? loss_sum / total : 0.0, correct);
+          },
+          py::arg("X"), py::arg("target"), py::arg("labels"), py::arg("batch_size"),
+          py::arg("loss"), py::arg("delta"), py::arg("from_logits"),
+          py::arg("weights") = py::none())
       .def("predict",
            [](Model& self, FArray X, int64_t batch_size) {
              const int64_t n = batch_rows(X, self.in_features(), "X"), out = self.out_features();

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <stdexcept>
+#include <vector>
 
 #include "engine/model.h"
 #include "optim/optimizer.h"
@@ -14,9 +15,19 @@ namespace fastnet {
 
 namespace {
 
-// Row-wise argmax hits against class labels or against the argmax of float targets.
+// Accuracy hits. Binary cross-entropy: per element, output above the threshold (0.5 for
+// probabilities, 0 for logits: the same decision) against target > 0.5, as Keras'
+// binary_accuracy; a one-output model is binary classification, several outputs are
+// independent labels (the caller divides by rows * cols). Otherwise row-wise argmax hits
+// against class labels or against the argmax of float targets.
 int64_t count_correct(const float* out, int64_t rows, int64_t cols, const float* target,
-                      const int32_t* labels) {
+                      const int32_t* labels, LossKind loss, const LossParams& lp) {
+  if (loss == LossKind::BinaryCrossentropy && target) {
+    const float threshold = lp.from_logits ? 0.0f : 0.5f;
+    int64_t hits = 0;
+    for (int64_t i = 0; i < rows * cols; ++i) hits += (out[i] > threshold) == (target[i] > 0.5f);
+    return hits;
+  }
   if (cols < 2 || (!labels && !target)) return 0;
   int64_t hits = 0;
   for (int64_t r = 0; r < rows; ++r) {
@@ -47,7 +58,7 @@ void Model::fit_batches(const float* X, int64_t n, const float* target, const in
                         const int64_t* order, int64_t batch_size, int64_t first_batch,
                         int64_t num_batches, LossKind loss, const LossParams& lp, Optimizer* opt,
                         const float* slot_base_lrs, const float* lr_factors, bool stop_on_nonfinite,
-                        FitStats& st, const StopCheck* stop) {
+                        FitStats& st, const StopCheck* stop, const float* weights) {
   std::lock_guard<std::mutex> fit_lock(fit_mutex);
   const int64_t in = in_features(), cols = out_features();
   for (int64_t i = 0; i < n; ++i)
@@ -57,6 +68,7 @@ void Model::fit_batches(const float* X, int64_t n, const float* target, const in
   fit_x_.resize(static_cast<size_t>(cap * in));
   if (target) fit_t_.resize(static_cast<size_t>(cap * cols));
   if (labels) fit_l_.resize(static_cast<size_t>(cap));
+  std::vector<float> wb(weights ? static_cast<size_t>(cap) : 0);  // gathered sample weights
   for (int64_t b = 0; b < num_batches; ++b) {
     if (stop && b > 0 && (*stop)()) break;  // between steps: the model is whole
     const int64_t gb = first_batch + b;
@@ -79,6 +91,9 @@ void Model::fit_batches(const float* X, int64_t n, const float* target, const in
       lb = fit_l_.data();
       for (int64_t r = 0; r < rows; ++r) lb[r] = labels[idx[r]];
     }
+    if (weights)
+      for (int64_t r = 0; r < rows; ++r) wb[static_cast<size_t>(r)] = weights[idx[r]];
+    const float* wp = weights ? wb.data() : nullptr;
     if (opt && lr_factors) {
       const float f = lr_factors[b];
       for (size_t k = 0; k < opt->slots.size(); ++k) opt->slots[k].set_lr(slot_base_lrs[k] * f);
@@ -88,10 +103,12 @@ void Model::fit_batches(const float* X, int64_t n, const float* target, const in
     {
       // One step at a time: predictions from other threads run between steps.
       std::unique_lock<std::shared_mutex> lock(mutex);
-      value = train_step(xb, rows, tb, lb, loss, lp, opt, &gnorm);
-      hits = count_correct(last_output(), rows, cols, tb, lb);
+      value = train_step(xb, rows, tb, lb, loss, lp, opt, &gnorm, wp);
+      hits = count_correct(last_output(), rows, cols, tb, lb, loss, lp);
     }
-    st.loss_sum += value * rows;
+    const double batch_weight = weight_sum(wp, rows);
+    st.loss_sum += value * batch_weight;
+    st.weight_sum += batch_weight;
     st.samples += rows;
     st.correct += hits;
     ++st.steps;
@@ -122,7 +139,7 @@ bool over_chunks(int64_t n, int64_t chunk, const StopCheck* stop, Body&& body) {
 
 bool Model::evaluate(const float* X, int64_t n, const float* target, const int32_t* labels,
                      int64_t batch_size, LossKind loss, const LossParams& lp, double* loss_sum,
-                     int64_t* correct, const StopCheck* stop) {
+                     int64_t* correct, const StopCheck* stop, const float* weights) {
   const int64_t in = in_features(), cols = out_features();
   auto ws = borrow_workspace();
   double total = 0.0;
@@ -131,10 +148,12 @@ bool Model::evaluate(const float* X, int64_t n, const float* target, const int32
       over_chunks(n, infer_rows(batch_size), stop, [&](int64_t start, int64_t rows) {
         const float* tb = target ? target + start * cols : nullptr;
         const int32_t* lb = labels ? labels + start : nullptr;
+        const float* wp = weights ? weights + start : nullptr;
         std::shared_lock<std::shared_mutex> lock(mutex);
         const float* out = infer(X + start * in, rows, *ws);
-        total += loss_forward_backward(loss, lp, out, tb, lb, nullptr, rows, cols) * rows;
-        hits += count_correct(out, rows, cols, tb, lb);
+        total += loss_forward_backward(loss, lp, out, tb, lb, nullptr, rows, cols, wp) *
+                 weight_sum(wp, rows);
+        hits += count_correct(out, rows, cols, tb, lb, loss, lp);
       });
   return_workspace(std::move(ws));
   *loss_sum = total;

@@ -89,17 +89,20 @@ class Model {
   // Backward pass after a training forward. dY (batch, out). dX (batch, in) written unless null.
   void backward(const float* dY, float* dX);
   // Forward, loss, backward, optimizer update. Returns the loss; gnorm receives the gradient norm.
+  // weights: one sample weight per row, or null (losses/loss.h: the weighted mean).
   double train_step(const float* X, int64_t batch, const float* target, const int32_t* labels,
-                    LossKind loss, const LossParams& lp, Optimizer* opt, double* gnorm);
+                    LossKind loss, const LossParams& lp, Optimizer* opt, double* gnorm,
+                    const float* weights = nullptr);
   // Mean loss of a forward pass in inference mode (no gradients).
   double eval_loss(const float* X, int64_t batch, const float* target, const int32_t* labels,
-                   LossKind loss, const LossParams& lp);
+                   LossKind loss, const LossParams& lp, const float* weights = nullptr);
 
   // Whole-epoch training (csrc/engine/fit.cpp): see FitStats.
   struct FitStats {
-    double loss_sum = 0.0;  // Σ batch mean loss × batch rows
+    double loss_sum = 0.0;    // Σ batch mean loss × batch weight (rows without weights)
+    double weight_sum = 0.0;  // Σ batch weight: loss_sum / weight_sum is the epoch's mean
     int64_t samples = 0;
-    int64_t correct = 0;     // argmax hits (class targets only)
+    int64_t correct = 0;     // accuracy hits (fit.cpp: argmax, or per element for binary CE)
     double gnorm_sum = 0.0;  // Σ finite gradient norms
     int64_t steps = 0;
     int64_t nonfinite = 0;  // steps skipped for a non-finite gradient norm
@@ -114,14 +117,16 @@ class Model {
                    const int64_t* order, int64_t batch_size, int64_t first_batch,
                    int64_t num_batches, LossKind loss, const LossParams& lp, Optimizer* opt,
                    const float* slot_base_lrs, const float* lr_factors, bool stop_on_nonfinite,
-                   FitStats& stats, const StopCheck* stop = nullptr);
+                   FitStats& stats, const StopCheck* stop = nullptr,
+                   const float* weights = nullptr);
   // Batches in an epoch of n rows; with absorb_single a lone leftover row joins the last batch.
   static int64_t epoch_batches(int64_t n, int64_t batch_size, bool absorb_single);
-  // Batched inference: loss sum (Σ batch mean × rows) and argmax hits over n rows.
+  // Batched inference: loss sum (Σ batch mean × batch weight, rows without weights) and
+  // accuracy hits over n rows.
   // Takes the parameters' shared lock itself (per chunk); returns false when `stop` ended it.
   bool evaluate(const float* X, int64_t n, const float* target, const int32_t* labels,
                 int64_t batch_size, LossKind loss, const LossParams& lp, double* loss_sum,
-                int64_t* correct, const StopCheck* stop = nullptr);
+                int64_t* correct, const StopCheck* stop = nullptr, const float* weights = nullptr);
   // Batched inference into out (n, out_features); takes the shared lock itself (per chunk).
   bool predict(const float* X, int64_t n, int64_t batch_size, float* out,
                const StopCheck* stop = nullptr);

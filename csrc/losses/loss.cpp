@@ -45,11 +45,29 @@ inline double sum_over(int64_t n, bool parallel, Body&& body) {
   return sum;
 }
 
+// Element-wise loss with sample weights (one per row of `cols` elements): the weighted mean
+// sum_i w_i (sum_j e_ij / cols) / sum_i w_i; grad receives g w_i / (cols sum_i w_i).
+template <class Op>
+double elementwise_weighted(const float* pred, const float* target, float* grad, int64_t n,
+                            int64_t cols, const float* weights, bool parallel, Op op) {
+  const double wsum = weight_sum(weights, n / cols);
+  const double inv = wsum > 0.0 ? 1.0 / (wsum * static_cast<double>(cols)) : 0.0;
+  const double sum = sum_over(n, parallel, [&](int64_t i) {
+    double g;
+    const double w = weights[i / cols];
+    const double v = op(static_cast<double>(pred[i]), static_cast<double>(target[i]), g);
+    if (grad) grad[i] = static_cast<float>(g * w * inv);
+    return w != 0.0 ? w * v : 0.0;  // a zero weight drops the row, even an infinite loss
+  });
+  return sum * inv;
+}
+
 // Element-wise loss: op(p, t, g) returns the loss of one element and sets g = dloss/dp.
 // Returns the mean over n elements; grad (if any) receives g / n.
 template <class Op>
-double elementwise(const float* pred, const float* target, float* grad, int64_t n, bool parallel,
-                   Op op) {
+double elementwise(const float* pred, const float* target, float* grad, int64_t n, int64_t cols,
+                   const float* weights, bool parallel, Op op) {
+  if (weights) return elementwise_weighted(pred, target, grad, n, cols, weights, parallel, op);
   const double inv_n = 1.0 / static_cast<double>(n);
   double sum;
   if (grad) {
@@ -220,39 +238,60 @@ double cosine_row(const float* p, const float* t, float* g, int64_t cols, double
   return -cos;
 }
 
-// Per-sample loss: the mean over rows of row_loss(r, gradient row or null, 1/rows).
+// Per-sample loss: the (weighted) mean over rows of row_loss(r, gradient row or null, scale),
+// scale = w_r / sum(w) (1/rows without weights).
 template <class RowLoss>
-double mean_over_rows(float* grad, int64_t rows, int64_t cols, bool parallel, RowLoss row_loss) {
-  const double inv_rows = 1.0 / static_cast<double>(rows);
+double mean_over_rows(float* grad, const float* weights, int64_t rows, int64_t cols, bool parallel,
+                      RowLoss row_loss) {
+  if (!weights) {
+    const double inv_rows = 1.0 / static_cast<double>(rows);
+    const double sum = sum_over(rows, parallel, [&](int64_t r) {
+      return row_loss(r, grad ? grad + r * cols : nullptr, inv_rows);
+    });
+    return sum * inv_rows;
+  }
+  const double wsum = weight_sum(weights, rows);
+  const double inv = wsum > 0.0 ? 1.0 / wsum : 0.0;
   const double sum = sum_over(rows, parallel, [&](int64_t r) {
-    return row_loss(r, grad ? grad + r * cols : nullptr, inv_rows);
+    const double w = weights[r];
+    const double v = row_loss(r, grad ? grad + r * cols : nullptr, w * inv);
+    return w != 0.0 ? w * v : 0.0;
   });
-  return sum * inv_rows;
+  return sum * inv;
 }
 
-// Dense targets: row_fn(pred row, target row, grad row, cols, 1/rows).
+// Dense targets: row_fn(pred row, target row, grad row, cols, scale).
 template <class RowFn>
 double per_sample(const float* pred, const float* target, float* grad, int64_t rows, int64_t cols,
-                  bool parallel, RowFn row_fn) {
-  return mean_over_rows(grad, rows, cols, parallel, [&](int64_t r, float* g, double scale) {
-    return row_fn(pred + r * cols, target + r * cols, g, cols, scale);
-  });
+                  const float* weights, bool parallel, RowFn row_fn) {
+  return mean_over_rows(grad, weights, rows, cols, parallel,
+                        [&](int64_t r, float* g, double scale) {
+                          return row_fn(pred + r * cols, target + r * cols, g, cols, scale);
+                        });
 }
 
-// Integer labels: row_fn(pred row, label, grad row, cols, 1/rows).
+// Integer labels: row_fn(pred row, label, grad row, cols, scale).
 template <class RowFn>
 double per_sample_sparse(const float* pred, const int32_t* labels, float* grad, int64_t rows,
-                         int64_t cols, bool parallel, RowFn row_fn) {
-  return mean_over_rows(grad, rows, cols, parallel, [&](int64_t r, float* g, double scale) {
-    return row_fn(pred + r * cols, labels[r], g, cols, scale);
-  });
+                         int64_t cols, const float* weights, bool parallel, RowFn row_fn) {
+  return mean_over_rows(grad, weights, rows, cols, parallel,
+                        [&](int64_t r, float* g, double scale) {
+                          return row_fn(pred + r * cols, labels[r], g, cols, scale);
+                        });
 }
 
 }  // namespace
 
+double weight_sum(const float* weights, int64_t rows) {
+  if (!weights) return static_cast<double>(rows);
+  double s = 0.0;
+  for (int64_t r = 0; r < rows; ++r) s += weights[r];
+  return s;
+}
+
 double loss_forward_backward(LossKind kind, const LossParams& p, const float* pred,
                              const float* target, const int32_t* labels, float* grad, int64_t rows,
-                             int64_t cols) {
+                             int64_t cols, const float* weights) {
   if (rows <= 0 || cols <= 0)
     throw std::invalid_argument("loss: empty batch (rows and cols must be positive)");
   if (!pred) throw std::invalid_argument("loss: pred is null");
@@ -268,109 +307,125 @@ double loss_forward_backward(LossKind kind, const LossParams& p, const float* pr
   } else if (!target) {
     throw std::invalid_argument("loss: target is null");
   }
+  if (weights)  // checked serially for the same reason
+    for (int64_t r = 0; r < rows; ++r)
+      if (!(weights[r] >= 0.0f) || !std::isfinite(weights[r]))
+        throw std::invalid_argument("loss: sample weight at row " + std::to_string(r) +
+                                    " is negative or not finite");
 
   const int64_t n = rows * cols;
   const bool parallel = n >= kParallelThreshold;
 
   switch (kind) {
     case LossKind::MSE:  // mean((p - t)^2)
-      return elementwise(pred, target, grad, n, parallel, [](double x, double t, double& g) {
-        const double e = x - t;
-        g = 2.0 * e;
-        return e * e;
-      });
+      return elementwise(pred, target, grad, n, cols, weights, parallel,
+                         [](double x, double t, double& g) {
+                           const double e = x - t;
+                           g = 2.0 * e;
+                           return e * e;
+                         });
     case LossKind::MAE:  // mean|p - t|; subgradient sign(0) = 0 as in torch.nn.L1Loss
-      return elementwise(pred, target, grad, n, parallel, [](double x, double t, double& g) {
-        const double e = x - t;
-        g = sign_of(e);
-        return std::fabs(e);
-      });
+      return elementwise(pred, target, grad, n, cols, weights, parallel,
+                         [](double x, double t, double& g) {
+                           const double e = x - t;
+                           g = sign_of(e);
+                           return std::fabs(e);
+                         });
     case LossKind::Huber: {  // Keras / torch.nn.HuberLoss: quadratic for |e| <= delta
       const double d = p.delta;
       if (!(d > 0.0) || !std::isfinite(d))
         throw std::invalid_argument("huber: delta must be a positive finite number");
-      return elementwise(pred, target, grad, n, parallel, [d](double x, double t, double& g) {
-        const double e = x - t;
-        const double a = std::fabs(e);
-        if (a <= d) {
-          g = e;
-          return 0.5 * e * e;
-        }
-        g = d * sign_of(e);
-        return d * a - 0.5 * d * d;
-      });
+      return elementwise(pred, target, grad, n, cols, weights, parallel,
+                         [d](double x, double t, double& g) {
+                           const double e = x - t;
+                           const double a = std::fabs(e);
+                           if (a <= d) {
+                             g = e;
+                             return 0.5 * e * e;
+                           }
+                           g = d * sign_of(e);
+                           return d * a - 0.5 * d * d;
+                         });
     }
     case LossKind::LogCosh:
       // Keras: log(cosh(x)) = |x| + log1p(exp(-2|x|)) - log 2, grad tanh(x). With
       // m = expm1(-2|x|) this is |x| + log1p(m / 2) and tanh(|x|) = -m / (2 + m): two
       // transcendentals, no overflow, no cancellation against log 2 for small x.
-      return elementwise(pred, target, grad, n, parallel, [](double x, double t, double& g) {
-        const double e = x - t;
-        const double a = std::fabs(e);
-        const double m = std::expm1(-2.0 * a);
-        g = std::copysign(-m / (2.0 + m), e);
-        return a + std::log1p(0.5 * m);
-      });
+      return elementwise(pred, target, grad, n, cols, weights, parallel,
+                         [](double x, double t, double& g) {
+                           const double e = x - t;
+                           const double a = std::fabs(e);
+                           const double m = std::expm1(-2.0 * a);
+                           g = std::copysign(-m / (2.0 + m), e);
+                           return a + std::log1p(0.5 * m);
+                         });
     case LossKind::MAPE:  // Keras: 100 * mean(|t - p| / max(|t|, eps))
-      return elementwise(pred, target, grad, n, parallel, [](double x, double t, double& g) {
-        const double e = x - t;
-        const double w = 100.0 / std::max(std::fabs(t), kEps);
-        g = w * sign_of(e);
-        return w * std::fabs(e);
-      });
+      return elementwise(pred, target, grad, n, cols, weights, parallel,
+                         [](double x, double t, double& g) {
+                           const double e = x - t;
+                           const double w = 100.0 / std::max(std::fabs(t), kEps);
+                           g = w * sign_of(e);
+                           return w * std::fabs(e);
+                         });
     case LossKind::MSLE:  // Keras: mean((log(max(p, eps) + 1) - log(max(t, eps) + 1))^2)
-      return elementwise(pred, target, grad, n, parallel, [](double x, double t, double& g) {
-        const double lp = std::log1p(std::max(x, kEps));
-        const double lt = std::log1p(std::max(t, kEps));
-        const double d = lp - lt;
-        g = x >= kEps ? 2.0 * d / (1.0 + x) : 0.0;
-        return d * d;
-      });
+      return elementwise(pred, target, grad, n, cols, weights, parallel,
+                         [](double x, double t, double& g) {
+                           const double lp = std::log1p(std::max(x, kEps));
+                           const double lt = std::log1p(std::max(t, kEps));
+                           const double d = lp - lt;
+                           g = x >= kEps ? 2.0 * d / (1.0 + x) : 0.0;
+                           return d * d;
+                         });
     case LossKind::Hinge:  // Keras: mean(max(1 - t p, 0)), t in {-1, 1}; t == 0 maps to -1
-      return elementwise(pred, target, grad, n, parallel, [](double x, double t, double& g) {
-        const double y = t == 0.0 ? -1.0 : t;
-        const double m = 1.0 - y * x;
-        g = m > 0.0 ? -y : 0.0;
-        return m > 0.0 ? m : 0.0;
-      });
+      return elementwise(pred, target, grad, n, cols, weights, parallel,
+                         [](double x, double t, double& g) {
+                           const double y = t == 0.0 ? -1.0 : t;
+                           const double m = 1.0 - y * x;
+                           g = m > 0.0 ? -y : 0.0;
+                           return m > 0.0 ? m : 0.0;
+                         });
     case LossKind::SquaredHinge:  // Keras: mean(max(1 - t p, 0)^2)
-      return elementwise(pred, target, grad, n, parallel, [](double x, double t, double& g) {
-        const double y = t == 0.0 ? -1.0 : t;
-        const double m = std::max(1.0 - y * x, 0.0);
-        g = -2.0 * y * m;
-        return m * m;
-      });
+      return elementwise(pred, target, grad, n, cols, weights, parallel,
+                         [](double x, double t, double& g) {
+                           const double y = t == 0.0 ? -1.0 : t;
+                           const double m = std::max(1.0 - y * x, 0.0);
+                           g = -2.0 * y * m;
+                           return m * m;
+                         });
     case LossKind::BinaryCrossentropy:
       if (p.from_logits)  // tf.nn.sigmoid_cross_entropy_with_logits: max(x,0) - x t + log1p(e^-|x|)
-        return elementwise(pred, target, grad, n, parallel, [](double x, double t, double& g) {
-          const double u = std::exp(-std::fabs(x));  // shared by the loss and sigmoid(x)
-          g = (x >= 0.0 ? 1.0 : u) / (1.0 + u) - t;
-          return std::max(x, 0.0) - x * t + std::log1p(u);
-        });
+        return elementwise(
+            pred, target, grad, n, cols, weights, parallel, [](double x, double t, double& g) {
+              const double u = std::exp(-std::fabs(x));  // shared by the loss and sigmoid(x)
+              g = (x >= 0.0 ? 1.0 : u) / (1.0 + u) - t;
+              return std::max(x, 0.0) - x * t + std::log1p(u);
+            });
       // Keras on probabilities: q = clip(p, eps, 1 - eps); -(t log q + (1 - t) log(1 - q))
-      return elementwise(pred, target, grad, n, parallel, [](double x, double t, double& g) {
-        const double q = std::clamp(x, kEps, 1.0 - kEps);
-        g = (x >= kEps && x <= 1.0 - kEps) ? (q - t) / (q * (1.0 - q)) : 0.0;
-        return -(t * std::log(q) + (1.0 - t) * std::log1p(-q));
-      });
+      return elementwise(pred, target, grad, n, cols, weights, parallel,
+                         [](double x, double t, double& g) {
+                           const double q = std::clamp(x, kEps, 1.0 - kEps);
+                           g = (x >= kEps && x <= 1.0 - kEps) ? (q - t) / (q * (1.0 - q)) : 0.0;
+                           return -(t * std::log(q) + (1.0 - t) * std::log1p(-q));
+                         });
     case LossKind::Poisson:  // Keras: mean(p - t log(p + eps)); torch
                              // poisson_nll_loss(log_input=False)
-      return elementwise(pred, target, grad, n, parallel, [](double x, double t, double& g) {
-        g = 1.0 - t / (x + kEps);
-        return x - t * std::log(x + kEps);
-      });
+      return elementwise(pred, target, grad, n, cols, weights, parallel,
+                         [](double x, double t, double& g) {
+                           g = 1.0 - t / (x + kEps);
+                           return x - t * std::log(x + kEps);
+                         });
     case LossKind::CategoricalCrossentropy:
-      return per_sample(pred, target, grad, rows, cols, parallel,
+      return per_sample(pred, target, grad, rows, cols, weights, parallel,
                         p.from_logits ? cce_logits_row : cce_probs_row);
     case LossKind::SparseCategoricalCrossentropy:
-      return per_sample_sparse(pred, labels, grad, rows, cols, parallel,
+      return per_sample_sparse(pred, labels, grad, rows, cols, weights, parallel,
                                p.from_logits ? sparse_logits_row : sparse_probs_row);
     case LossKind::CategoricalHinge:
-      return per_sample(pred, target, grad, rows, cols, parallel, categorical_hinge_row);
+      return per_sample(pred, target, grad, rows, cols, weights, parallel, categorical_hinge_row);
     case LossKind::KLDivergence:
-      return per_sample(pred, target, grad, rows, cols, parallel, kl_row);
+      return per_sample(pred, target, grad, rows, cols, weights, parallel, kl_row);
     case LossKind::CosineSimilarity:
-      return per_sample(pred, target, grad, rows, cols, parallel, cosine_row);
+      return per_sample(pred, target, grad, rows, cols, weights, parallel, cosine_row);
   }
   throw std::invalid_argument("loss: unknown LossKind " + std::to_string(static_cast<int>(kind)));
 }

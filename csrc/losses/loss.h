@@ -60,8 +60,16 @@ LossSettings loss_settings(const std::string& name, const Settings& values);
 // grad: (rows, cols) written with d(mean loss)/d(pred), or null to skip it.
 // Element-wise losses average over rows*cols; per-sample losses sum over cols and
 // average over rows. Accumulation in double.
+// weights: (rows,) non-negative sample weights, or null for all ones. The weighted mean is
+// sum_i w_i l_i / sum_i w_i, where l_i is row i's loss (an element-wise loss's row mean):
+// torch's weighted mean reduction (F.cross_entropy(weight=...)), so the value does not depend
+// on the weights' scale and equals the unweighted mean for equal weights. Keras divides by
+// the row count instead. A batch whose weights sum to 0 has loss 0 and gradient 0.
 double loss_forward_backward(LossKind kind, const LossParams& p, const float* pred,
                              const float* target, const int32_t* labels, float* grad, int64_t rows,
-                             int64_t cols);
+                             int64_t cols, const float* weights = nullptr);
+
+// sum of weights[0..rows), or rows when weights is null (the denominator above).
+double weight_sum(const float* weights, int64_t rows);
 
 }  // namespace fastnet

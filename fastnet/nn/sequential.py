@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import _engine
 from .. import init as _init
+from .._loss_spec import for_model as _for_model
 from .._loss_spec import resolve as _resolve_loss
 from .._validate import as_batch, check_bool, check_int
 from ._fusion import activation_after, compile_layers, needs_batch_statistics
@@ -21,15 +22,16 @@ _LOSS_BY_NAME: dict = {}
 _LOSS_CACHE_MAX = 64
 
 
-def _loss_spec(loss):
+def _loss_spec(loss, model):
+    """The LossSpec of ``loss`` with from_logits following ``model``'s output layer."""
     if type(loss) is str:
         spec = _LOSS_BY_NAME.get(loss)
         if spec is None:
             spec = _resolve_loss(loss)
             if len(_LOSS_BY_NAME) < _LOSS_CACHE_MAX:
                 _LOSS_BY_NAME[loss] = spec
-        return spec
-    return _resolve_loss(loss)
+        return _for_model(spec, model)
+    return _for_model(_resolve_loss(loss), model)
 
 
 def _optimizer_check():
@@ -550,6 +552,8 @@ class Sequential:
         verbose="auto",
         seed=None,
         initial_epoch=0,
+        sample_weight=None,
+        class_weight=None,
     ):
         """Train the model; the epochs run in C++ with the GIL released.
 
@@ -560,9 +564,12 @@ class Sequential:
         y : array_like
             Targets: integer class labels (n,) for the sparse losses, else an array of the
             output's shape ((n,) is accepted for one output).
-        loss : str or loss object
-            The loss, by name (e.g. ``"sparse_categorical_crossentropy"``, ``"mse"``) or a
-            configured object from ``fastnet.losses``.
+        loss : str, loss object or callable
+            The loss, by name (e.g. ``"sparse_categorical_crossentropy"``, ``"mse"``), a
+            configured object from ``fastnet.losses``, or a custom callable
+            ``(y_true, y_pred) -> (value, grad wrt y_pred)`` (run in a Python step loop).
+            The cross-entropies' from_logits follows the last layer: softmax/sigmoid
+            outputs are probabilities, any other output logits.
         optimizer : fastnet.optim.Optimizer
             An optimizer built on this model's parameters.
         epochs : int, default 1
@@ -575,15 +582,19 @@ class Sequential:
         schedule_interval : {"step", "epoch"}, default "step"
             Call ``schedule`` with the optimizer's step count before every step, or with the
             epoch index before every epoch.
-        validation_data : tuple (X_val, y_val) or None, default None
-            Evaluated after every epoch (``val_loss``, ``val_accuracy``).
+        validation_data : tuple (X_val, y_val[, sample_weight_val]) or None, default None
+            Evaluated after every epoch (``val_loss``, ``val_accuracy``, ...).
         validation_split : float in [0, 1), default 0.0
             Hold out this last fraction of the rows (before shuffling) as validation data.
             Give ``validation_data`` or ``validation_split``, not both.
         shuffle : bool, default True
             Shuffle the rows every epoch.
-        metrics : str, sequence of str or None, default None
-            ``"accuracy"`` or nothing; None: accuracy for a class loss with several outputs.
+        metrics : str, callable, sequence of them, or None, default None
+            ``"accuracy"`` (argmax for several classes; for binary cross-entropy per label,
+            threshold 0.5 on probabilities / 0 on logits), ``"mae"``, ``"mse"``, ``"rmse"``,
+            ``"r2"``, or callables ``(y_true, y_pred) -> float`` (logged under their
+            ``__name__``). None: accuracy for classification losses. Metrics other than
+            accuracy are computed from predictions at each epoch's end.
         callbacks : sequence of fastnet.callbacks.Callback, default ()
             Called at train, epoch and (when they ask) batch boundaries; they reach the run
             as ``self.context`` (a TrainingContext) and may set
@@ -596,6 +607,12 @@ class Sequential:
         initial_epoch : int, default 0
             First epoch to run; with ``initial_epoch > 0`` the shuffle generator of the last
             fit (or of ``fn.load_checkpoint``) is continued and ``seed`` is unused.
+        sample_weight : array_like, shape (n,), or None, default None
+            Non-negative weight of each row in the loss: each batch's loss is
+            ``sum w l / sum w`` (torch's weighted mean), computed in C++.
+        class_weight : dict or "balanced" or None, default None
+            Weight per class index (multiplies ``sample_weight``); "balanced" is sklearn's
+            ``n / (n_classes * count)``.
 
         Returns
         -------
@@ -632,13 +649,27 @@ class Sequential:
             verbose=verbose,
             seed=seed,
             initial_epoch=initial_epoch,
+            sample_weight=sample_weight,
+            class_weight=class_weight,
         )
 
-    def evaluate(self, X, y, loss, metrics=None, batch_size=256) -> dict:
-        """Mean loss (and accuracy for classification) in inference mode."""
+    def evaluate(
+        self, X, y, loss, metrics=None, batch_size=256, sample_weight=None, class_weight=None
+    ) -> dict:
+        """Mean loss (and accuracy for classification, or the ``metrics`` asked for) in
+        inference mode; ``sample_weight`` / ``class_weight`` weight the loss as in ``fit``."""
         from ..training import evaluate as _evaluate
 
-        return _evaluate(self, X, y, loss, metrics=metrics, batch_size=batch_size)
+        return _evaluate(
+            self,
+            X,
+            y,
+            loss,
+            metrics=metrics,
+            batch_size=batch_size,
+            sample_weight=sample_weight,
+            class_weight=class_weight,
+        )
 
     def train_step(self, X, y, loss, optimizer, schedule=None) -> float:
         """Forward, loss, backward and optimizer update in one C++ call (GIL released).
@@ -648,9 +679,14 @@ class Sequential:
         batch; ``optimizer.last_grad_norm`` holds the gradient norm.
         """
         _optimizer_check()(self, optimizer)
-        spec = _loss_spec(loss)
+        spec = _loss_spec(loss, self)
         X = as_batch(X, "X", self.in_features)
         self._check_training_batch(X.shape[0])
+        if spec.custom is not None:
+            raise ValueError(
+                f"loss {loss!r} is not a fastnet loss: train_step runs the C++ step; a custom "
+                "loss (y_true, y_pred) -> (value, grad) is for fit and evaluate"
+            )
         target, labels = spec.prepare_target(y, X.shape[0], self.out_features)
         if schedule is not None:
             if not callable(schedule):
@@ -677,7 +713,9 @@ class Sequential:
         -------
         float
         """
-        spec = _loss_spec(loss)
+        spec = _loss_spec(loss, self)
+        if spec.custom is not None:
+            raise ValueError(f"loss {loss!r} is not a fastnet loss: use evaluate for a custom loss")
         X = as_batch(X, "X", self.in_features)
         target, labels = spec.prepare_target(y, X.shape[0], self.out_features)
         return _engine.eval_loss(self, X, target, labels, spec)
