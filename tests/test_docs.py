@@ -38,6 +38,7 @@ PUBLIC_MODULES = (
     "fastnet.diagnostics",
     "fastnet.lr_finder",
     "fastnet.ensemble",
+    "fastnet.sklearn",
     "fastnet.plotting",
     "fastnet._config",
     "fastnet.__main__",
