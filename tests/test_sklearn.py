@@ -438,6 +438,10 @@ def test_warm_start_and_partial_fit_continue():
     inc.partial_fit(X[:100], y[:100], classes=np.arange(10))
     inc.partial_fit(X[100:], y[100:])
     assert inc.n_iter_ == 1 and inc.t_ == 200 and len(inc.loss_curve_) == 2
+    with pytest.raises(ValueError, match="classes not in"):
+        inc.partial_fit(X, y + 20)
+    with pytest.raises(ValueError, match="classes not in"):
+        inc.partial_fit(X, y.astype(str))
 
 
 @pytest.mark.parametrize(

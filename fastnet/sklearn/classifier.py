@@ -233,20 +233,41 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
-        else:
+        elif self.warm_start:
             classes = unique_labels(y)
-            if self.warm_start:
-                if set(classes) != set(self.classes_):
-                    raise ValueError(
-                        "warm_start can only be used where `y` has the same classes as in the "
-                        f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
-                    )
-            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+            if set(classes) != set(self.classes_):
                 raise ValueError(
-                    f"`y` has classes not in `self.classes_`. `self.classes_` has "
-                    f"{self.classes_}. 'y' has {classes}."
+                    "warm_start can only be used where `y` has the same classes as in the "
+                    f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
                 )
-        return X, self._label_binarizer.transform(y).astype(np.float32), y
+        if y.ndim == 2:  # multi-label indicator rows
+            if incremental and y.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"y has {y.shape[1]} labels but the classifier was fit with {len(self.classes_)}"
+                )
+            return X, self._label_binarizer.transform(y).astype(np.float32), y
+        # LabelBinarizer.transform's encoding (the positive class of two is classes_[1]) from
+        # one searchsorted: partial_fit is called once per epoch, and the binarizer's checks
+        # cost more than the epoch on small data.
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            raise ValueError("y must be a 2-D indicator matrix: the classifier is multi-label")
+        try:
+            index = np.searchsorted(self.classes_, y)
+            index[index == len(self.classes_)] = 0
+            unseen = np.asarray(self.classes_[index] != y).any()
+        except TypeError:  # labels that do not compare with classes_ (str against int)
+            unseen = True
+        if unseen:
+            raise ValueError(
+                f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                f"{self.classes_}. 'y' has {unique_labels(y)}."
+            )
+        if self._label_binarizer.y_type_ == "multiclass":
+            Y = np.zeros((len(y), len(self.classes_)), dtype=np.float32)
+            Y[np.arange(len(y)), index] = 1.0
+        else:
+            Y = (index == 1).astype(np.float32).reshape(-1, 1)
+        return X, Y, y
 
     def _output_setup(self, Y):
         k = Y.shape[1]
