@@ -10,9 +10,10 @@
 Workloads: the training steps tiny, tiny-bn, mnist, wide (fastnet vs PyTorch SGD / fused Adam /
 foreach Adam vs the NumPy baseline), optim (clip + Adam update only), digits and mnist10k (real
 data, whole trainings with accuracy), predict (inference latency), import (fresh process),
-memory (peak RSS while training), scaling (the cost curve of the mnist step), serving
-(latency at default threads, alone and beside a busy process, one process per peer:
-bench/serving.py). Peers run interleaved in one process (A B C A B C ...); a figure is the
+memory (peak RSS while training), scaling (the cost curve of the mnist step), sklearn
+(fastnet.sklearn.MLPClassifier vs scikit-learn's on digits, breast cancer and mnist10k:
+bench/sklearn_mlp.py), serving (latency at default threads, alone and beside a busy
+process, one process per peer: bench/serving.py). Peers run interleaved in one process (A B C A B C ...); a figure is the
 median over repetitions after a warm-up. Prints the tables and the targets, writes
 bench/results/latest.json, latest.png (with matplotlib) and, after a full default run,
 bench/results/README_TABLE.md.
@@ -51,12 +52,23 @@ import process_costs  # noqa: E402
 import realdata  # noqa: E402
 import scaling  # noqa: E402
 import serving  # noqa: E402
+import sklearn_mlp  # noqa: E402
 import torch_peer  # noqa: E402
 from measure import SETTLE_S, Threads, interleaved, interleaved_runs  # noqa: E402
 from report import Table, Target, fmt, plot, ratio, targets_table  # noqa: E402
 from workloads import Workload, describe, gemm_ceiling, make_workloads  # noqa: E402
 
-SECTIONS = ("optim", "digits", "mnist10k", "predict", "import", "memory", "scaling", "serving")
+SECTIONS = (
+    "optim",
+    "digits",
+    "mnist10k",
+    "predict",
+    "import",
+    "memory",
+    "scaling",
+    "serving",
+    "sklearn",
+)
 QUICK = ("tiny", "mnist", "optim", "digits", "predict", "import")
 MEMORY_STEPS = 200
 PREDICT_CALLS = 2000
@@ -72,6 +84,7 @@ class Settings:
         self.block_s, self.warm_s = (0.02, 0.05) if quick else (0.05, 0.2)
         self.digits_reps = 1 if quick else 3
         self.mnist10k_reps = 1
+        self.sklearn_reps = 1 if quick else 3
         self.import_reps = 3 if quick else 5
         self.scaling_reps = 3 if quick else 5
         # Idle time before each timed block when threads > 1 (measure.SETTLE_S); --quick
@@ -317,6 +330,38 @@ def make_tables(res, peaks) -> list:
                 fmt(r["torch_foreach_us"]) if r["optimizer"] == "adam" else "-",
                 fmt(r["fastnet_gflops"], "{:.1f}"),
                 fmt(r["pct_sgemm"], "{:.0f}%"),
+            )
+        tables.append(t)
+    if res["sklearn"]:
+        t = Table(
+            "sklearn: fastnet.sklearn.MLPClassifier vs scikit-learn's, same hyper-parameters "
+            "(bench/sklearn_mlp.py); time to accuracy: to scikit-learn's accuracy - 0.5 point",
+            [
+                "data",
+                "thr",
+                "peer",
+                "s/fit",
+                "epochs",
+                "ms/epoch",
+                "test acc",
+                "peer/fn",
+                "to acc s",
+                "to acc epochs",
+            ],
+            n_left=3,
+        )
+        for r in res["sklearn"]:
+            t.add(
+                r["dataset"],
+                r["threads"],
+                r["peer"],
+                fmt(r["seconds"], "{:.3f}"),
+                fmt(r["epochs"], "{:.0f}"),
+                fmt(1e3 * r["seconds_per_epoch"], "{:.2f}"),
+                fmt(r["accuracy"], "{:.4f}"),
+                fmt(r["over_fastnet"], "{:.2f}x"),
+                fmt(r["to_target_s"], "{:.3f}"),
+                fmt(r["to_target_epochs"], "{:.0f}"),
             )
         tables.append(t)
     if res["optim"]:
@@ -626,6 +671,7 @@ def make_targets(res, has_adam: bool, peaks=None) -> list:
                     unit="points",
                 )
             )
+    out += sklearn_targets(res.get("sklearn", []))
     for r in res["predict"]:
         n, batch, o = r["threads"], r["batch"], r["over_fastnet"]
         for stat in ("median", "p99"):
@@ -700,6 +746,45 @@ def make_targets(res, has_adam: bool, peaks=None) -> list:
     return out
 
 
+def sklearn_targets(rows) -> list:
+    """BENCHMARKS.md's sklearn row: >= 5x faster per fit than scikit-learn's MLPClassifier at
+    equal accuracy (within 0.5 point), and the time-to-accuracy ratio beside it."""
+    out = []
+    keys = sorted({(r["dataset"], r["threads"]) for r in rows}, key=lambda k: (k[1], k[0]))
+    for dataset, n in keys:
+        pair = {r["peer"]: r for r in rows if r["dataset"] == dataset and r["threads"] == n}
+        ours, peer = pair["fastnet"], pair["sklearn"]
+        out.append(
+            Target(
+                "sklearn",
+                f"{n} thr, {dataset}: per fit vs scikit-learn "
+                f"({ours['epochs']:.0f} vs {peer['epochs']:.0f} epochs)",
+                peer["over_fastnet"],
+                5.0,
+            )
+        )
+        out.append(
+            Target(
+                "sklearn",
+                f"{n} thr, {dataset}: test accuracy points from scikit-learn's "
+                f"({ours['accuracy']:.4f} vs {peer['accuracy']:.4f})",
+                100 * abs(peer["accuracy"] - ours["accuracy"]),
+                0.5,
+                kind="<=",
+                unit="points",
+            )
+        )
+        out.append(
+            Target(
+                "sklearn",
+                f"{n} thr, {dataset}: time to {ours['target_accuracy']:.4f} vs scikit-learn",
+                ratio(peer["to_target_s"], ours["to_target_s"]),
+                5.0,
+            )
+        )
+    return out
+
+
 # ----- driver -----
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -748,6 +833,8 @@ def main(argv=None):
         notes.append("torch not installed: the torch columns read n/a")
     if "digits" in names and not realdata.sklearn_available():
         notes.append("scikit-learn not installed: the digits sklearn row reads n/a")
+    if "sklearn" in names and not sklearn_mlp.available():
+        notes.append("scikit-learn not installed: the sklearn section is skipped")
 
     info = machine.machine_info(os.environ.get(_UNSET_MARK, ""))
     date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -772,7 +859,17 @@ def main(argv=None):
     cpu_share = machine.CpuShare()
     res = {
         k: []
-        for k in ("train", "optim", "digits", "mnist10k", "predict", "scaling", "memory", "serving")
+        for k in (
+            "train",
+            "optim",
+            "digits",
+            "mnist10k",
+            "predict",
+            "scaling",
+            "memory",
+            "serving",
+            "sklearn",
+        )
     }
     res["import"], res["stream"], res["serving_method"] = {}, {}, {}
     res["predict_agreement"] = None
@@ -799,6 +896,8 @@ def main(argv=None):
                 mnist10k_rows(res, loads, n, st, notes)
             if "predict" in names:
                 predict_rows(res, n, st)
+            if "sklearn" in names:
+                res["sklearn"] += sklearn_mlp.rows(n, st.sklearn_reps, st.settle(n))
             if "scaling" in names:
                 res["scaling"] += scaling.run(
                     n, peaks[n]["peak"], st.scaling_reps, st.block_s, st.warm_s
@@ -870,6 +969,7 @@ def main(argv=None):
             "warm_s": st.warm_s,
             "digits_reps": st.digits_reps,
             "mnist10k_reps": st.mnist10k_reps,
+            "sklearn_reps": st.sklearn_reps,
             "import_reps": st.import_reps,
             "flops": "6*batch*sum(in*out) - 2*batch*in0*out0 (Dense GEMMs only)",
         },

@@ -41,6 +41,7 @@ PUBLIC_MODULES = (
     "fastnet.lr_finder",
     "fastnet.ensemble",
     "fastnet.onnx",
+    "fastnet.sklearn",
     "fastnet.plotting",
     "fastnet._config",
     "fastnet.__main__",
