@@ -42,6 +42,7 @@ _LAZY_MODULES = (
     "io",
     "tabular",
     "onnx",
+    "inference",
 )
 _LAZY_NAMES = {
     "save": ("io", "save"),
@@ -55,6 +56,7 @@ _LAZY_NAMES = {
     "Ensemble": ("ensemble", "Ensemble"),
     "lr_find": ("lr_finder", "lr_find"),
     "export_onnx": ("onnx", "export_onnx"),
+    "InferenceModel": ("inference", "InferenceModel"),
 }
 
 
@@ -79,6 +81,7 @@ __all__ = [
     "Dense",
     "Dropout",
     "Ensemble",
+    "InferenceModel",
     "LayerNorm",
     "Parameter",
     "Residual",
@@ -92,6 +95,7 @@ __all__ = [
     "diagnostics",
     "export_onnx",
     "get_num_threads",
+    "inference",
     "init",
     "load",
     "load_bundle",

@@ -33,8 +33,6 @@ class InferenceModel:
     ----------
     precision : str
         ``"fp32"`` or ``"bf16"``.
-    in_features, out_features : int
-        The widths of the input and the output.
 
     Examples
     --------
@@ -55,8 +53,16 @@ class InferenceModel:
         self._model = copy.deepcopy(model)  # a copy of a model shares nothing with it
         if precision == "bf16":
             _engine.freeze_bf16(self._model)
-        self.in_features = self._model.in_features
-        self.out_features = self._model.out_features
+
+    @property
+    def in_features(self) -> int:
+        """Width of the input."""
+        return self._model.in_features
+
+    @property
+    def out_features(self) -> int:
+        """Width of the output."""
+        return self._model.out_features
 
     def predict(self, X, batch_size=None) -> np.ndarray:
         """Inference on rows of X, as :meth:`fastnet.Sequential.predict`.

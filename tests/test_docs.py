@@ -41,6 +41,7 @@ PUBLIC_MODULES = (
     "fastnet.lr_finder",
     "fastnet.ensemble",
     "fastnet.onnx",
+    "fastnet.inference",
     "fastnet.sklearn",
     "fastnet.plotting",
     "fastnet._config",

@@ -533,6 +533,26 @@ class Sequential:
         rows = X.shape[0] if batch_size is None else min(batch_size, X.shape[0])
         return _engine.predict(self, X, rows)
 
+    def to_inference(self, precision: str = "fp32"):
+        """A frozen inference copy of this model (:class:`fastnet.InferenceModel`).
+
+        Parameters
+        ----------
+        precision : {"fp32", "bf16"}
+            ``"bf16"``: every Dense weight stored as bfloat16 (round to nearest even), its
+            inputs rounded the same way, products summed in float32 (AVX512_BF16
+            ``vdpbf16ps`` where the CPU has it, an exact fallback elsewhere): half the
+            weight bytes, the lever at batch 1. Dense layers inside a Residual stay float32.
+
+        Returns
+        -------
+        fastnet.InferenceModel
+            A copy: training this model afterwards does not change it.
+        """
+        from ..inference import InferenceModel
+
+        return InferenceModel(self, precision)
+
     def fit(
         self,
         X,
