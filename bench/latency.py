@@ -76,10 +76,10 @@ def trained_model(spec, seed: int = 0, train_steps: int = 20):
 # ----- EXTENSION POINT: more fastnet inference paths of the same model -----
 def extra_fastnet_peers(model) -> dict:
     """{peer name: predict callable} of further fastnet inference paths of ``model``, timed
-    beside `fastnet` and checked by --agreement (e.g. "fastnet bf16":
-    ``model.to_inference(precision="bf16").predict`` once that exists). None for now; the
-    tables and targets of bench/run.py pick up every name returned here."""
-    return {}
+    beside `fastnet` and checked by --agreement: "fastnet bf16", the frozen bf16 inference
+    copy (``model.to_inference(precision="bf16").predict``). The tables and targets of
+    bench/run.py pick up every name returned here."""
+    return {"fastnet bf16": model.to_inference(precision="bf16").predict}
 
 
 def model_peers(model, threads: int, workdir: str) -> dict:

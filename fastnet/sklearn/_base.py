@@ -47,16 +47,12 @@ _SEED_BOUND = 2**31 - 1
 
 @contextlib.contextmanager
 def _thread_count(n):
-    """fastnet's process-wide thread count set to ``n`` for the block, then restored."""
-    if n is None:
-        yield
-        return
-    before = _config.get_num_threads()
-    _config.set_num_threads(n)
-    try:
-        yield
-    finally:
-        _config.set_num_threads(before)
+    """Sets fastnet's process-wide thread count to ``n`` (fn.set_num_threads) when the block
+    starts, and leaves it: the count is process-wide by contract, never flipped around a call
+    (another thread's fit or predict would see it change under it). None leaves it as it is."""
+    if n is not None and _config.get_num_threads() != n:
+        _config.set_num_threads(n)
+    yield
 
 
 class _StepSchedule:

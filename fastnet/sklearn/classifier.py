@@ -107,8 +107,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         fastnet: a ``step -> learning rate`` callable (``fastnet.schedules``), applied before
         every step; needs ``learning_rate="constant"``.
     n_threads : int or None, default None
-        fastnet: the thread count during ``fit`` and prediction (process-wide while the call
-        runs, restored after); None keeps ``fastnet.get_num_threads()``.
+        fastnet: sets fastnet's process-wide thread count (``fastnet.set_num_threads``) when
+        ``fit`` or prediction starts, and leaves it set; None keeps
+        ``fastnet.get_num_threads()``.
 
     Attributes
     ----------
