@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
+from abc import ABCMeta, abstractmethod
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -66,26 +67,27 @@ class _StepSchedule:
         return self.scale * float(self.schedule(step))
 
 
-class BaseMLP(BaseEstimator):
-    """Parameters, fitted attributes and the fit loop shared by the two estimators."""
+class BaseMLP(BaseEstimator, metaclass=ABCMeta):
+    """Parameters, fitted attributes and the fit loop shared by the two estimators (abstract,
+    as sklearn's own BaseMultilayerPerceptron: the subclasses provide the four hooks)."""
 
     # ----- what the subclasses provide -----
-    def _validate_input(self, X, y, incremental, reset):  # pragma: no cover - abstract
+    @abstractmethod
+    def _validate_input(self, X, y, incremental, reset):
         """(X float32, Y (n, k) encoded targets, y as the score compares it) checked the
         subclass's way."""
-        raise NotImplementedError
 
-    def _output_setup(self, Y):  # pragma: no cover - abstract
+    @abstractmethod
+    def _output_setup(self, Y):
         """(out_activation_, fastnet loss, loss_scale, grad_scale) for the encoded targets."""
-        raise NotImplementedError
 
-    def _fit_target(self, Y):  # pragma: no cover - abstract
+    @abstractmethod
+    def _fit_target(self, Y):
         """The target array fastnet's fit takes for the encoded targets Y."""
-        raise NotImplementedError
 
-    def _score_fitted(self, X, y):  # pragma: no cover - abstract
+    @abstractmethod
+    def _score_fitted(self, X, y):
         """The score of ``early_stopping`` on already validated rows."""
-        raise NotImplementedError
 
     # ----- fitted weights, as sklearn lays them out -----
     def _dense_layers(self):
