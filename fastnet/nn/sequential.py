@@ -25,12 +25,21 @@ _LOSS_CACHE_MAX = 64
 def _loss_spec(loss, model):
     """The LossSpec of ``loss`` with from_logits following ``model``'s output layer."""
     if type(loss) is str:
+        # The model's layers never change, so the spec for a name is decided once per model
+        # (a training loop calling train_step with the same name skips it every step).
+        cache = model.__dict__.setdefault("_loss_for_model", {})
+        decided = cache.get(loss)
+        if decided is not None:
+            return decided
         spec = _LOSS_BY_NAME.get(loss)
         if spec is None:
             spec = _resolve_loss(loss)
             if len(_LOSS_BY_NAME) < _LOSS_CACHE_MAX:
                 _LOSS_BY_NAME[loss] = spec
-        return _for_model(spec, model)
+        decided = _for_model(spec, model)
+        if len(cache) < _LOSS_CACHE_MAX:
+            cache[loss] = decided
+        return decided
     return _for_model(_resolve_loss(loss), model)
 
 
