@@ -81,5 +81,6 @@ void bind_optim(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_clip(py::module_& m);
 void bind_validate(py::module_& m);
+void bind_collective(py::module_& m);
 
 }  // namespace fastnet::bind

@@ -55,6 +55,24 @@ LayerConfig config_from_dict(const py::dict& d) {
   return c;
 }
 
+// Attaches a data-parallel collective to the model for one call (engine/model.h).
+class CollectiveScope {
+ public:
+  CollectiveScope(Model& model, const py::object& collective) : model_(model) {
+    if (!collective.is_none()) {
+      holder_ = py::cast<std::shared_ptr<Collective>>(collective);
+      model.collective = holder_.get();
+    }
+  }
+  ~CollectiveScope() { model_.collective = nullptr; }
+  CollectiveScope(const CollectiveScope&) = delete;
+  CollectiveScope& operator=(const CollectiveScope&) = delete;
+
+ private:
+  Model& model_;
+  std::shared_ptr<Collective> holder_;
+};
+
 void check_optimizer(const Model& self, const Optimizer* opt) {
   if (opt && opt->model.get() != &self)
     throw py::value_error("optimizer was built for another model");
@@ -149,7 +167,8 @@ void bind_model(py::module_& m) {
       .def(
           "train_step",
           [](Model& self, FArray X, py::object target, py::object labels, const std::string& loss,
-             float delta, bool from_logits, Optimizer* opt, py::object weights) {
+             float delta, bool from_logits, Optimizer* opt, py::object weights,
+             py::object collective) {
             const int64_t batch = batch_rows(X, self.in_features(), "X");
             const LossSettings ls = loss_settings_of(loss, delta, from_logits);
             LossTarget t = loss_target(target, labels, ls.kind, batch, self.out_features());
@@ -157,6 +176,7 @@ void bind_model(py::module_& m) {
             const float* w = sample_weights(weights, warr, batch);
             check_optimizer(self, opt);
             double gnorm = 0.0, value;
+            CollectiveScope scope(self, collective);
             {
               py::gil_scoped_release nogil;
               std::unique_lock<std::shared_mutex> lock(self.mutex);
@@ -166,7 +186,8 @@ void bind_model(py::module_& m) {
             return py::make_tuple(value, gnorm);
           },
           py::arg("X"), py::arg("target"), py::arg("labels"), py::arg("loss"), py::arg("delta"),
-          py::arg("from_logits"), py::arg("optimizer").none(true), py::arg("weights") = py::none())
+          py::arg("from_logits"), py::arg("optimizer").none(true), py::arg("weights") = py::none(),
+          py::arg("collective") = py::none())
       .def(
           "fit_batches",
           [](Model& self, FArray X, py::object target, py::object labels,
@@ -174,21 +195,25 @@ void bind_model(py::module_& m) {
              int64_t batch_size, int64_t first_batch, int64_t num_batches, const std::string& loss,
              float delta, bool from_logits, Optimizer* opt, py::object slot_base_lrs,
              py::object lr_factors, bool stop_on_nonfinite, py::object absorb_single,
-             py::object weights) {
-            const int64_t n = batch_rows(X, self.in_features(), "X");
+             py::object weights, py::object collective) {
+            // X holds x_rows rows; `order` picks the epoch's rows (all of them, or a
+            // data-parallel rank's shard).
+            const int64_t x_rows = batch_rows(X, self.in_features(), "X");
             // The epoch loop asks the model's layers (batch_statistics); a caller that still
             // says what it expects must agree with them.
             if (!absorb_single.is_none() &&
                 py::cast<bool>(absorb_single) != self.batch_statistics())
               throw py::value_error("absorb_single disagrees with the model's batch_statistics");
             if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
-            if (order.ndim() != 1 || order.shape(0) != n)
+            if (order.ndim() != 1 || order.shape(0) < 1 || order.shape(0) > x_rows ||
+                (collective.is_none() && order.shape(0) != x_rows))
               throw py::value_error("order must hold one index per row");
+            const int64_t n = order.shape(0);
             if (first_batch < 0 || num_batches < 0) throw py::value_error("bad batch range");
             const LossSettings ls = loss_settings_of(loss, delta, from_logits);
-            LossTarget t = loss_target(target, labels, ls.kind, n, self.out_features());
+            LossTarget t = loss_target(target, labels, ls.kind, x_rows, self.out_features());
             FArray warr;
-            const float* w = sample_weights(weights, warr, n);
+            const float* w = sample_weights(weights, warr, x_rows);
             check_optimizer(self, opt);
             FArray base, factors;
             const float* base_p = nullptr;
@@ -206,11 +231,12 @@ void bind_model(py::module_& m) {
             }
             Model::FitStats st;
             SignalCheck signals;
+            CollectiveScope scope(self, collective);
             {
               py::gil_scoped_release nogil;
               self.fit_batches(X.data(), n, t.target, t.labels, order.data(), batch_size,
                                first_batch, num_batches, ls.kind, ls.params, opt, base_p, fac_p,
-                               stop_on_nonfinite, st, signals.get(), w);
+                               stop_on_nonfinite, st, signals.get(), w, x_rows);
             }
             py::dict d;
             d["loss_sum"] = st.loss_sum;
@@ -230,7 +256,8 @@ void bind_model(py::module_& m) {
           py::arg("batch_size"), py::arg("first_batch"), py::arg("num_batches"), py::arg("loss"),
           py::arg("delta"), py::arg("from_logits"), py::arg("optimizer").none(true),
           py::arg("slot_base_lrs"), py::arg("lr_factors"), py::arg("stop_on_nonfinite"),
-          py::arg("absorb_single") = py::none(), py::arg("weights") = py::none())
+          py::arg("absorb_single") = py::none(), py::arg("weights") = py::none(),
+          py::arg("collective") = py::none())
       .def_static("epoch_batches", &Model::epoch_batches)
       .def(
           "evaluate",

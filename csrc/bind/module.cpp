@@ -23,4 +23,5 @@ PYBIND11_MODULE(_core, m) {
   bind_validate(m);
   bind_model(m);
   bind_optim(m);
+  bind_collective(m);
 }

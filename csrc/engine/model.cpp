@@ -8,6 +8,17 @@
 
 namespace fastnet {
 
+namespace {
+
+// BatchNorm layers of a configuration tree in forward order (composites run their children
+// in order).
+void collect_batchnorm(const LayerConfig& cfg, std::vector<int64_t>& out) {
+  if (cfg.kind == "batchnorm") out.push_back(static_cast<int64_t>(cfg.number("features")));
+  for (const auto& child : cfg.children) collect_batchnorm(child, out);
+}
+
+}  // namespace
+
 void Model::add(const LayerConfig& cfg) {
   if (built_) throw std::logic_error("model already built");
   auto layer = make_layer(cfg);
@@ -18,6 +29,7 @@ void Model::add(const LayerConfig& cfg) {
                                 "layer gives " +
                                 std::to_string(layers_.back()->out));
   layers_.push_back(std::move(layer));
+  collect_batchnorm(cfg, bn_features_);
 }
 
 std::vector<ParamDecl*> Model::param_decls() {
@@ -49,7 +61,8 @@ void Model::build() {
   }
   arena_floats_ = off;
   params_.resize(std::max(off, kAlignFloats));
-  grads_.resize(std::max(off, kAlignFloats));
+  // One block more: a data-parallel step appends its error flag to the gradient all-reduce.
+  grads_.resize(off + kAlignFloats);
   build_plan();
   built_ = true;
 }

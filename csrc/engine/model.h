@@ -2,6 +2,7 @@
 // of the same layout, plus per-batch workspaces sized once per batch size.
 #pragma once
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "core/arena.h"
+#include "engine/collective.h"
 #include "inference/dense_infer.h"
 #include "layers/layer.h"
 #include "losses/loss.h"
@@ -112,13 +114,15 @@ class Model {
   // `order` (n indices): gathers each minibatch into a contiguous buffer, then one
   // train_step. lr_factors (one per batch, or null) scale every slot's base lr. With
   // stop_on_nonfinite the run ends after the first step whose gradient norm is not finite.
-  // A lone leftover row joins the last batch when batch_statistics().
+  // A lone leftover row joins the last batch when batch_statistics(). x_rows (>= 0): X,
+  // target, labels and weights hold x_rows rows and `order` picks n of them (a data-parallel
+  // rank's shard of the epoch); -1: n.
   void fit_batches(const float* X, int64_t n, const float* target, const int32_t* labels,
                    const int64_t* order, int64_t batch_size, int64_t first_batch,
                    int64_t num_batches, LossKind loss, const LossParams& lp, Optimizer* opt,
                    const float* slot_base_lrs, const float* lr_factors, bool stop_on_nonfinite,
                    FitStats& stats, const StopCheck* stop = nullptr,
-                   const float* weights = nullptr);
+                   const float* weights = nullptr, int64_t x_rows = -1);
   // Batches in an epoch of n rows; with absorb_single a lone leftover row joins the last batch.
   static int64_t epoch_batches(int64_t n, int64_t batch_size, bool absorb_single);
   // Batched inference: loss sum (Σ batch mean × batch weight, rows without weights) and
@@ -138,6 +142,14 @@ class Model {
     return input_batch_ > 0 ? train_ws_.acts.at(i + 1).data() : nullptr;
   }
   int64_t last_batch() const { return input_batch_; }
+
+  // Data-parallel training (engine/collective.h): set for the duration of a distributed
+  // train_step / fit_batches call (fastnet/distributed.py), null otherwise. train_step then
+  // all-reduces the gradient arena (mean over the ranks) before the optimizer step.
+  Collective* collective = nullptr;
+  // Features of each BatchNorm layer, children included, in forward order (a round's
+  // synchronised BatchNorm collectives).
+  const std::vector<int64_t>& batchnorm_features() const { return bn_features_; }
 
   uint64_t seed = 0;
   uint64_t step = 0;              // training forward passes so far (random streams)
@@ -171,6 +183,7 @@ class Model {
     c.training = training;
     c.seed = seed;
     c.step = step;
+    c.collective = collective;
     return c;
   }
   void backward_impl(float* dY_work, float* dX);
@@ -181,7 +194,11 @@ class Model {
       throw std::logic_error("this is an inference copy (bf16): it predicts but does not train");
   }
 
+  // The distributed part of train_step: the round's final all-reduce and the 1/world scale.
+  void reduce_gradients(std::exception_ptr error);
+
   std::vector<std::unique_ptr<Layer>> layers_;
+  std::vector<int64_t> bn_features_;
   std::vector<InferStep> plan_;
   std::vector<PackedBf16> bf16_weights_;
   bool built_ = false;

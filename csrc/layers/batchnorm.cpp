@@ -58,16 +58,18 @@ void check_batch(int64_t batch) {
 
 void batchnorm_forward_train(const float* X, const float* gamma, const float* beta, float* Y,
                              float* mean, float* invstd, float* running_mean, float* running_var,
-                             float momentum, float eps, int64_t batch, int64_t F, bool relu) {
+                             float momentum, float eps, int64_t batch, int64_t F, bool relu,
+                             Collective* sync, double* sync_rows) {
   check_batch(batch);
-  std::vector<double> var(F);
+  std::vector<double> sums(2 * F + 2);  // Σ(x − s), Σ(x − s)², rows, collective flag slot
   const int64_t nb = num_blocks(F);
   // Pass 1: Σ(x − s) and Σ(x − s)² around the first row's value s (shifted data keeps the
-  // textbook E[d²] − E[d]² formula accurate in double).
+  // textbook E[d²] − E[d]² formula accurate in double); synchronised: around the running
+  // mean, the same shift on every rank.
   for_each_index(nb, batch * F >= kParallelThreshold, [&](int64_t blk) {
     const int64_t c0 = blk * kColBlock, w = std::min(kColBlock, F - c0);
     double s[kColBlock] = {0}, q[kColBlock] = {0};
-    const float* shift = X + c0;
+    const float* shift = sync ? running_mean + c0 : X + c0;
     for (int64_t r = 0; r < batch; ++r) {
       const float* x = X + r * F + c0;
 #pragma omp simd
@@ -78,13 +80,22 @@ void batchnorm_forward_train(const float* X, const float* gamma, const float* be
       }
     }
     for (int64_t j = 0; j < w; ++j) {
-      double m = s[j] / batch;
-      double v = std::max(q[j] / batch - m * m, 0.0);
-      mean[c0 + j] = static_cast<float>(shift[j] + m);
-      var[c0 + j] = v;
-      invstd[c0 + j] = static_cast<float>(1.0 / std::sqrt(v + eps));
+      sums[c0 + j] = s[j];
+      sums[F + c0 + j] = q[j];
     }
   });
+  sums[2 * F] = static_cast<double>(batch);
+  const bool synced = sync && sync->reduce_doubles(sums.data(), 2 * F + 1);
+  const double rows = sums[2 * F];
+  if (sync_rows) *sync_rows = rows;
+  std::vector<double> var(F);
+  for (int64_t c = 0; c < F; ++c) {
+    double m = sums[c] / rows;
+    double v = std::max(sums[F + c] / rows - m * m, 0.0);
+    mean[c] = static_cast<float>((sync ? running_mean[c] : X[c]) + m);
+    var[c] = v;
+    invstd[c] = static_cast<float>(1.0 / std::sqrt(v + eps));
+  }
   // Pass 2 as one scale and shift per column: a = γ·invstd, b = β − μ·a.
   std::vector<float> a(F), b(F);
   for (int64_t c = 0; c < F; ++c) {
@@ -92,7 +103,10 @@ void batchnorm_forward_train(const float* X, const float* gamma, const float* be
     b[c] = (beta ? beta[c] : 0.0f) - mean[c] * a[c];
   }
   scale_shift(X, a.data(), b.data(), Y, batch, F, relu);
-  update_running(mean, var.data(), running_mean, running_var, momentum, batch, F);
+  // A failed round (another rank's error) leaves the running statistics alone.
+  if (!sync || synced)
+    update_running(mean, var.data(), running_mean, running_var, momentum,
+                   static_cast<int64_t>(rows), F);
 }
 
 void batchnorm_forward_infer(const float* X, const float* gamma, const float* beta,
@@ -109,7 +123,8 @@ void batchnorm_forward_infer(const float* X, const float* gamma, const float* be
 
 void batchnorm_backward(const float* X, const float* Y, const float* gamma, const float* mean,
                         const float* invstd, const float* dY, float* dX, float* dgamma,
-                        float* dbeta, int64_t batch, int64_t F, bool relu) {
+                        float* dbeta, int64_t batch, int64_t F, bool relu, Collective* sync,
+                        double sync_rows) {
   std::vector<float> sum_dz(F), sum_dz_xhat(F);
   const int64_t nb = num_blocks(F);
   const bool parallel = batch * F >= kParallelThreshold;
@@ -137,10 +152,21 @@ void batchnorm_backward(const float* X, const float* Y, const float* gamma, cons
   });
   if (dbeta) std::copy(sum_dz.begin(), sum_dz.end(), dbeta);
   if (dgamma) std::copy(sum_dz_xhat.begin(), sum_dz_xhat.end(), dgamma);
+  float inv_m = 1.0f / static_cast<float>(batch);
+  if (sync) {  // the global batch's sums (one collective, even when dX is not needed)
+    std::vector<double> g(2 * F + 1);
+    std::copy(sum_dz.begin(), sum_dz.end(), g.begin());
+    std::copy(sum_dz_xhat.begin(), sum_dz_xhat.end(), g.begin() + F);
+    sync->reduce_doubles(g.data(), 2 * F);
+    for (int64_t c = 0; c < F; ++c) {
+      sum_dz[c] = static_cast<float>(g[c]);
+      sum_dz_xhat[c] = static_cast<float>(g[F + c]);
+    }
+    inv_m = static_cast<float>(1.0 / sync_rows);
+  }
   if (!dX) return;
   // Pass 2: dX = γ·invstd·(dZ − dβ/m − x̂·dγ/m) = A·dZ + B·x + C per column.
   std::vector<float> A(F), B(F), C(F);
-  const float inv_m = 1.0f / static_cast<float>(batch);
   for (int64_t c = 0; c < F; ++c) {
     const float gi = (gamma ? gamma[c] : 1.0f) * invstd[c];
     A[c] = gi;
@@ -190,7 +216,7 @@ class BatchNormLayer : public Layer {
     const float* b = affine_ ? p + beta_.offset : nullptr;
     if (ctx.training)
       batchnorm_forward_train(X, g, b, Y, ws, ws + in, p + rmean_.offset, p + rvar_.offset,
-                              momentum_, eps_, batch, in, relu_);
+                              momentum_, eps_, batch, in, relu_, sync(ctx), &sync_rows_);
     else
       batchnorm_forward_infer(X, g, b, p + rmean_.offset, p + rvar_.offset, eps_, Y, batch, in,
                               relu_);
@@ -199,7 +225,8 @@ class BatchNormLayer : public Layer {
                 const StepContext& ctx) override {
     batchnorm_backward(X, Y, affine_ ? ctx.params + gamma_.offset : nullptr, ws, ws + in, dY, dX,
                        affine_ ? ctx.grads + gamma_.offset : nullptr,
-                       affine_ ? ctx.grads + beta_.offset : nullptr, batch, in, relu_);
+                       affine_ ? ctx.grads + beta_.offset : nullptr, batch, in, relu_,
+                       sync(ctx), sync_rows_);
   }
 
   InferenceRole inference_role() const override {
@@ -215,8 +242,13 @@ class BatchNormLayer : public Layer {
   }
 
  private:
+  // Data-parallel training with synchronised statistics (engine/collective.h), else null.
+  static Collective* sync(const StepContext& ctx) {
+    return ctx.collective && ctx.collective->sync_bn ? ctx.collective : nullptr;
+  }
   float momentum_ = 0.1f, eps_ = 1e-5f;
   bool affine_ = true, relu_ = false;
+  double sync_rows_ = 0.0;  // global batch rows of the last synchronised forward
   ParamDecl gamma_, beta_, rmean_, rvar_;
 };
 

@@ -11,6 +11,8 @@
 
 namespace fastnet {
 
+class Collective;  // engine/collective.h
+
 // One parameter tensor: a segment [offset, offset + size) of the parameter arena and, at the
 // same offset, of the gradient arena (and of every optimizer state arena).
 struct ParamDecl {
@@ -32,6 +34,8 @@ struct StepContext {
   bool training = false;
   uint64_t seed = 0;  // model seed (counter-based RNG)
   uint64_t step = 0;  // training-forward counter: a fresh random stream each step
+  // Data-parallel training step (engine/collective.h): BatchNorm synchronises through it.
+  Collective* collective = nullptr;
 };
 
 // A layer's configuration: its kind, its settings (checked against the kind's registry entry,
