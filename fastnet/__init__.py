@@ -43,6 +43,7 @@ _LAZY_MODULES = (
     "tabular",
     "onnx",
     "inference",
+    "distributed",
 )
 _LAZY_NAMES = {
     "save": ("io", "save"),

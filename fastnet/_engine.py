@@ -175,11 +175,13 @@ def record_step(optimizer, gnorm: float, report: bool = True, stacklevel: int = 
 
 
 def train_step(
-    model, X, target, labels, spec, optimizer, report: bool = True, weights=None
+    model, X, target, labels, spec, optimizer, report: bool = True, weights=None, collective=None
 ) -> tuple:
-    """Forward, loss, backward and optimizer update in one C++ call; returns (loss, gnorm)."""
+    """Forward, loss, backward and optimizer update in one C++ call; returns (loss, gnorm).
+    ``collective`` (make_collective): a data-parallel step (gradient mean over the ranks)."""
     value, gnorm = model._core.train_step(
-        X, target, labels, spec.name, spec.delta, spec.from_logits, optimizer._core, weights
+        X, target, labels, spec.name, spec.delta, spec.from_logits, optimizer._core, weights,
+        collective,
     )
     record_step(optimizer, gnorm, report)  # user -> Sequential.train_step -> here
     return value, gnorm
@@ -213,11 +215,13 @@ def fit_batches(
     lr_factors=None,
     absorb_single=False,
     weights=None,
+    collective=None,
 ) -> dict:
     """Batches ``first_batch .. first_batch+count-1`` of an epoch in C++ (gather, step,
     running sums); with ``lr_factors`` C++ sets each slot's lr to base × factor per batch.
     Returns the C++ statistics dict; the step bookkeeping (``record_step``) is done here.
-    A pending signal's exception is in ``stats["interrupt"]`` for the caller to raise."""
+    A pending signal's exception is in ``stats["interrupt"]`` for the caller to raise.
+    ``collective``: data-parallel steps; ``order`` may then pick a shard of X's rows."""
     st = model._core.fit_batches(
         X,
         target,
@@ -235,11 +239,45 @@ def fit_batches(
         optimizer.on_nonfinite == "raise",
         absorb_single,
         weights,
+        collective,
     )
     optimizer.last_grad_norm = st["last_gnorm"]
     if st["interrupt"] is None and st["nonfinite"]:
         record_step(optimizer, float("nan"), stacklevel=5)  # user -> fit -> training.fit
     return st
+
+
+# ----------------------------------------------------------------------------- data parallel
+
+
+def make_collective(model, abi: str, addresses: dict, rank: int, world: int, sync_bn: bool):
+    """The C++ Collective of one distributed run on ``model`` (fastnet/distributed.py)."""
+    return _core.Collective(
+        abi,
+        addresses["allreduce"],
+        addresses["comm"],
+        addresses["float32"],
+        addresses["float64"],
+        addresses["sum"],
+        rank,
+        world,
+        model._core,
+        sync_bn,
+    )
+
+
+def collective_exchange(collective, payload, final_floats: int, error: bool) -> tuple:
+    """(ok, summed payload) of one round between steps."""
+    return collective.exchange(payload, final_floats, error)
+
+
+def collective_fail_round(collective, final_floats: int) -> None:
+    """Complete the current round with the error flag set."""
+    collective.fail_round(final_floats)
+
+
+def collective_last_round_failed(collective) -> bool:
+    return collective.last_round_failed
 
 
 # ----------------------------------------------------------------------------- optimizer state

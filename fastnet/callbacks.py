@@ -366,7 +366,8 @@ class ModelCheckpoint(MonitorCallback):
     ``path`` may hold format fields: ``{epoch}`` (1-based, as Keras) and any log key, e.g.
     ``"ckpt-{epoch:02d}-{val_loss:.3f}.safetensors"``. With ``save_best_only`` a file is
     written only when the monitored value beats the best so far (no min_delta; the best is
-    kept across fit calls, as Keras); the ``saved`` list records the paths written.
+    kept across fit calls, as Keras); the ``saved`` list records the paths written. Under
+    ``mpirun`` only rank 0 writes (fn.save); every rank's ``saved`` lists the paths.
     """
 
     def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
@@ -431,7 +432,8 @@ class CSVLogger(Callback):
     """Stream the epoch logs to a CSV file (keras.callbacks.CSVLogger): a header
     ``epoch,<sorted log keys>``, then one row per epoch (0-based epoch, as Keras). With
     ``append=True`` rows go after an existing file's and no second header is written.
-    The file is flushed after every row and closed when training ends."""
+    The file is flushed after every row and closed when training ends. Under ``mpirun`` only
+    rank 0 writes (fastnet.distributed)."""
 
     def __init__(self, path, separator=",", append=False):
         super().__init__()
@@ -448,7 +450,12 @@ class CSVLogger(Callback):
         self._write_header = True
 
     def on_train_begin(self, logs=None):
+        from .distributed import is_main
+
         self._write_header = True
+        self._file = None
+        if not is_main():
+            return
         if self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0:
             self._write_header = False
         self._file = open(self.path, "a" if self.append else "w", newline="")
@@ -456,6 +463,8 @@ class CSVLogger(Callback):
         self.keys = None
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._file is None:  # not rank 0
+            return
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)

@@ -224,6 +224,10 @@ def _model_tensors(model) -> dict:
 
 def _write(path, tensors: dict, meta: dict) -> None:
     from . import __version__
+    from .distributed import is_main
+
+    if not is_main():  # under mpirun the ranks hold the same model: rank 0 writes it
+        return
 
     st = _safetensors_numpy()
     metadata = {
@@ -567,6 +571,7 @@ def save(model, path) -> None:
     Frozen flags are kept. A layer argument given as a callable (a custom initializer) is not
     stored: it only mattered for the initial weights, and the weights are saved. The file is
     written to a temporary file and then renamed over ``path`` (atomic); no pickle, no code.
+    Under ``mpirun`` (fastnet.distributed) only rank 0 writes.
 
     Parameters
     ----------
@@ -751,7 +756,8 @@ class Checkpoint:
 def save_checkpoint(path, model, optimizer, epoch=None, extra=None) -> None:
     """Save everything a resumed ``fit`` needs: architecture and weights, the optimizer's
     state_dict, ``epoch`` (the number of completed epochs), the model's random-stream counters
-    (dropout, RReLU) and the fit shuffle generator; ``extra`` is any JSON-serializable data."""
+    (dropout, RReLU) and the fit shuffle generator; ``extra`` is any JSON-serializable data.
+    Under ``mpirun`` (fastnet.distributed) only rank 0 writes."""
     from .nn.sequential import Sequential
     from .optim.base import check_optimizer_for
 

@@ -223,7 +223,31 @@ def _prepare_xy(model, X, y, spec, name_x="X", name_y="y"):
     return X, target, labels
 
 
-def fit(
+def fit(model, X, y, *, distributed=False, shard="split", sync_batchnorm=True, **kwargs):
+    """Train epochs ``initial_epoch .. epochs-1``; returns a History (see _fit).
+
+    ``distributed=True`` (under ``mpirun -n N``, fastnet/distributed.py): data-parallel
+    training; ``shard="split"``: every rank passes the same dataset and takes its shard of each
+    epoch, ``shard="given"``: every rank passes its own rows. ``sync_batchnorm``: BatchNorm
+    statistics over the global batch.
+    """
+    distributed = check_bool(distributed, "distributed")
+    sync_batchnorm = check_bool(sync_batchnorm, "sync_batchnorm")
+    if shard not in ("split", "given"):
+        raise ValueError(f"shard must be 'split' or 'given', got {shard!r}")
+    if not distributed:
+        return _fit(model, X, y, session=None, shard=shard, **kwargs)
+    from .distributed import Session
+
+    session = Session(model, sync_batchnorm)
+    try:
+        return _fit(model, X, y, session=session, shard=shard, **kwargs)
+    except BaseException:
+        session.fail()  # the other ranks raise at their next collective instead of hanging
+        raise
+
+
+def _fit(
     model,
     X,
     y,
@@ -244,6 +268,8 @@ def fit(
     initial_epoch=0,
     sample_weight=None,
     class_weight=None,
+    session=None,
+    shard="split",
 ):
     """Train epochs ``initial_epoch .. epochs-1``; returns a History.
 
@@ -275,6 +301,11 @@ def fit(
         raise ValueError("schedule_interval must be 'step' or 'epoch'")
     metrics = _resolve_metrics(metrics, spec, model.out_features)
 
+    if session is not None and spec.custom is not None:
+        raise ValueError(
+            f"distributed=True needs one of fastnet's losses: custom loss {spec.name!r} runs "
+            "its steps in Python"
+        )
     X, target, labels = _prepare_xy(model, X, y, spec)
     if spec.custom is not None and (sample_weight is not None or class_weight is not None):
         raise ValueError(
@@ -309,13 +340,17 @@ def fit(
         val = (*val, row_weights(w_val, class_weight, val[1], val[2], model.out_features, "_val"))
 
     n = X.shape[0]
+    # A rank's rows per epoch: all of X, or its shard (fastnet/distributed.py).
+    epoch_rows = n
+    if session is not None and shard == "split":
+        epoch_rows = -(-n // session.world)
     # A batch larger than the data is one batch of all rows (Keras); the C++ side sizes its
     # per-batch workspaces by batch_size, so 2**40 must not reach it.
-    batch_size = min(batch_size, n)
+    batch_size = min(batch_size, epoch_rows)
     absorb = bool(getattr(model, "_batch_statistics", False))
-    if absorb and n < 2:
-        raise ValueError("a model with BatchNorm needs at least 2 training rows")
-    steps_per_epoch = _engine.epoch_batches(n, batch_size, absorb)
+    if absorb and epoch_rows < 2:
+        raise ValueError("a model with BatchNorm needs at least 2 training rows (per rank)")
+    steps_per_epoch = _engine.epoch_batches(epoch_rows, batch_size, absorb)
     # The shuffle generator stays with the model's training context so a checkpoint can save
     # it (fn.save_checkpoint) and fit(..., initial_epoch=k) can continue it: a resumed run then
     # sees the same epoch orders as an uninterrupted one. A fresh run starts from ``seed``.
@@ -324,6 +359,17 @@ def fit(
         rng = stored
     else:
         rng = _init.rng_from_seed(seed)
+    if session is not None:
+        steps_per_epoch, rng = _distributed_start(
+            session,
+            n,
+            steps_per_epoch,
+            rng,
+            shard,
+            fresh=rng is not stored and (seed is None or isinstance(seed, np.random.Generator)),
+        )
+        if not session.rank == 0:
+            verbose = 0  # rank 0 prints
     params = {
         "epochs": epochs,
         "steps": steps_per_epoch,
@@ -355,6 +401,10 @@ def fit(
         progress.epoch_begin(epoch)
         t0 = time.perf_counter()
         order = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
+        if session is not None and shard == "split":
+            from .distributed import shard_indices
+
+            order = shard_indices(order, session.rank, session.world)
         tot = {
             "loss_sum": 0.0,
             "weight_sum": 0.0,
@@ -393,6 +443,7 @@ def fit(
                 factors,
                 absorb,
                 weights,
+                *(() if session is None else (session.collective,)),
             )
             for k in tot:
                 tot[k] += st[k]
@@ -410,8 +461,14 @@ def fit(
                 batch >= steps_per_epoch,
                 {"loss": running, "batch": batch},
             )
+            if session is not None:  # rank 0 decides
+                context.stop_training = bool(session.broadcast([context.stop_training])[0])
             if context.stop_training:
                 break
+        if session is not None:  # the epoch's statistics over every rank's rows
+            keys = ("loss_sum", "weight_sum", "samples", "correct")
+            for k, v in zip(keys, session.sum([tot[k] for k in keys])):
+                tot[k] = float(v)
         logs = {"loss": tot["loss_sum"] / tot["weight_sum"] if tot["weight_sum"] > 0 else 0.0}
         if ("accuracy", None) in metrics:
             denominator = _accuracy_denominator(spec, tot["samples"], model.out_features)
@@ -427,10 +484,92 @@ def fit(
         history.append(epoch, logs)
         progress.epoch_end(epoch, logs, time.perf_counter() - t0)
         cbs.call("on_epoch_end", epoch, logs)
+        if session is not None:
+            _follow_main(session, context, optimizer)
         if context.stop_training:
             break
     cbs.call("on_train_end", {})
+    if session is not None:
+        session.broadcast_weights()  # e.g. EarlyStopping's restored weights: rank 0's
+        session.closed = True
     return history
+
+
+def distributed_train_step(model, X, y, loss, optimizer, schedule, distributed, sync_batchnorm):
+    """``Sequential.train_step(..., distributed=True)``: one data-parallel step. The model
+    keeps its Session (one per sync_batchnorm setting); its first step broadcasts rank 0's
+    weights."""
+    from .distributed import Session
+
+    distributed = check_bool(distributed, "distributed")
+    sync_batchnorm = check_bool(sync_batchnorm, "sync_batchnorm")
+    sessions = model.__dict__.setdefault("_distributed_sessions", {})
+    session = sessions.get(sync_batchnorm)
+    fresh = session is None
+    if fresh:
+        session = sessions[sync_batchnorm] = Session(model, sync_batchnorm)
+    session.closed = False
+    try:
+        if fresh:
+            session.broadcast_weights()
+        from .nn.sequential import _loss_spec, _optimizer_check
+
+        _optimizer_check()(model, optimizer)
+        spec = _loss_spec(loss, model)
+        X = as_batch(X, "X", model.in_features)
+        model._check_training_batch(X.shape[0])
+        if spec.custom is not None:
+            raise ValueError(f"loss {loss!r} is not a fastnet loss: train_step runs the C++ step")
+        target, labels = spec.prepare_target(y, X.shape[0], model.out_features)
+        if schedule is not None:
+            if not callable(schedule):
+                raise TypeError(
+                    f"schedule must be a callable step -> lr, got {type(schedule).__name__}"
+                )
+            optimizer.lr = schedule(optimizer.steps)
+        value, _ = _engine.train_step(
+            model, X, target, labels, spec, optimizer, collective=session.collective
+        )
+        return value
+    except BaseException:
+        session.fail()
+        raise
+
+
+def _distributed_start(session, n, steps, rng, shard, fresh):
+    """The first round of a distributed fit: every rank's row and step counts, and rank 0's
+    shuffle seed when the ranks have none in common; then rank 0's weights everywhere.
+    Returns (steps per epoch, shuffle generator)."""
+    from .distributed import _pack, _unpack
+
+    world, me = session.world, session.rank
+    payload = np.zeros(4 * (1 + 2 * world), np.float32)
+    if me == 0 and fresh:
+        payload[:4] = _pack([float(rng.integers(2**53))])
+    payload[4 + 8 * me : 12 + 8 * me] = _pack([n, steps])
+    values = _unpack(session.sum(payload))
+    counts = values[1:].reshape(world, 2).astype(np.int64)
+    if shard == "split" and np.any(counts[:, 0] != n):
+        raise ValueError(
+            "distributed=True with shard='split' needs the same rows on every rank (each takes "
+            f"its shard); rows per rank: {counts[:, 0].tolist()}. Pass shard='given' when each "
+            "rank loads its own rows"
+        )
+    if fresh:
+        rng = np.random.default_rng(int(values[0]))
+    session.broadcast_weights()
+    # shard='given': every rank takes as many steps as the rank with the fewest batches.
+    return int(counts[:, 1].min()), rng
+
+
+def _follow_main(session, context, optimizer) -> None:
+    """Rank 0's decisions after an epoch's callbacks (stop, learning rates), on every rank."""
+    mine = [float(context.stop_training)] + [float(g["lr"]) for g in optimizer.param_groups]
+    decided = session.broadcast(mine)
+    context.stop_training = bool(decided[0])
+    for g, lr in zip(optimizer.param_groups, decided[1:]):
+        if float(g["lr"]) != float(lr):
+            g["lr"] = float(lr)
 
 
 def _evaluate_prepared(model, X, target, labels, weights, batch_size, spec, metrics) -> dict:
@@ -456,6 +595,11 @@ def evaluate(
     spec = resolve_loss(loss, model)
     batch_size = check_int(batch_size, "batch_size", 1)
     metrics = _resolve_metrics(metrics, spec, model.out_features)
+    if session is not None and spec.custom is not None:
+        raise ValueError(
+            f"distributed=True needs one of fastnet's losses: custom loss {spec.name!r} runs "
+            "its steps in Python"
+        )
     X, target, labels = _prepare_xy(model, X, y, spec)
     if spec.custom is not None and (sample_weight is not None or class_weight is not None):
         raise ValueError("sample_weight / class_weight apply to fastnet's losses")

@@ -583,6 +583,9 @@ class Sequential:
         initial_epoch=0,
         sample_weight=None,
         class_weight=None,
+        distributed=False,
+        shard="split",
+        sync_batchnorm=True,
     ):
         """Train the model; the epochs run in C++ with the GIL released.
 
@@ -642,6 +645,19 @@ class Sequential:
         class_weight : dict or "balanced" or None, default None
             Weight per class index (multiplies ``sample_weight``); "balanced" is sklearn's
             ``n / (n_classes * count)``.
+        distributed : bool, default False
+            Data-parallel training over MPI under ``mpirun -n N`` (see fastnet.distributed):
+            every rank computes the gradient of its part of each global batch of
+            ``N * batch_size`` rows and one all-reduce averages it before the optimizer step;
+            rank 0's weights are broadcast first, rank 0 prints and writes files.
+        shard : {"split", "given"}, default "split"
+            ``"split"``: every rank passes the same rows and takes every N-th row of each
+            epoch's shuffled order (padded to a multiple of N, as torch's
+            DistributedSampler). ``"given"``: every rank passes its own rows; all ranks take
+            as many steps per epoch as the rank with the fewest batches.
+        sync_batchnorm : bool, default True
+            With ``distributed``: BatchNorm statistics of the global batch (one small
+            all-reduce per BatchNorm layer in forward and in backward).
 
         Returns
         -------
@@ -680,6 +696,9 @@ class Sequential:
             initial_epoch=initial_epoch,
             sample_weight=sample_weight,
             class_weight=class_weight,
+            distributed=distributed,
+            shard=shard,
+            sync_batchnorm=sync_batchnorm,
         )
 
     def evaluate(
@@ -700,13 +719,26 @@ class Sequential:
             class_weight=class_weight,
         )
 
-    def train_step(self, X, y, loss, optimizer, schedule=None) -> float:
+    def train_step(
+        self, X, y, loss, optimizer, schedule=None, distributed=False, sync_batchnorm=True
+    ) -> float:
         """Forward, loss, backward and optimizer update in one C++ call (GIL released).
 
         With a ``schedule`` (a ``step -> lr`` callable, see fastnet.schedules) the optimizer's
         lr is set to ``schedule(optimizer.steps)`` before the step. Returns the mean loss of the
         batch; ``optimizer.last_grad_norm`` holds the gradient norm.
+
+        With ``distributed=True`` (under ``mpirun``; every rank calls it with its own batch)
+        the gradient is averaged over the ranks before the update, and BatchNorm statistics
+        are those of all ranks' rows (``sync_batchnorm``); a model's first distributed step
+        starts from rank 0's weights. The returned loss is this rank's.
         """
+        if distributed is not False:
+            from ..training import distributed_train_step
+
+            return distributed_train_step(
+                self, X, y, loss, optimizer, schedule, distributed, sync_batchnorm
+            )
         _optimizer_check()(self, optimizer)
         spec = _loss_spec(loss, self)
         X = as_batch(X, "X", self.in_features)
