@@ -179,10 +179,11 @@ def train_step(
 ) -> tuple:
     """Forward, loss, backward and optimizer update in one C++ call; returns (loss, gnorm).
     ``collective`` (make_collective): a data-parallel step (gradient mean over the ranks)."""
-    value, gnorm = model._core.train_step(
-        X, target, labels, spec.name, spec.delta, spec.from_logits, optimizer._core, weights,
-        collective,
-    )
+    with _peer_errors():
+        value, gnorm = model._core.train_step(
+            X, target, labels, spec.name, spec.delta, spec.from_logits, optimizer._core, weights,
+            collective,
+        )
     record_step(optimizer, gnorm, report)  # user -> Sequential.train_step -> here
     return value, gnorm
 
@@ -222,7 +223,22 @@ def fit_batches(
     Returns the C++ statistics dict; the step bookkeeping (``record_step``) is done here.
     A pending signal's exception is in ``stats["interrupt"]`` for the caller to raise.
     ``collective``: data-parallel steps; ``order`` may then pick a shard of X's rows."""
-    st = model._core.fit_batches(
+    with _peer_errors():
+        st = _fit_batches_call(
+            model, X, target, labels, order, batch_size, first_batch, count, spec, optimizer,
+            slot_base_lrs, lr_factors, absorb_single, weights, collective,
+        )  # fmt: skip
+    optimizer.last_grad_norm = st["last_gnorm"]
+    if st["interrupt"] is None and st["nonfinite"]:
+        record_step(optimizer, float("nan"), stacklevel=5)  # user -> fit -> training.fit
+    return st
+
+
+def _fit_batches_call(
+    model, X, target, labels, order, batch_size, first_batch, count, spec, optimizer,
+    slot_base_lrs, lr_factors, absorb_single, weights, collective,
+) -> dict:  # fmt: skip
+    return model._core.fit_batches(
         X,
         target,
         labels,
@@ -241,13 +257,24 @@ def fit_batches(
         weights,
         collective,
     )
-    optimizer.last_grad_norm = st["last_gnorm"]
-    if st["interrupt"] is None and st["nonfinite"]:
-        record_step(optimizer, float("nan"), stacklevel=5)  # user -> fit -> training.fit
-    return st
 
 
 # ----------------------------------------------------------------------------- data parallel
+
+
+class _peer_errors:
+    """Context manager: the C++ PeerFailure (another rank failed in this step's round) as
+    fastnet.distributed.PeerError."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is not None and issubclass(kind, _core.PeerFailure):
+            from .distributed import PeerError
+
+            raise PeerError(str(value)) from None
+        return False
 
 
 def make_collective(model, abi: str, addresses: dict, rank: int, world: int, sync_bn: bool):

@@ -110,12 +110,8 @@ def shard_indices(order, rank: int, world: int) -> np.ndarray:
     """
     order = np.asarray(order, dtype=np.int64)
     per_rank = -(-order.shape[0] // world)
-    total = per_rank * world
-    padded = np.concatenate([order, order[: total - order.shape[0]]]) if total > len(order) else order
-    # A shard shorter than `world` rows repeats the order several times (n < world).
-    while padded.shape[0] < total:
-        padded = np.concatenate([padded, order[: total - padded.shape[0]]])
-    return np.ascontiguousarray(padded[rank:total:world])
+    # np.resize repeats the order cyclically up to the padded length.
+    return np.ascontiguousarray(np.resize(order, per_rank * world)[rank::world])
 
 
 def _library_symbol(name: str) -> int:

@@ -8,6 +8,8 @@
 namespace fastnet::bind {
 
 void bind_collective(py::module_& m) {
+  // fastnet/_engine.py turns it into fastnet.distributed.PeerError.
+  py::register_exception<PeerFailure>(m, "PeerFailure", PyExc_RuntimeError);
   py::class_<Collective, std::shared_ptr<Collective>>(m, "Collective")
       .def(py::init([](const std::string& abi, uintptr_t allreduce, uintptr_t comm, uintptr_t f32,
                        uintptr_t f64, uintptr_t sum, int rank, int world,
@@ -34,13 +36,17 @@ void bind_collective(py::module_& m) {
       .def_property_readonly("last_round_failed", &Collective::last_round_failed)
       .def(
           "exchange",
-          [](Collective& self, std::vector<float> payload, size_t final_floats, bool error) {
+          [](Collective& self, FArray values, size_t final_floats, bool error) {
+            if (values.ndim() != 1) throw py::value_error("payload must be one-dimensional");
+            std::vector<float> payload(values.data(), values.data() + values.shape(0));
             bool ok;
             {
               py::gil_scoped_release nogil;
               ok = self.exchange(payload, final_floats, error);
             }
-            return py::make_tuple(ok, payload);
+            py::array_t<float> out(static_cast<py::ssize_t>(payload.size()));
+            std::copy(payload.begin(), payload.end(), out.mutable_data());
+            return py::make_tuple(ok, out);
           },
           "One round between steps: the sum over the ranks of `payload` (its length at most "
           "final_floats), and False when a rank flagged an error.",

@@ -11,9 +11,15 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 namespace fastnet {
+
+// Raised on the ranks whose step was fine when another rank flagged an error in the round.
+struct PeerFailure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 class Collective {
  public:

@@ -45,7 +45,7 @@ void Model::reduce_gradients(std::exception_ptr error) {
     std::rethrow_exception(error);
   }
   if (!collective->reduce_final(grads_.data(), arena_floats_, false))
-    throw std::runtime_error(
+    throw PeerFailure(
         "another rank failed during this data-parallel step (its own error is raised there); "
         "the step was not applied");
   const float scale = 1.0f / static_cast<float>(collective->world);
