@@ -181,7 +181,14 @@ def train_step(
     ``collective`` (make_collective): a data-parallel step (gradient mean over the ranks)."""
     with _peer_errors():
         value, gnorm = model._core.train_step(
-            X, target, labels, spec.name, spec.delta, spec.from_logits, optimizer._core, weights,
+            X,
+            target,
+            labels,
+            spec.name,
+            spec.delta,
+            spec.from_logits,
+            optimizer._core,
+            weights,
             collective,
         )
     record_step(optimizer, gnorm, report)  # user -> Sequential.train_step -> here

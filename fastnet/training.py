@@ -595,11 +595,6 @@ def evaluate(
     spec = resolve_loss(loss, model)
     batch_size = check_int(batch_size, "batch_size", 1)
     metrics = _resolve_metrics(metrics, spec, model.out_features)
-    if session is not None and spec.custom is not None:
-        raise ValueError(
-            f"distributed=True needs one of fastnet's losses: custom loss {spec.name!r} runs "
-            "its steps in Python"
-        )
     X, target, labels = _prepare_xy(model, X, y, spec)
     if spec.custom is not None and (sample_weight is not None or class_weight is not None):
         raise ValueError("sample_weight / class_weight apply to fastnet's losses")

@@ -30,6 +30,7 @@ PUBLIC_MODULES = (
     "fastnet.schedules",
     "fastnet.callbacks",
     "fastnet.training",
+    "fastnet.distributed",
     "fastnet.losses",
     "fastnet.metrics",
     "fastnet.init",

@@ -12,8 +12,8 @@ void bind_collective(py::module_& m) {
   py::register_exception<PeerFailure>(m, "PeerFailure", PyExc_RuntimeError);
   py::class_<Collective, std::shared_ptr<Collective>>(m, "Collective")
       .def(py::init([](const std::string& abi, uintptr_t allreduce, uintptr_t comm, uintptr_t f32,
-                       uintptr_t f64, uintptr_t sum, int rank, int world,
-                       const Model& model, bool sync_bn) {
+                       uintptr_t f64, uintptr_t sum, int rank, int world, const Model& model,
+                       bool sync_bn) {
              Collective::Abi kind;
              if (abi == "openmpi")
                kind = Collective::Abi::OpenMPI;
@@ -21,15 +21,15 @@ void bind_collective(py::module_& m) {
                kind = Collective::Abi::MPICH;
              else
                throw py::value_error("abi must be 'openmpi' or 'mpich'");
-             auto c = std::make_shared<Collective>(kind, allreduce, comm, f32, f64, sum, rank,
-                                                   world);
+             auto c =
+                 std::make_shared<Collective>(kind, allreduce, comm, f32, f64, sum, rank, world);
              c->bn_features = model.batchnorm_features();
              c->sync_bn = sync_bn;
              return c;
            }),
            py::arg("abi"), py::arg("allreduce"), py::arg("comm"), py::arg("float32"),
-           py::arg("float64"), py::arg("sum"), py::arg("rank"), py::arg("world"),
-           py::arg("model"), py::arg("sync_batchnorm"))
+           py::arg("float64"), py::arg("sum"), py::arg("rank"), py::arg("world"), py::arg("model"),
+           py::arg("sync_batchnorm"))
       .def_readonly("rank", &Collective::rank)
       .def_readonly("world", &Collective::world)
       .def_property_readonly("position", &Collective::position)

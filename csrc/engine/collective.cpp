@@ -20,8 +20,8 @@ const void* in_place(Collective::Abi abi) {
 
 }  // namespace
 
-Collective::Collective(Abi abi, uintptr_t allreduce, uintptr_t comm, uintptr_t f32,
-                       uintptr_t f64, uintptr_t sum, int rank_, int world_)
+Collective::Collective(Abi abi, uintptr_t allreduce, uintptr_t comm, uintptr_t f32, uintptr_t f64,
+                       uintptr_t sum, int rank_, int world_)
     : rank(rank_),
       world(world_),
       abi_(abi),
@@ -55,7 +55,7 @@ void Collective::allreduce(void* buf, size_t n, bool doubles) {
 size_t Collective::sync_size(size_t k) const {
   const size_t layers = bn_features.size();
   if (k < layers) return static_cast<size_t>(2 * bn_features[k] + 1);  // sums and the row count
-  return static_cast<size_t>(2 * bn_features[2 * layers - 1 - k]);  // backward: reversed order
+  return static_cast<size_t>(2 * bn_features[2 * layers - 1 - k]);     // backward: reversed order
 }
 
 bool Collective::reduce_doubles(double* buf, size_t n) {

@@ -58,14 +58,12 @@ void Model::fit_batches(const float* X, int64_t n, const float* target, const in
                         const int64_t* order, int64_t batch_size, int64_t first_batch,
                         int64_t num_batches, LossKind loss, const LossParams& lp, Optimizer* opt,
                         const float* slot_base_lrs, const float* lr_factors, bool stop_on_nonfinite,
-                        FitStats& st, const StopCheck* stop, const float* weights,
-                        int64_t x_rows) {
+                        FitStats& st, const StopCheck* stop, const float* weights, int64_t x_rows) {
   std::lock_guard<std::mutex> fit_lock(fit_mutex);
   const int64_t in = in_features(), cols = out_features();
   if (x_rows < 0) x_rows = n;
   for (int64_t i = 0; i < n; ++i)
-    if (order[i] < 0 || order[i] >= x_rows)
-      throw std::out_of_range("row order index out of range");
+    if (order[i] < 0 || order[i] >= x_rows) throw std::out_of_range("row order index out of range");
   const int64_t total = epoch_batches(n, batch_size, batch_statistics());
   const int64_t cap = batch_size + 1;  // the last batch may absorb a single leftover row
   fit_x_.resize(static_cast<size_t>(cap * in));

@@ -121,8 +121,8 @@ class Model {
                    const int64_t* order, int64_t batch_size, int64_t first_batch,
                    int64_t num_batches, LossKind loss, const LossParams& lp, Optimizer* opt,
                    const float* slot_base_lrs, const float* lr_factors, bool stop_on_nonfinite,
-                   FitStats& stats, const StopCheck* stop = nullptr,
-                   const float* weights = nullptr, int64_t x_rows = -1);
+                   FitStats& stats, const StopCheck* stop = nullptr, const float* weights = nullptr,
+                   int64_t x_rows = -1);
   // Batches in an epoch of n rows; with absorb_single a lone leftover row joins the last batch.
   static int64_t epoch_batches(int64_t n, int64_t batch_size, bool absorb_single);
   // Batched inference: loss sum (Σ batch mean × batch weight, rows without weights) and

@@ -17,8 +17,8 @@ double Model::train_step(const float* X, int64_t batch, const float* target, con
     std::exception_ptr error;
     try {
       const float* out = forward(X, batch, true, false);
-      value = loss_forward_backward(loss, lp, out, target, labels, train_ws_.grad_a.data(),
-                                    batch, layers_.back()->out, weights);
+      value = loss_forward_backward(loss, lp, out, target, labels, train_ws_.grad_a.data(), batch,
+                                    layers_.back()->out, weights);
       backward_impl(train_ws_.grad_a.data(), nullptr);
     } catch (...) {
       error = std::current_exception();

@@ -225,8 +225,8 @@ class BatchNormLayer : public Layer {
                 const StepContext& ctx) override {
     batchnorm_backward(X, Y, affine_ ? ctx.params + gamma_.offset : nullptr, ws, ws + in, dY, dX,
                        affine_ ? ctx.grads + gamma_.offset : nullptr,
-                       affine_ ? ctx.grads + beta_.offset : nullptr, batch, in, relu_,
-                       sync(ctx), sync_rows_);
+                       affine_ ? ctx.grads + beta_.offset : nullptr, batch, in, relu_, sync(ctx),
+                       sync_rows_);
   }
 
   InferenceRole inference_role() const override {

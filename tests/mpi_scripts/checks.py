@@ -80,8 +80,13 @@ report["bad_input"] = outcome(
 )
 # ... inside a step loop with synchronised BatchNorm (the peer waits in a BatchNorm sync).
 report["bad_batch"] = outcome(
-    lambda: model.train_step(X[: 1 if rank == 1 else 8], y[: 1 if rank == 1 else 8],
-                             kwargs["loss"], opt, distributed=True)  # fmt: skip
+    lambda: model.train_step(
+        X[: 1 if rank == 1 else 8],
+        y[: 1 if rank == 1 else 8],
+        kwargs["loss"],
+        opt,
+        distributed=True,
+    )  # fmt: skip
 )
 # 4. A non-finite gradient on one rank's rows: the averaged gradient is non-finite on every
 # rank, so all skip or, here, all raise.
@@ -91,13 +96,15 @@ opt = fn.optim.SGD(linear.parameters(), lr=0.01, on_nonfinite="raise")
 Y = np.eye(3, dtype=np.float32)[y]
 Xg = X * (1e30 if rank == 1 else 1.0)  # linear outputs ~1e30: the weight gradient overflows
 report["nonfinite"] = outcome(
-    lambda: linear.fit(Xg, Y, loss="mse", optimizer=opt, distributed=True, shard="given",
-                       verbose=0)  # fmt: skip
+    lambda: linear.fit(
+        Xg, Y, loss="mse", optimizer=opt, distributed=True, shard="given", verbose=0
+    )  # fmt: skip
 )
 model, opt, X, y, kwargs = make_case("plain")
 report["after_errors"] = outcome(
-    lambda: model.fit(X, y, optimizer=opt, distributed=True, shard="given", verbose=0,
-                      **{**kwargs, "epochs": 1})  # fmt: skip
+    lambda: model.fit(
+        X, y, optimizer=opt, distributed=True, shard="given", verbose=0, **{**kwargs, "epochs": 1}
+    )  # fmt: skip
 )
 report["writes"] = writes
 np.savez(os.path.join(out, f"rank{rank}.npz"), **arrays)
