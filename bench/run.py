@@ -13,7 +13,8 @@ data, whole trainings with accuracy), predict (inference latency), import (fresh
 memory (peak RSS while training), scaling (the cost curve of the mnist step), sklearn
 (fastnet.sklearn.MLPClassifier vs scikit-learn's on digits, breast cancer and mnist10k:
 bench/sklearn_mlp.py), serving (latency at default threads, alone and beside a busy
-process, one process per peer: bench/serving.py). Peers run interleaved in one process (A B C A B C ...); a figure is the
+process, one process per peer: bench/serving.py), distributed (2 ranks under mpirun vs 1
+process, torch DDP gloo as the peer: bench/distributed.py). Peers run interleaved in one process (A B C A B C ...); a figure is the
 median over repetitions after a warm-up. Prints the tables and the targets, writes
 bench/results/latest.json, latest.png (with matplotlib) and, after a full default run,
 bench/results/README_TABLE.md.
@@ -44,6 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # the repository root: fastnet as built in place
 sys.path.insert(1, HERE)
 
+import distributed  # noqa: E402
 import fastnet_runner  # noqa: E402
 import machine  # noqa: E402
 import numpy_baseline  # noqa: E402
@@ -68,6 +70,7 @@ SECTIONS = (
     "scaling",
     "serving",
     "sklearn",
+    "distributed",
 )
 QUICK = ("tiny", "mnist", "optim", "digits", "predict", "import")
 MEMORY_STEPS = 200
@@ -508,6 +511,8 @@ def make_tables(res, peaks) -> list:
         tables.append(t)
     if res.get("serving"):
         tables.append(serving.table(res["serving"]))
+    if res.get("distributed"):
+        tables.append(distributed.table(res["distributed"]))
     if res["scaling"]:
         t = Table(
             "scaling: fastnet mnist step (Adam, clip 1.0) vs batch (hidden 512) and vs "
@@ -732,6 +737,7 @@ def make_targets(res, has_adam: bool, peaks=None) -> list:
                 )
             )
     out += serving.targets(res.get("serving", []))
+    out += distributed.targets(res.get("distributed", {}))
     if res["import"]:
         out.append(
             Target(
@@ -872,6 +878,7 @@ def main(argv=None):
         )
     }
     res["import"], res["stream"], res["serving_method"] = {}, {}, {}
+    res["distributed"] = {}
     res["predict_agreement"] = None
     peaks = {}
     t_start = time.perf_counter()
@@ -927,6 +934,9 @@ def main(argv=None):
     if "serving" in names:  # its own processes, default threads: serving.py
         res["serving"], res["serving_method"] = serving.run(st.quick, args.reps)
         notes += serving.notes(res["serving"], res["serving_method"])
+    if "distributed" in names:  # its own processes (mpirun, torch spawn): distributed.py
+        res["distributed"] = distributed.run(st.quick)
+        notes += distributed.notes(res["distributed"])
     elapsed = time.perf_counter() - t_start
     info["loadavg_end"] = machine.load_average()
     load = (

@@ -314,6 +314,11 @@ def collective_last_round_failed(collective) -> bool:
     return collective.last_round_failed
 
 
+def collective_timing(collective) -> tuple:
+    """(final all-reduces so far, seconds spent in them)."""
+    return collective.final_calls, collective.final_seconds
+
+
 # ----------------------------------------------------------------------------- optimizer state
 
 

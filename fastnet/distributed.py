@@ -181,6 +181,8 @@ class Session:
         Synchronise BatchNorm batch statistics over the ranks.
     """
 
+    last = None  # the Session created last in this process (bench/distributed.py reads it)
+
     def __init__(self, model, sync_batchnorm: bool):
         MPI = _mpi(True)
         abi, addresses = _handles(MPI)
@@ -192,6 +194,11 @@ class Session:
             model, abi, addresses, self.rank, self.world, bool(sync_batchnorm)
         )
         self.closed = False
+        Session.last = self
+
+    def allreduce_timing(self) -> tuple:
+        """(gradient all-reduces so far, seconds spent in them), timed in C++."""
+        return _engine.collective_timing(self.collective)
 
     def sum(self, values, error: bool = False) -> np.ndarray:
         """Sum of ``values`` (float32) over the ranks, in one round."""

@@ -33,6 +33,8 @@ void bind_collective(py::module_& m) {
       .def_readonly("rank", &Collective::rank)
       .def_readonly("world", &Collective::world)
       .def_property_readonly("position", &Collective::position)
+      .def_readonly("final_calls", &Collective::final_calls)
+      .def_readonly("final_seconds", &Collective::final_seconds)
       .def_property_readonly("last_round_failed", &Collective::last_round_failed)
       .def(
           "exchange",

@@ -1,5 +1,6 @@
 #include "engine/collective.h"
 
+#include <chrono>
 #include <climits>
 #include <stdexcept>
 #include <string>
@@ -73,7 +74,10 @@ bool Collective::reduce_final(float* buf, size_t n, bool local_error) {
     throw std::logic_error("collective out of order: the round's BatchNorm syncs did not run");
   failed_ = failed_ || local_error;
   buf[n] = failed_ ? 1.0f : 0.0f;
+  const auto t0 = std::chrono::steady_clock::now();
   allreduce(buf, n + 1, false);
+  final_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ++final_calls;
   last_failed_ = failed_ || buf[n] > 0.0f;
   failed_ = false;
   done_ = 0;

@@ -50,6 +50,9 @@ class Collective {
   bool last_round_failed() const { return last_failed_; }
   // Collectives done in the current round (0 between rounds).
   size_t position() const { return done_; }
+  // Final (gradient) all-reduces so far and the seconds spent in them (bench/distributed.py).
+  int64_t final_calls = 0;
+  double final_seconds = 0.0;
 
  private:
   void allreduce(void* buf, size_t n, bool doubles);
