@@ -16,6 +16,7 @@ spawn; the timed part is `steps` steps after a warm-up.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -43,7 +44,7 @@ def data(rows: int, seed: int = 0):
     return X, y
 
 
-def run_fastnet(steps: int, distributed: bool) -> dict:
+def run_fastnet(steps: int, distributed: bool, sync_batchnorm: bool = True) -> dict:
     import fastnet_runner
 
     import fastnet as fn
@@ -58,6 +59,8 @@ def run_fastnet(steps: int, distributed: bool) -> dict:
     opt = fastnet_runner.make_optimizer(model, "adam")
     kwargs = dict(loss="sparse_categorical_crossentropy", optimizer=opt, batch_size=load.batch,
                   verbose=0, shuffle=True, seed=0, distributed=distributed)  # fmt: skip
+    if distributed:
+        kwargs["sync_batchnorm"] = sync_batchnorm
     warm = load.batch * WARMUP_STEPS * world
     model.fit(X[:warm], y[:warm], epochs=1, **kwargs)
     t0 = time.perf_counter()
@@ -76,8 +79,10 @@ def run_fastnet(steps: int, distributed: bool) -> dict:
         calls, secs = dist.Session.last.allreduce_timing()
         out["allreduce_calls"] = calls
         out["allreduce_ms"] = 1e3 * secs / max(calls, 1)
-        checksum = float(sum(float(np.asarray(a, np.float64).sum()) for a in model.parameters()))
-        out["checksum"] = checksum
+        digest = hashlib.sha256()
+        for a in model.state_arrays().values():
+            digest.update(np.ascontiguousarray(a).tobytes())
+        out["checksum"] = digest.hexdigest()
     return out
 
 
@@ -101,6 +106,7 @@ def _torch_rank(rank: int, world: int, steps: int, port: int, queue) -> None:
     import torch.distributed as tdist
     import torch_peer
 
+    torch_peer.available()  # imports torch into the peer module
     torch.set_num_threads(1)
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
@@ -164,12 +170,13 @@ def main() -> None:
     ap.add_argument("what", choices=("fastnet", "allreduce", "torch"))
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--distributed", action="store_true")
+    ap.add_argument("--local-batchnorm", action="store_true", help="sync_batchnorm=False")
     ap.add_argument("--floats", type=int, default=0)
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--world", type=int, default=2)
     a = ap.parse_args()
     if a.what == "fastnet":
-        out = run_fastnet(a.steps, a.distributed)
+        out = run_fastnet(a.steps, a.distributed, not a.local_batchnorm)
     elif a.what == "allreduce":
         out = run_allreduce(a.floats, a.reps)
     else:
