@@ -237,7 +237,7 @@ def fit_batches(
         )  # fmt: skip
     optimizer.last_grad_norm = st["last_gnorm"]
     if st["interrupt"] is None and st["nonfinite"]:
-        record_step(optimizer, float("nan"), stacklevel=5)  # user -> fit -> training.fit
+        record_step(optimizer, float("nan"), stacklevel=6)  # user, fit, training.fit, _fit
     return st
 
 

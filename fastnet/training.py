@@ -461,7 +461,9 @@ def _fit(
                 batch >= steps_per_epoch,
                 {"loss": running, "batch": batch},
             )
-            if session is not None:  # rank 0 decides
+            if session is not None and batch < steps_per_epoch:
+                # A callback's stop between two chunks of an epoch: rank 0 decides (the
+                # epoch's end decides in _follow_main).
                 context.stop_training = bool(session.broadcast([context.stop_training])[0])
             if context.stop_training:
                 break
@@ -663,5 +665,5 @@ def _custom_loss_batches(
                 _engine.record_step(optimizer, gnorm)
     optimizer.last_grad_norm = gnorm if st["steps"] else optimizer.last_grad_norm
     if st["nonfinite"]:
-        _engine.record_step(optimizer, float("nan"), stacklevel=5)
+        _engine.record_step(optimizer, float("nan"), stacklevel=6)
     return st

@@ -126,6 +126,12 @@ def test_epoch_loss_is_the_mean_over_all_ranks(ranks):
 
 
 @needs_mpirun
+def test_rank_0_decides_when_to_stop(ranks):
+    _, reports, _ = ranks
+    assert [r["stop_steps"] for r in reports] == [4, 4]
+
+
+@needs_mpirun
 def test_only_rank_0_writes_files(ranks):
     out, reports, _ = ranks
     ckpts = sorted(f for f in os.listdir(out) if f.startswith("ckpt-"))

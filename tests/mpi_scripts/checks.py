@@ -53,6 +53,21 @@ for name in CASES:
     for i, p in enumerate(model.state_arrays().values()):
         arrays[f"{name}_{i}"] = np.array(p)
 
+
+# Rank 0 alone asks to stop after 4 steps (mid-epoch); rank 1 alone after 2: rank 0 decides
+# for all, so both stop after step 4.
+class StopAt(fn.callbacks.Callback):
+    batch_interval = 2
+
+    def on_batch_end(self, step, logs=None):
+        if step + 1 >= (4 if rank == 0 else 2):
+            self.model.stop_training = True
+
+
+model, opt, X, y, kwargs = make_case("plain")
+model.fit(X, y, optimizer=opt, distributed=True, callbacks=[StopAt()], verbose=0, **kwargs)
+report["stop_steps"] = opt.steps
+
 # 2. Hand-written loop: train_step(distributed=True), each rank its own batches.
 model, opt, X, y, kwargs = make_case("bn")
 rows = X.shape[0] // 2
