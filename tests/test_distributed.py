@@ -126,6 +126,13 @@ def test_epoch_loss_is_the_mean_over_all_ranks(ranks):
 
 
 @needs_mpirun
+def test_each_rank_draws_its_own_dropout_masks(ranks):
+    _, reports, weights = ranks
+    assert reports[0]["dropout_loss"] != reports[1]["dropout_loss"]
+    assert any(k.startswith("dropout_") for k in weights[0])  # bit-identical: test above
+
+
+@needs_mpirun
 def test_rank_0_decides_when_to_stop(ranks):
     _, reports, _ = ranks
     assert [r["stop_steps"] for r in reports] == [4, 4]

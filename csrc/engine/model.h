@@ -181,7 +181,9 @@ class Model {
     c.params = params_.data();
     c.grads = grads_.data();
     c.training = training;
-    c.seed = seed;
+    // Data parallel: each rank its own random streams (dropout masks), rank 0 the model's.
+    c.seed =
+        collective ? seed + 0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(collective->rank) : seed;
     c.step = step;
     c.collective = collective;
     return c;

@@ -78,6 +78,16 @@ for i, p in enumerate(model.state_arrays().values()):
     arrays[f"loop_{i}"] = np.array(p)
 
 
+# Dropout: each rank draws its own masks (the same rows give different losses), and the
+# averaged update keeps the weights identical.
+_, _, X, y, kwargs = make_case("plain")
+model = fn.Sequential(fn.Dense(6, 32, activation="relu"), fn.Dropout(0.5), fn.Dense(32, 3), seed=0)
+opt = fn.optim.SGD(model.parameters(), lr=0.1)
+report["dropout_loss"] = model.train_step(X[:16], y[:16], kwargs["loss"], opt, distributed=True)
+for i, p in enumerate(model.state_arrays().values()):
+    arrays[f"dropout_{i}"] = np.array(p)
+
+
 def outcome(call):
     try:
         call()
