@@ -19,7 +19,7 @@ from fastnet import distributed as dist
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "mpi_scripts")
 WORLD = 2
-CASES = ("plain", "bn")
+CASES = ("plain", "bn", "residual")
 
 
 def make_case(name, **opt_kwargs):
@@ -30,6 +30,14 @@ def make_case(name, **opt_kwargs):
     y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(np.int64) + (X[:, 3] > 0.5)
     if name == "plain":
         model = fn.Sequential(fn.Dense(6, 16, activation="tanh"), fn.Dense(16, 3), seed=0)
+    elif name == "residual":
+        # BatchNorm inside a composite layer (the collectives follow the layers' order).
+        model = fn.Sequential(
+            fn.Dense(6, 16, bias=False),
+            fn.Residual(fn.Dense(16, 16, bias=False), fn.BatchNorm(16), fn.ReLU()),
+            fn.Dense(16, 3),
+            seed=0,
+        )
     else:
         # No bias before the BatchNorm: its gradient is zero up to rounding, which Adam would
         # turn into full-size steps of arbitrary sign (no test of anything).
