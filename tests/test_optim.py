@@ -37,10 +37,25 @@ CASES = [
     ("AdamW", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
     ("Nadam", {}),
     ("Nadam", {"lr": 0.01, "weight_decay": 1e-2, "momentum_decay": 1e-2}),
+    # No torch twin: checked against numpy_sgd (float64), which also writes their golden rows.
+    ("NormalizedSGD", {"lr": 0.05}),
+    ("NormalizedSGD", {"lr": 0.05, "momentum": 0.9, "per_layer": True, "weight_decay": 1e-2}),
 ]
+NUMPY_ONLY = {"NormalizedSGD"}
+TORCH_CASES = [c for c in CASES if c[0] not in NUMPY_ONLY]
 # Options layered on every case: clipping modes, parameter groups, frozen parameters.
-EXTRAS = ["plain", "clip_norm", "clip_layer_norm", "clip_value", "groups", "frozen"]
-CLIP = {"clip_norm": 1.0, "clip_layer_norm": 0.7, "clip_value": 0.5}
+EXTRAS = [
+    "plain",
+    "clip_norm",
+    "clip_layer_norm",
+    "clip_tensor_norm",
+    "clip_value",
+    "groups",
+    "frozen",
+]
+CLIP = {"clip_norm": 1.0, "clip_layer_norm": 0.7, "clip_tensor_norm": 0.7, "clip_value": 0.5}
+# Parameters of make_model() by layer: Dense(width, 5) [W, b], Dense(5, 3) [W, b].
+LAYERS = [(0, 1), (2, 3)]
 GROUP_LR, GROUP_WD = 0.003, 0.05
 THAW_STEP = 20  # "frozen": parameter 0 is frozen until this step, parameter 1 throughout
 
@@ -165,20 +180,84 @@ def test_update_is_bit_identical_at_one_and_two_threads(case, extra):
     assert opt1.steps == opt2.steps == THAW_STEP + 3
 
 
+def layer_sums(values, layers=LAYERS):
+    """Σ of `values` (one per tensor) over each tensor's layer, per tensor."""
+    out = list(values)
+    for layer in layers:
+        total = sum(values[i] for i in layer)
+        for i in layer:
+            out[i] = total
+    return out
+
+
+def numpy_clip(g, extra, clip, layers=LAYERS):
+    """torch.nn.utils.clip_grad_norm_ / clip_grad_value_ in float64: over all tensors
+    (clip_norm), each tensor (clip_tensor_norm) or each layer's tensors (clip_layer_norm)."""
+    sq = [float(np.sum(x * x)) for x in g]
+    if extra == "clip_norm":
+        sq = [sum(sq)] * len(g)
+    elif extra == "clip_layer_norm":
+        sq = layer_sums(sq, layers)
+    elif extra == "clip_value":
+        return [np.clip(x, -clip, clip) for x in g]
+    elif extra != "clip_tensor_norm":
+        return g
+    return [x * min(1.0, clip / (np.sqrt(q) + 1e-6)) for x, q in zip(g, sq)]
+
+
+def numpy_sgd(init, grads, kw, extra="plain", *, normalized=False, l1=None, max_norm=None,
+              layers=LAYERS):  # fmt: skip
+    """torch.optim.SGD's update in float64, with what the fused step adds around it: L1
+    penalties λ·sign(w) on the gradient ({tensor index: λ}), gradient normalization
+    g / max(‖g‖, eps) (global or per layer, NormalizedSGD), clipping (`extra`) and Keras'
+    MaxNorm(c, axis=0) after the update ({tensor index: c}). Returns the weights after every
+    step and the raw gradient norms."""
+    lr, mu = kw.get("lr", 0.01 if normalized else 1e-3), kw.get("momentum", 0.0)
+    damp, nesterov = kw.get("dampening", 0.0), kw.get("nesterov", False)
+    wd, eps = kw.get("weight_decay", 0.0), kw.get("eps", 1e-8)
+    w = [x.astype(np.float64) for x in init]
+    buf, trajectory, norms = None, [], []
+    for step_grads in grads:
+        g = [x.astype(np.float64) for x in step_grads]
+        for i, lam in (l1 or {}).items():
+            g[i] = g[i] + lam * np.sign(w[i])
+        sq = [float(np.sum(x * x)) for x in g]
+        norms.append(np.sqrt(sum(sq)))
+        if normalized:
+            div = layer_sums(sq, layers) if kw.get("per_layer") else [sum(sq)] * len(g)
+            g = [x / max(np.sqrt(d), eps) for x, d in zip(g, div)]
+        g = numpy_clip(g, extra, CLIP.get(extra), layers)
+        g = [x + wd * p for x, p in zip(g, w)]
+        if mu:
+            buf = g if buf is None else [mu * b + (1 - damp) * x for b, x in zip(buf, g)]
+            g = [x + mu * b for x, b in zip(g, buf)] if nesterov else buf
+        w = [p - lr * x for p, x in zip(w, g)]
+        for i, c in (max_norm or {}).items():
+            norm = np.sqrt(np.sum(w[i] ** 2, axis=0, keepdims=True))
+            w[i] = w[i] * (np.clip(norm, 0.0, c) / (1e-7 + norm))
+        trajectory.append([x.copy() for x in w])
+    return trajectory, norms
+
+
 def torch_clip(torch, extra, tparams):
     live = [t for t in tparams if t.grad is not None]
     if extra == "clip_norm":
         return float(torch.nn.utils.clip_grad_norm_(live, CLIP[extra]))
-    if extra == "clip_layer_norm":
+    if extra == "clip_tensor_norm":
         for t in live:
             torch.nn.utils.clip_grad_norm_([t], CLIP[extra])
+    elif extra == "clip_layer_norm":  # each layer's [W, b] together
+        for layer in LAYERS:
+            tensors = [tparams[i] for i in layer if tparams[i].grad is not None]
+            if tensors:
+                torch.nn.utils.clip_grad_norm_(tensors, CLIP[extra])
     elif extra == "clip_value":
         torch.nn.utils.clip_grad_value_(live, CLIP[extra])
     return None
 
 
 @pytest.mark.parametrize("extra", EXTRAS)
-@pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.parametrize("case", TORCH_CASES, ids=case_id)
 def test_matches_torch(case, extra):
     torch = pytest.importorskip("torch")
     name, kw = case
@@ -226,11 +305,11 @@ def test_step_returns_global_norm_before_clipping():
     assert opt.last_grad_norm == pytest.approx(expected, rel=1e-12)
 
 
-def test_clip_layer_norm_matches_numpy():
+def test_clip_tensor_norm_matches_numpy():
     model = make_model()
     before = [p.data.copy() for p in model.parameters()]
     lr, clip = 0.5, 0.7
-    opt = fn.optim.SGD(model.parameters(), lr=lr, clip_layer_norm=clip)
+    opt = fn.optim.SGD(model.parameters(), lr=lr, clip_tensor_norm=clip)
     grads = random_grads(np.random.default_rng(5), model, 2.0)
     grads[3] *= 1e-3  # one tensor below the threshold: left unscaled
     for p, g in zip(model.parameters(), grads):
@@ -486,6 +565,11 @@ BAD = [
     ("Adam", {"clip_norm": 1.0, "clip_value": 0.5}, ValueError, "at most one"),
     ("Adam", {"clip_norm": -1.0}, ValueError, "clip_norm"),
     ("Adam", {"clip_layer_norm": 0.0}, ValueError, "clip_layer_norm"),
+    ("Adam", {"clip_tensor_norm": -1.0}, ValueError, "clip_tensor_norm"),
+    ("Adam", {"clip_layer_norm": 1.0, "clip_tensor_norm": 1.0}, ValueError, "at most one"),
+    ("Adam", {"average": "swa"}, ValueError, "average"),
+    ("Adam", {"average": 1}, TypeError, "average"),
+    ("Adam", {"average": "ema", "ema_decay": 1.5}, ValueError, "ema_decay"),
     ("Adam", {"on_nonfinite": "ignore"}, ValueError, "on_nonfinite"),
 ]
 
@@ -539,7 +623,7 @@ def test_load_state_dict_refuses_other_hyper_parameters():
 
 
 # ---- golden references from PyTorch (tests/golden/make_golden.py), checked without torch ----
-GOLDEN_EXTRAS = ["plain", "clip_norm", "clip_layer_norm", "clip_value"]
+GOLDEN_EXTRAS = ["plain", "clip_norm", "clip_layer_norm", "clip_tensor_norm", "clip_value"]
 
 
 @pytest.fixture(scope="module")
@@ -555,7 +639,7 @@ def torch_optim_golden():
 def test_matches_torch_golden(torch_optim_golden, case, extra):
     """20 steps of torch.optim (and torch's clip_grad_norm_ / clip_grad_value_) stored once:
     every optimizer formula, bias correction and clipping rule is checked in CI, where torch
-    is not installed."""
+    is not installed. Rules without a torch twin (NUMPY_ONLY) are stored from numpy_sgd."""
     name, kw = case
     g = torch_optim_golden
     key = f"{case_id(case)}|{extra}"
