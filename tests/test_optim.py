@@ -132,12 +132,13 @@ def test_fused_matches_reference(case, extra):
     [c for i, c in enumerate(CASES) if i == 0 or CASES[i - 1][0] != c[0] or c[1].get("momentum")],
     ids=case_id,
 )
-def test_fused_matches_reference_threaded(case):
+@pytest.mark.parametrize("extra", ["clip_norm", "clip_layer_norm"])
+def test_fused_matches_reference_threaded(case, extra):
     """Segments above kParallelThreshold take the OpenMP path."""
     name, kw = case
     fused_model, ref_model = make_model(width=8000), make_model(width=8000)
-    fused = make_optimizer(name, kw, fused_model, "clip_norm")
-    ref = make_optimizer(name, kw, ref_model, "clip_norm")
+    fused = make_optimizer(name, kw, fused_model, extra)
+    ref = make_optimizer(name, kw, ref_model, extra)
     rng = np.random.default_rng(2)
     for _ in range(5):
         grads = random_grads(rng, fused_model, 0.1)
@@ -148,7 +149,7 @@ def test_fused_matches_reference_threaded(case):
     assert_models_close(fused_model, ref_model)
 
 
-@pytest.mark.parametrize("extra", ["clip_norm", "groups", "frozen"])
+@pytest.mark.parametrize("extra", ["clip_norm", "clip_layer_norm", "groups", "frozen"])
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_update_is_bit_identical_at_one_and_two_threads(case, extra):
     """Segments from kParallelThreshold floats are split between two threads (common.h
