@@ -935,29 +935,56 @@ def test_average_matches_numpy_recurrence(average, reference, threads):
     assert opt.skipped_steps == 1
 
 
+AVERAGE_DECAY = 0.9
+
+
+def torch_averaged(torch, average, init, grads):
+    """torch.optim.SGD(lr=0.05, momentum=0.9) over `grads` with an AveragedModel (EMA with
+    AVERAGE_DECAY, or the default running mean) updated after every step: its parameters."""
+    from torch.optim import swa_utils
+
+    net = torch.nn.ParameterList([torch.nn.Parameter(torch.tensor(w)) for w in init])
+    avg_fn = swa_utils.get_ema_multi_avg_fn(AVERAGE_DECAY) if average == "ema" else None
+    averaged = swa_utils.AveragedModel(net, multi_avg_fn=avg_fn)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    for step_grads in grads:
+        for t, g in zip(net, step_grads):
+            t.grad = torch.tensor(g)
+        opt.step()
+        averaged.update_parameters(net)
+    return [t.detach().numpy().copy() for t in averaged.module]
+
+
+def fastnet_averaged(average, init, grads):
+    model = make_model()
+    model.set_weights(init)
+    opt = fn.optim.SGD(
+        model.parameters(), lr=0.05, momentum=0.9, average=average, ema_decay=AVERAGE_DECAY
+    )
+    run_steps(model, opt, grads, reference=False)
+    return opt.averaged_weights()
+
+
 @pytest.mark.parametrize("average", ["ema", "polyak"])
 def test_average_matches_torch_averaged_model(average):
     torch = pytest.importorskip("torch")
-    from torch.optim import swa_utils
-
     model = make_model()
-    opt = fn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, average=average, ema_decay=0.9)
-    net = torch.nn.ParameterList(
-        [torch.nn.Parameter(torch.tensor(p.data.copy())) for p in model.parameters()]
-    )
-    avg_fn = swa_utils.get_ema_multi_avg_fn(0.9) if average == "ema" else None
-    averaged = swa_utils.AveragedModel(net, multi_avg_fn=avg_fn)
-    topt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     rng = np.random.default_rng(28)
-    for _ in range(20):
-        for p, t, g in zip(model.parameters(), net, random_grads(rng, model, 1.0)):
-            p.grad[...] = g
-            t.grad = torch.tensor(g)
-        opt.step()
-        topt.step()
-        averaged.update_parameters(net)
-    for a, t in zip(opt.averaged_weights(), averaged.module):
-        np.testing.assert_allclose(a, t.detach().numpy(), rtol=1e-5, atol=1e-6)
+    init = [p.data.copy() for p in model.parameters()]
+    grads = [random_grads(rng, model, 1.0) for _ in range(20)]
+    expected = torch_averaged(torch, average, init, grads)
+    for a, t in zip(fastnet_averaged(average, init, grads), expected):
+        np.testing.assert_allclose(a, t, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("average", ["ema", "polyak"])
+def test_average_matches_torch_golden(torch_optim_golden, average):
+    """AveragedModel's average after 20 SGD steps, stored by tests/golden/make_golden.py."""
+    g, key = torch_optim_golden, f"average|{average}"
+    init = [g[f"{key}|init{i}"] for i in range(4)]
+    grads = [[g[f"{key}|grads{i}"][s] for i in range(4)] for s in range(len(g[f"{key}|grads0"]))]
+    for i, a in enumerate(fastnet_averaged(average, init, grads)):
+        np.testing.assert_allclose(a, g[f"{key}|final{i}"], rtol=1e-5, atol=1e-6)
 
 
 def test_averaged_swaps_in_and_back():
@@ -994,7 +1021,7 @@ def test_averaged_swaps_in_and_back():
             call()
 
 
-def test_average_resumes_from_state_dict_and_pickle():
+def test_average_resumes_from_state_dict_pickle_and_checkpoint(tmp_path):
     import pickle
 
     def feed(model, opt, seed, n):
@@ -1021,6 +1048,14 @@ def test_average_resumes_from_state_dict_and_pickle():
     ):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
+    # through a checkpoint file
+    path = str(tmp_path / "run.ckpt")
+    fn.save_checkpoint(path, model, opt)
+    restored = make_model(seed=6)
+    restored_opt = fn.optim.Adam(restored.parameters(), average="polyak")
+    fn.load_checkpoint(path, restored, restored_opt)
+    for a, b in zip(opt.averaged_weights(), restored_opt.averaged_weights()):
+        np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="average"):
         fn.optim.Adam(fresh.parameters()).load_state_dict(state)
     with pytest.raises(ValueError, match="average"):

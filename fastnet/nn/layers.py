@@ -219,7 +219,8 @@ class Dense(Layer):
     ``l1`` and ``max_norm`` act on the kernel W only (not the bias), inside every optimizer's
     fused step, as Keras' ``kernel_regularizer=l1(l1)`` and ``kernel_constraint=MaxNorm(
     max_norm, axis=0)``: λ·sign(W) is added to W's gradient before the gradient norm,
-    clipping and the update (the reported loss leaves the penalty out); after the update each
+    clipping and the update (it stays in ``W.grad``; the reported loss leaves the penalty
+    out); after the update each
     output unit's incoming weight vector (a column of W) is rescaled by
     min(‖w‖, c) / (1e-7 + ‖w‖). Both are fixed at construction (optimizers read them when
     they are built) and saved with the layer's config.

@@ -4,7 +4,7 @@
 
 Writes tests/golden/torch_optim.npz (every optimizer case of tests/test_optim.py under
 plain, clip_norm, clip_layer_norm (each layer's [W, b]), clip_tensor_norm (each tensor) and
-clip_value, 20 steps), tests/golden/torch_norm.npz
+clip_value, 20 steps; AveragedModel's EMA and running mean over 20 SGD steps), tests/golden/torch_norm.npz
 (BatchNorm1d and LayerNorm forward and backward at a size the threaded kernels take) and
 tests/golden/torch_activations.npz (every deterministic activation of tests/test_activations.py:
 value and gradient computed in float64, stored as float32, over a wide range of inputs) and
@@ -26,7 +26,14 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/ for test_optim's registry
 
-from test_optim import CASES, NUMPY_ONLY, case_id, numpy_sgd, torch_clip  # noqa: E402
+from test_optim import (  # noqa: E402
+    CASES,
+    NUMPY_ONLY,
+    case_id,
+    numpy_sgd,
+    torch_averaged,
+    torch_clip,
+)
 
 STEPS = 20
 EXTRAS = ["plain", "clip_norm", "clip_layer_norm", "clip_tensor_norm", "clip_value"]
@@ -67,6 +74,14 @@ def optim_golden() -> dict:
                 out[f"{key}|final{i}"] = params[i].detach().numpy().copy()
                 out[f"{key}|grads{i}"] = np.stack([g[i] for g in grads])
             out[f"{key}|norms"] = np.array(norms)
+    for average in ("ema", "polyak"):  # torch.optim.swa_utils.AveragedModel over SGD steps
+        key = f"average|{average}"
+        init = [(rng.standard_normal(s) * 0.5).astype(np.float32) for s in SHAPES]
+        grads = [[rng.standard_normal(s).astype(np.float32) for s in SHAPES] for _ in range(STEPS)]
+        for i, (w, a) in enumerate(zip(init, torch_averaged(torch, average, init, grads))):
+            out[f"{key}|init{i}"] = w
+            out[f"{key}|final{i}"] = a
+            out[f"{key}|grads{i}"] = np.stack([g[i] for g in grads])
     return out
 
 
