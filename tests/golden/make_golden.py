@@ -3,7 +3,8 @@
     pip install torch==2.13.0 && python tests/golden/make_golden.py
 
 Writes tests/golden/torch_optim.npz (every optimizer case of tests/test_optim.py under
-plain, clip_norm, clip_layer_norm and clip_value, 20 steps), tests/golden/torch_norm.npz
+plain, clip_norm, clip_layer_norm (each layer's [W, b]), clip_tensor_norm (each tensor) and
+clip_value, 20 steps; AveragedModel's EMA and running mean over 20 SGD steps), tests/golden/torch_norm.npz
 (BatchNorm1d and LayerNorm forward and backward at a size the threaded kernels take) and
 tests/golden/torch_activations.npz (every deterministic activation of tests/test_activations.py:
 value and gradient computed in float64, stored as float32, over a wide range of inputs) and
@@ -25,10 +26,17 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/ for test_optim's registry
 
-from test_optim import CASES, case_id, torch_clip  # noqa: E402
+from test_optim import (  # noqa: E402
+    CASES,
+    NUMPY_ONLY,
+    case_id,
+    numpy_sgd,
+    torch_averaged,
+    torch_clip,
+)
 
 STEPS = 20
-EXTRAS = ["plain", "clip_norm", "clip_layer_norm", "clip_value"]
+EXTRAS = ["plain", "clip_norm", "clip_layer_norm", "clip_tensor_norm", "clip_value"]
 SHAPES = [(6, 5), (5,), (5, 3), (3,)]  # Dense(6, 5), Dense(5, 3): weight (in, out), bias
 
 
@@ -44,6 +52,14 @@ def optim_golden() -> dict:
                 [(rng.standard_normal(s) * 2.0).astype(np.float32) for s in SHAPES]
                 for _ in range(STEPS)
             ]
+            if name in NUMPY_ONLY:  # no torch twin: the float64 NumPy reference
+                trajectory, norms = numpy_sgd(init, grads, kw, extra, normalized=True)
+                for i, w in enumerate(init):
+                    out[f"{key}|init{i}"] = w
+                    out[f"{key}|final{i}"] = trajectory[-1][i].astype(np.float32)
+                    out[f"{key}|grads{i}"] = np.stack([g[i] for g in grads])
+                out[f"{key}|norms"] = np.array(norms)
+                continue
             params = [torch.nn.Parameter(torch.tensor(w)) for w in init]
             opt = getattr(torch.optim, "NAdam" if name == "Nadam" else name)(params, **kw)
             norms = []
@@ -58,6 +74,14 @@ def optim_golden() -> dict:
                 out[f"{key}|final{i}"] = params[i].detach().numpy().copy()
                 out[f"{key}|grads{i}"] = np.stack([g[i] for g in grads])
             out[f"{key}|norms"] = np.array(norms)
+    for average in ("ema", "polyak"):  # torch.optim.swa_utils.AveragedModel over SGD steps
+        key = f"average|{average}"
+        init = [(rng.standard_normal(s) * 0.5).astype(np.float32) for s in SHAPES]
+        grads = [[rng.standard_normal(s).astype(np.float32) for s in SHAPES] for _ in range(STEPS)]
+        for i, (w, a) in enumerate(zip(init, torch_averaged(torch, average, init, grads))):
+            out[f"{key}|init{i}"] = w
+            out[f"{key}|final{i}"] = a
+            out[f"{key}|grads{i}"] = np.stack([g[i] for g in grads])
     return out
 
 
@@ -149,18 +173,22 @@ def schedule_golden() -> dict:
     return {key: torch_schedule_values(torch, key) for key in TORCH_SCHEDULES}
 
 
-def main() -> None:
-    for name, data in (
-        ("torch_optim.npz", optim_golden()),
-        ("torch_norm.npz", norm_golden()),
-        ("torch_activations.npz", activation_golden()),
-        ("torch_losses.npz", loss_golden()),
-        ("torch_schedules.npz", schedule_golden()),
+def main(names) -> None:
+    """Write every golden file, or only those named (e.g. torch_optim.npz)."""
+    for name, make in (
+        ("torch_optim.npz", optim_golden),
+        ("torch_norm.npz", norm_golden),
+        ("torch_activations.npz", activation_golden),
+        ("torch_losses.npz", loss_golden),
+        ("torch_schedules.npz", schedule_golden),
     ):
+        if names and name not in names:
+            continue
+        data = make()
         path = os.path.join(HERE, name)
         np.savez_compressed(path, **data, torch_version=np.array(torch.__version__))
         print(f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KiB, {len(data)} arrays)")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
