@@ -12,6 +12,11 @@ import inspect
 from .. import _registry
 from .base import Optimizer
 from .clip import clip_grad_norm, clip_grad_value
+from .closure import loss_closure
+from .closure_optimizer import ClosureOptimizer
+from .conjugate_gradient import ConjugateGradient
+from .lbfgs import LBFGS
+from .newton_cg import NewtonCG
 
 # Hyper-parameters the registry stores one by one that torch.optim takes as one tuple.
 _PAIRS = {("beta1", "beta2"): "betas"}
@@ -132,4 +137,10 @@ __all__ = sorted(cls.__name__ for cls in OPTIMIZERS.values()) + [
     "Optimizer",
     "clip_grad_norm",
     "clip_grad_value",
+    # Full-batch methods stepped with a closure (step(closure), as torch.optim.LBFGS).
+    "ClosureOptimizer",
+    "LBFGS",
+    "ConjugateGradient",
+    "NewtonCG",
+    "loss_closure",
 ]
