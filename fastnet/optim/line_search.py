@@ -27,14 +27,19 @@ def cubic_interpolate(x1, f1, g1, x2, f2, g2, bounds=None):
         lo, hi = bounds
     else:
         lo, hi = (x1, x2) if x1 <= x2 else (x2, x1)
-    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
-    d2_square = d1**2 - g1 * g2
+    if x1 == x2:
+        # A collapsed bracket: torch's arithmetic gives NaN here and so the midpoint.
+        return (lo + hi) / 2.0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+        d2_square = d1**2 - g1 * g2
     if d2_square >= 0:
-        d2 = np.sqrt(d2_square)
-        if x1 <= x2:
-            t = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
-        else:
-            t = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            d2 = np.sqrt(d2_square)
+            if x1 <= x2:
+                t = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+            else:
+                t = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
         return min(max(t, lo), hi)
     return (lo + hi) / 2.0
 
