@@ -5,7 +5,12 @@ The classes (SGD, Adam, AdamW, ...) are generated from the C++ optimizer registr
 with types, defaults and ranges): a new update rule needs no Python file. Their signatures
 follow torch.optim: ``Cls(params, lr=..., <hyper-parameters>, weight_decay=..., *, clip_norm=None,
 clip_layer_norm=None, clip_value=None, on_nonfinite="skip")``, with Adam's beta1/beta2 taken as
-the pair ``betas=(beta1, beta2)``."""
+the pair ``betas=(beta1, beta2)``.
+
+LBFGS, ConjugateGradient and NewtonCG are full-batch methods stepped with a closure
+(``step(closure)``, as torch.optim.LBFGS), in Python over the model's flat arena
+(fastnet/optim/lbfgs.py, conjugate_gradient.py, newton_cg.py); ``loss_closure`` makes the
+closure for a model, a batch and a fastnet loss."""
 
 import inspect
 

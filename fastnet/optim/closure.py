@@ -28,7 +28,7 @@ def loss_closure(model, X, y, loss, *, weight_decay=0.0):
     ----------
     model : fastnet.nn.Sequential
         The model (the optimizer's parameters belong to it).
-    X : array_like, shape (n, in_features)
+    X : array_like of shape (n, features)
         All training rows (a full batch: these methods need a deterministic objective).
     y : array_like
         Targets as ``model.train_step`` takes them (integer labels for the sparse losses).

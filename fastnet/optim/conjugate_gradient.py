@@ -86,7 +86,8 @@ class ConjugateGradient(ClosureOptimizer):
     >>> model = fn.Sequential(fn.Dense(3, 1), seed=0)
     >>> opt = fn.optim.ConjugateGradient(model.parameters(), max_iter=50, max_eval=200)
     >>> _ = opt.step(fn.optim.loss_closure(model, X, y, "mse"))
-    >>> np.round(model[0].bias.data, 4)
+    >>> W, b = (p.data for p in model.parameters())
+    >>> np.round(b, 4)
     array([0.3], dtype=float32)
     """
 

@@ -126,7 +126,8 @@ class NewtonCG(ClosureOptimizer):
     >>> model = fn.Sequential(fn.Dense(3, 1), seed=0)
     >>> opt = fn.optim.NewtonCG(model.parameters(), max_iter=5)
     >>> _ = opt.step(fn.optim.loss_closure(model, X, y, "mse"))
-    >>> np.round(model[0].weight.data.ravel(), 4)
+    >>> W, b = (p.data for p in model.parameters())
+    >>> np.round(W.ravel(), 4)
     array([ 1. , -2. ,  0.5], dtype=float32)
     """
 
