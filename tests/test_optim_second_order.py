@@ -156,6 +156,9 @@ METHODS = {
         ps, max_iter=200, max_eval=600, tolerance_grad=1e-9
     ),
     "newton_cg": lambda ps: fn.optim.NewtonCG(ps, max_iter=30, tolerance_grad=1e-9),
+    "newton_cg_fixed": lambda ps: fn.optim.NewtonCG(
+        ps, max_iter=30, tolerance_grad=1e-9, line_search_fn=None
+    ),
 }
 
 
@@ -232,7 +235,13 @@ def _logistic_reference(X, y, classes, weight_decay):
     return res.x.reshape(X64.shape[1], k), res.fun, lam_min
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
+# Undamped Newton (no line search) is not globally convergent: from this start on the three
+# classes its loss goes 2.2, 1.54, 17.3, 142, ... (a line search is what makes it converge).
+# It is checked on least squares, where one Newton step solves the problem.
+GLOBALLY_CONVERGENT = sorted(set(METHODS) - {"newton_cg_fixed"})
+
+
+@pytest.mark.parametrize("method", GLOBALLY_CONVERGENT)
 @pytest.mark.parametrize("classes", [2, 3])
 def test_logistic_regression_reaches_scipy_optimum(method, classes):
     X, rng = _design(seed=classes)
