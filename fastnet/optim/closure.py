@@ -52,6 +52,13 @@ def loss_closure(model, X, y, loss, *, weight_decay=0.0):
         If ``X`` or ``y`` has the wrong shape or non-finite values, ``loss`` is unknown or
         custom, or ``weight_decay`` is negative.
 
+    Notes
+    -----
+    Every call is a training-mode forward: Dropout draws a new mask each time (the line
+    searches then compare losses of different objectives: leave dropout out of a model
+    trained this way) and BatchNorm uses the batch statistics of all rows and updates its
+    running statistics, as the same closure does in PyTorch.
+
     Examples
     --------
     >>> import numpy as np, fastnet as fn
