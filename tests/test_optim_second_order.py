@@ -122,6 +122,50 @@ def test_lbfgs_matches_torch(case):
     assert_same_run(ours, ref, case)
 
 
+def test_lbfgs_frozen_layer_matches_torch_requires_grad_false():
+    """A frozen layer (trainable=False) is what torch calls requires_grad=False: its gradient
+    reads as zero, it never moves, and the rest follows torch."""
+    torch = pytest.importorskip("torch")
+    problem = lbfgs_problem()
+    kwargs = LBFGS_CASES["strong_wolfe"]
+    d_in, hidden, d_out = LBFGS_WIDTHS
+    model = fn.Sequential(
+        fn.Dense(d_in, hidden, activation="tanh"), fn.Dense(hidden, d_out), seed=0
+    )
+    model.set_weights(problem["init"])
+    model[0].freeze()
+    opt = fn.optim.LBFGS(model.parameters(), **kwargs)
+    closure = fn.optim.loss_closure(model, problem["X"], problem["y"], "mse")
+    ours = [opt.step(closure) for _ in range(LBFGS_STEPS)]
+
+    tmodel = torch.nn.Sequential(
+        torch.nn.Linear(d_in, hidden), torch.nn.Tanh(), torch.nn.Linear(hidden, d_out)
+    )
+    W0, b0, W1, b1 = problem["init"]
+    with torch.no_grad():
+        for t, w in zip(tmodel.parameters(), (W0.T, b0, W1.T, b1)):
+            t.copy_(torch.tensor(np.ascontiguousarray(w)))
+    for t in tmodel[0].parameters():
+        t.requires_grad_(False)
+    topt = torch.optim.LBFGS(tmodel.parameters(), **kwargs)
+    X, y = torch.tensor(problem["X"]), torch.tensor(problem["y"])
+
+    def tclosure():
+        topt.zero_grad()
+        loss = torch.nn.functional.mse_loss(tmodel(X), y)
+        loss.backward()
+        return loss
+
+    ref = [float(topt.step(tclosure).detach()) for _ in range(LBFGS_STEPS)]
+    np.testing.assert_allclose(ours, ref, rtol=1e-4)
+    final = [t.detach().numpy() for t in tmodel.parameters()]
+    got = model.get_weights()
+    np.testing.assert_array_equal(got[0], W0)
+    np.testing.assert_array_equal(got[1], b0)
+    np.testing.assert_allclose(got[2], final[2].T, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(got[3], final[3], rtol=0, atol=1e-4)
+
+
 @pytest.fixture(scope="module")
 def torch_lbfgs_golden():
     path = os.path.join(os.path.dirname(__file__), "golden", "torch_lbfgs.npz")
