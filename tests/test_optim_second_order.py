@@ -15,7 +15,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -494,6 +496,22 @@ def test_state_dict_resumes_the_same_run(cls):
         bad = {**saved, "state": {**saved["state"], "d": np.zeros(3)}}
         with pytest.raises(ValueError, match="shape"):
             b.load_state_dict(bad)
+
+
+@pytest.mark.parametrize("cls", [fn.optim.LBFGS, fn.optim.ConjugateGradient, fn.optim.NewtonCG])
+def test_pickle_and_deepcopy_keep_model_and_optimizer_together(cls):
+    X, rng = _design(n=60, d=3)
+    y = rng.standard_normal((60, 1)).astype(np.float32)
+    model = fn.Sequential(fn.Dense(3, 3, activation="tanh"), fn.Dense(3, 1), seed=0)
+    opt = cls(model.parameters(), max_iter=3)
+    opt.step(fn.optim.loss_closure(model, X, y, "mse"))
+    twins = [pickle.loads(pickle.dumps((model, opt))), copy.deepcopy((model, opt))]
+    opt.step(fn.optim.loss_closure(model, X, y, "mse"))
+    for m2, o2 in twins:
+        assert o2._model is m2 and m2 is not model
+        o2.step(fn.optim.loss_closure(m2, X, y, "mse"))
+        for u, v in zip(model.get_weights(), m2.get_weights()):
+            np.testing.assert_array_equal(u, v)
 
 
 # ---------------------------------------------------------------- errors

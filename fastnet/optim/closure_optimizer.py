@@ -295,6 +295,40 @@ class ClosureOptimizer:
             raise ValueError(f"{where} contains NaN or Inf")
         return arr
 
+    # ----- pickle and copy -----
+    # Pickled as (class, model, parameter names, hyper-parameters) and the state_dict, as
+    # fastnet.optim.Optimizer: pickling the model and the optimizer together keeps one model;
+    # copy.deepcopy copies the model too; copy.copy gives a second optimizer over the same model.
+    def __reduce__(self):
+        names = [p.name for p in self.param_groups[0]["params"]]
+        return (
+            _restore_closure_optimizer,
+            (type(self), self._model, names, self._hparams()),
+            self.state_dict(),
+        )
+
+    def __setstate__(self, state) -> None:
+        self.load_state_dict(state)
+
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v!r}" for k, v in self._hparams().items())
         return f"{type(self).__name__}({hp})"
+
+
+def _restore_closure_optimizer(cls, model, names, hparams) -> ClosureOptimizer:
+    """Rebuild a pickled closure optimizer over ``model`` (its state follows via
+    __setstate__)."""
+    from ..nn.sequential import Sequential
+
+    if not (
+        isinstance(cls, type)
+        and issubclass(cls, ClosureOptimizer)
+        and isinstance(model, Sequential)
+    ):
+        raise TypeError("not a pickled fastnet optimizer")
+    by_name = {p.name: p for layer in model.layers for p in layer._params.values()}
+    try:
+        params = [by_name[name] for name in names]
+    except KeyError as e:
+        raise ValueError(f"pickled optimizer: the model has no parameter {e}") from None
+    return cls(params, **hparams)
