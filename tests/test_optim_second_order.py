@@ -168,6 +168,32 @@ def test_lbfgs_frozen_layer_matches_torch_requires_grad_false():
     np.testing.assert_allclose(got[3], final[3], rtol=0, atol=1e-4)
 
 
+def test_lbfgs_keeps_only_pairs_of_positive_curvature():
+    """f(w) = Σ cos(w) near w = 0.1 is concave: every pair has yᵀs < 0 and is refused
+    (torch's ``ys > 1e-10``), so the history stays empty and H_diag stays 1; a hand-written
+    closure (any callable that writes the gradients and returns the loss) drives it."""
+    model = fn.Sequential(fn.Dense(1, 1), seed=0)
+    params = model.parameters()
+    for p in params:
+        p.data[...] = 0.1
+
+    def closure():
+        for p in params:
+            p.grad[...] = -np.sin(p.data)
+        return float(sum(np.cos(p.data.astype(np.float64)).sum() for p in params))
+
+    opt = fn.optim.LBFGS(params, lr=0.1, max_iter=3, max_eval=10)
+    opt.step(closure)
+    assert opt.state["n_iter"] == 3
+    assert opt.state["old_dirs"] == [] and opt.state["H_diag"] == 1
+    # Steepest descent throughout: each step moves by t·sin(w).
+    w = np.float32(0.1)
+    w = w + min(1.0, np.float32(1) / (2 * np.sin(w))) * np.float32(0.1) * np.sin(w)
+    w = w + np.float32(0.1) * np.sin(w)
+    w = w + np.float32(0.1) * np.sin(w)
+    np.testing.assert_allclose([p.data.item() for p in params], [w, w], rtol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def torch_lbfgs_golden():
     path = os.path.join(os.path.dirname(__file__), "golden", "torch_lbfgs.npz")
