@@ -9,7 +9,12 @@ ema_decay=0.999)``, with Adam's beta1/beta2 taken as the pair ``betas=(beta1, be
 
 ``clip_layer_norm`` clips each layer's whole gradient vector [W, b] (its tensors together);
 ``clip_tensor_norm`` clips each parameter tensor apart (Keras' per-variable ``clipnorm``; this
-is what ``clip_layer_norm`` meant before it was corrected)."""
+is what ``clip_layer_norm`` meant before it was corrected).
+
+LBFGS, ConjugateGradient and NewtonCG are full-batch methods stepped with a closure
+(``step(closure)``, as torch.optim.LBFGS), in Python over the model's flat arena
+(fastnet/optim/lbfgs.py, conjugate_gradient.py, newton_cg.py); ``loss_closure`` makes the
+closure for a model, a batch and a fastnet loss."""
 
 import inspect
 
@@ -17,6 +22,11 @@ from .. import _registry
 from .base import CLIP_KEYWORDS as _CLIP_KEYWORDS
 from .base import Optimizer
 from .clip import clip_grad_norm, clip_grad_value
+from .closure import loss_closure
+from .closure_optimizer import ClosureOptimizer
+from .conjugate_gradient import ConjugateGradient
+from .lbfgs import LBFGS
+from .newton_cg import NewtonCG
 
 # Hyper-parameters the registry stores one by one that torch.optim takes as one tuple.
 _PAIRS = {("beta1", "beta2"): "betas"}
@@ -146,4 +156,10 @@ __all__ = sorted(cls.__name__ for cls in OPTIMIZERS.values()) + [
     "Optimizer",
     "clip_grad_norm",
     "clip_grad_value",
+    # Full-batch methods stepped with a closure (step(closure), as torch.optim.LBFGS).
+    "ClosureOptimizer",
+    "LBFGS",
+    "ConjugateGradient",
+    "NewtonCG",
+    "loss_closure",
 ]

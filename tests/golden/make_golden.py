@@ -10,7 +10,9 @@ tests/golden/torch_activations.npz (every deterministic activation of tests/test
 value and gradient computed in float64, stored as float32, over a wide range of inputs) and
 tests/golden/torch_losses.npz (every loss PyTorch has, value and gradient, small and threaded)
 and tests/golden/torch_schedules.npz (the lr of every torch.optim.lr_scheduler twin of a
-fastnet schedule, tests/test_schedules.py TORCH_SCHEDULES, before each optimizer step).
+fastnet schedule, tests/test_schedules.py TORCH_SCHEDULES, before each optimizer step) and
+tests/golden/torch_lbfgs.npz (torch.optim.LBFGS on tests/test_optim_second_order.py's MLP
+problem, every LBFGS_CASES setting: per-step losses, final weights, evaluation counts).
 Inputs (initial weights, gradients, data) are stored with the outputs, so the CI tests need
 neither torch nor the same NumPy random streams.
 """
@@ -173,6 +175,20 @@ def schedule_golden() -> dict:
     return {key: torch_schedule_values(torch, key) for key in TORCH_SCHEDULES}
 
 
+def lbfgs_golden() -> dict:
+    from test_optim_second_order import LBFGS_CASES, lbfgs_problem, torch_lbfgs_run
+
+    problem = lbfgs_problem()
+    out = {"X": problem["X"], "y": problem["y"]}
+    out.update({f"init{i}": w for i, w in enumerate(problem["init"])})
+    for case, kwargs in sorted(LBFGS_CASES.items()):
+        run = torch_lbfgs_run(torch, problem, kwargs)
+        out[f"{case}|losses"] = run["losses"]
+        out[f"{case}|counts"] = run["counts"]
+        out.update({f"{case}|final{i}": w for i, w in enumerate(run["final"])})
+    return out
+
+
 def main(names) -> None:
     """Write every golden file, or only those named (e.g. torch_optim.npz)."""
     for name, make in (
@@ -181,6 +197,7 @@ def main(names) -> None:
         ("torch_activations.npz", activation_golden),
         ("torch_losses.npz", loss_golden),
         ("torch_schedules.npz", schedule_golden),
+        ("torch_lbfgs.npz", lbfgs_golden),
     ):
         if names and name not in names:
             continue
