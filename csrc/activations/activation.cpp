@@ -1,5 +1,6 @@
 // Activation kernels. Formulas: PyTorch torch.nn docs (ELU, SELU, GELU, SiLU, Mish, RReLU,
-// PReLU); SELU constants from Klambauer et al. 2017; Mish from Misra 2019.
+// PReLU); SELU constants from Klambauer et al. 2017; Mish from Misra 2019; Swish with beta,
+// x * sigmoid(beta * x), from Ramachandran et al. 2017 ("Searching for Activation Functions").
 // Every form is written to stay finite for |x| up to 1e4 in float32.
 #include "activations/activation.h"
 
@@ -28,6 +29,9 @@ inline float sigmoid(float x) {
 }
 // log(1 + e^x) without overflow.
 inline float softplus(float x) { return std::fmax(x, 0.0f) + std::log1p(std::exp(-std::fabs(x))); }
+
+// Swish's beta for this column: the learned one when the layer has it, else the fixed one.
+inline float swish_beta(const ActParams& p, int64_t col) { return p.slope ? p.slope[col] : p.beta; }
 
 inline float rrelu_slope(const ActParams& p, bool training, int64_t idx) {
   if (!training) return 0.5f * (p.lower + p.upper);
@@ -61,7 +65,7 @@ inline float act_value(ActKind k, const ActParams& p, float z, int64_t idx, int6
     case ActKind::GELUTanh:
       return 0.5f * z * (1.0f + std::tanh(kSqrt2OverPi * (z + kGeluCoef * z * z * z)));
     case ActKind::Swish:
-      return z * sigmoid(z);
+      return z * sigmoid(swish_beta(p, col) * z);
     case ActKind::Mish:
       return z * std::tanh(softplus(z));
     case ActKind::Softmax:
@@ -99,9 +103,10 @@ inline float act_derivative(ActKind k, const ActParams& p, float z, float y, int
       return 0.5f * (1.0f + t) +
              0.5f * z * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCoef * z * z);
     }
-    case ActKind::Swish: {
-      float s = sigmoid(z);
-      return s + z * s * (1.0f - s);
+    case ActKind::Swish: {  // d/dz z·σ(βz) = σ(βz) + βz·σ(βz)(1 − σ(βz))
+      const float b = swish_beta(p, col);
+      const float s = sigmoid(b * z);
+      return s + b * z * s * (1.0f - s);
     }
     case ActKind::Mish: {
       float t = std::tanh(softplus(z));
@@ -111,6 +116,14 @@ inline float act_derivative(ActKind k, const ActParams& p, float z, float y, int
       break;
   }
   return 1.0f;
+}
+
+// d f / d a for the per-feature learned value a (PReLU's slope, Swish's beta).
+inline float act_param_derivative(ActKind k, const ActParams& p, float z, int64_t col) {
+  if (k == ActKind::PReLU) return z > 0.0f ? 0.0f : z;
+  // d/dβ z·σ(βz) = z²·σ(βz)(1 − σ(βz))
+  const float s = sigmoid(swish_beta(p, col) * z);
+  return z * z * s * (1.0f - s);
 }
 
 void softmax_rows(const float* Z, float* Y, int64_t rows, int64_t cols) {
@@ -198,7 +211,9 @@ void activation_backward(ActKind k, const ActParams& p, const float* Z, const fl
   const bool parallel = n >= kParallelThreshold / (k == ActKind::ReLU ? 1 : 8);
   const int nthreads = parallel ? max_threads() : 1;
   ColumnPartials bias_part(cols, nthreads, dbias != nullptr);
-  ColumnPartials slope_part(cols, nthreads, dslope != nullptr && k == ActKind::PReLU);
+  const bool learned =
+      dslope != nullptr && p.slope != nullptr && (k == ActKind::PReLU || k == ActKind::Swish);
+  ColumnPartials slope_part(cols, nthreads, learned);
 
   for_each_index_on(rows, nthreads, [&](int t, int64_t r) {
     float* db = bias_part.row(t);
@@ -221,7 +236,7 @@ void activation_backward(ActKind k, const ActParams& p, const float* Z, const fl
         if (dz != dy) std::memcpy(dz, dy, sizeof(float) * cols);
       } else {
         for (int64_t c = 0; c < cols; ++c) {
-          if (ds && z[c] <= 0.0f) ds[c] += dy[c] * z[c];
+          if (ds) ds[c] += dy[c] * act_param_derivative(k, p, z[c], c);
           dz[c] = dy[c] * act_derivative(k, p, z[c], y[c], r * cols + c, c, training);
         }
       }
@@ -232,7 +247,7 @@ void activation_backward(ActKind k, const ActParams& p, const float* Z, const fl
     }
   });
   bias_part.reduce_into(dbias);
-  if (k == ActKind::PReLU) slope_part.reduce_into(dslope);
+  if (learned) slope_part.reduce_into(dslope);
 }
 
 }  // namespace fastnet

@@ -58,7 +58,7 @@ struct InferenceRole {
   float eps = 0.0f;
   ActKind act = ActKind::None;  // the layer's own (fused) activation
   ActParams ap;
-  const ParamDecl* slope = nullptr;  // PReLU
+  const ParamDecl* slope = nullptr;  // PReLU's slope, a learned Swish beta
 };
 
 class Layer {

@@ -108,6 +108,17 @@ def activation_golden() -> dict:
         y.backward(torch.tensor(dY.astype(np.float64)))
         out[f"{name}_Y"] = y.detach().numpy().astype(np.float32)
         out[f"{name}_dZ"] = z.grad.numpy().astype(np.float32)
+    # Swish with a learned per-feature beta (Ramachandran et al. 2017): x·sigmoid(beta·x),
+    # its gradient in x and in beta by torch's autograd.
+    beta = rng.uniform(0.2, 3.0, Z.shape[1]).astype(np.float32)
+    z = torch.tensor(Z.astype(np.float64), requires_grad=True)
+    b = torch.tensor(beta.astype(np.float64), requires_grad=True)
+    y = z * torch.sigmoid(b * z)
+    y.backward(torch.tensor(dY.astype(np.float64)))
+    out["swish_beta"] = beta
+    out["swish_beta_Y"] = y.detach().numpy().astype(np.float32)
+    out["swish_beta_dZ"] = z.grad.numpy().astype(np.float32)
+    out["swish_beta_dbeta"] = b.grad.numpy().astype(np.float32)
     return out
 
 
