@@ -10,7 +10,7 @@ ALPHA_PRIME = -1.7580993408473766  # −λα of SELU
 
 
 def make(rate, features=256, seed=7, cls=fn.Dropout):
-    """An identity Dense followed by the dropout layer (a model cannot start with Dropout)."""
+    """An identity Dense followed by the dropout layer."""
     model = fn.Sequential(fn.Dense(features, features, bias=False), cls(rate), seed=seed)
     model[0].parameters()[0].data[...] = np.eye(features)
     return model
@@ -94,3 +94,99 @@ def test_bad_rates():
         fn.Dropout(float("nan"))
     with pytest.raises(ValueError, match="expects 5 input features"):
         fn.Sequential(fn.Dense(3, 4), fn.Dropout(0.2), fn.Dense(5, 2))
+
+
+# ---------------------------------------------------------------- dropout on the input
+# Srivastava et al. 2014 drop input units too (seed 004: "including the input neurons"): the
+# model takes its width from the Dense after the Dropout.
+def input_dropout_model(rate=0.2, seed=5):
+    model = fn.Sequential(fn.Dropout(rate), fn.Dense(64, 10), seed=seed)
+    rng = np.random.default_rng(8)
+    W = rng.standard_normal((64, 10)).astype(np.float32) / 8
+    b = rng.standard_normal(10).astype(np.float32)
+    model[1].parameters()[0].data[...] = W
+    model[1].parameters()[1].data[...] = b
+    return model, W.astype(np.float64), b.astype(np.float64)
+
+
+def test_input_dropout_training_forward_and_backward_against_numpy():
+    model, W, b = input_dropout_model()
+    assert (model.in_features, model.out_features) == (64, 10)
+    X = np.random.default_rng(9).standard_normal((300, 64)).astype(np.float32)
+    # The same seed gives the same mask stream to a Dropout at layer 0 (seed, layer, step).
+    masked = fn.Sequential(fn.Dropout(0.2), input_dim=64, seed=5).forward(X, training=True)
+    keep = masked != 0
+    assert abs(keep.mean() - 0.8) < 5 * np.sqrt(0.16 / keep.size)
+    np.testing.assert_allclose(masked[keep], X[keep] / 0.8, rtol=1e-6)
+    Y = model.forward(X, training=True)
+    np.testing.assert_allclose(Y, masked.astype(np.float64) @ W + b, rtol=1e-5, atol=1e-5)
+    dY = np.random.default_rng(10).standard_normal(Y.shape)
+    dX = model.backward(dY)
+    np.testing.assert_allclose(dX, (dY @ W.T) * keep / 0.8, rtol=1e-4, atol=1e-5)
+    dW = model[1].parameters()[0].grad
+    np.testing.assert_allclose(dW, masked.T.astype(np.float64) @ dY, rtol=1e-4, atol=1e-4)
+
+
+def test_input_dropout_is_the_identity_at_inference_and_trains():
+    model, W, b = input_dropout_model()
+    X = np.random.default_rng(11).standard_normal((50, 64)).astype(np.float32)
+    expected = X.astype(np.float64) @ W + b
+    np.testing.assert_allclose(model.forward(X), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-5, atol=1e-5)
+    inference = model.to_inference()
+    assert inference.plan() == ["0-0 identity", "1-1 dense"]  # the leading Dropout: a no-op
+    np.testing.assert_allclose(inference.predict(X), expected, rtol=1e-5, atol=1e-5)
+    y = np.random.default_rng(12).integers(0, 10, 50)
+    opt = fn.optim.Adam(model.parameters(), lr=0.01)
+    history = model.fit(
+        X,
+        y,
+        loss="sparse_categorical_crossentropy",
+        optimizer=opt,
+        epochs=3,
+        batch_size=10,
+        verbose=0,
+        seed=0,
+    )
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert "(batch, 64)" in model.summary(print_fn=None)
+
+
+def test_input_dropout_save_load_pickle_and_onnx(tmp_path):
+    import pickle
+
+    model, _, _ = input_dropout_model()
+    X = np.random.default_rng(13).standard_normal((7, 64)).astype(np.float32)
+    fn.save(model, tmp_path / "m.safetensors")
+    for twin in (fn.load(tmp_path / "m.safetensors"), pickle.loads(pickle.dumps(model))):
+        assert type(twin[0]) is fn.Dropout and twin.in_features == 64
+        np.testing.assert_array_equal(twin.predict(X), model.predict(X))
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    fn.export_onnx(model, tmp_path / "m.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(sess.run(["Y"], {"X": X})[0], model.predict(X), atol=1e-5)
+
+
+def test_input_width_from_input_dim_when_no_layer_fixes_it(tmp_path):
+    # Only adapting layers: the width must be given, and is stored with the architecture.
+    model = fn.Sequential(fn.Dropout(0.3), fn.Swish(beta=2.0, learnable=True), input_dim=6)
+    assert model.in_features == model.out_features == 6
+    assert model.parameters()[0].shape == (6,)
+    fn.save(model, tmp_path / "m.safetensors")
+    X = np.random.default_rng(14).standard_normal((4, 6)).astype(np.float32)
+    np.testing.assert_array_equal(fn.load(tmp_path / "m.safetensors").predict(X), model.predict(X))
+    with pytest.raises(ValueError, match="cannot infer the input width.*input_dim"):
+        fn.Sequential(fn.Dropout(0.3), fn.ReLU())
+    with pytest.raises(ValueError, match="input_dim=5 but layer 1 .* expects 64"):
+        fn.Sequential(fn.Dropout(0.3), fn.Dense(64, 2), input_dim=5)
+    with pytest.raises(TypeError, match="input_dim"):
+        fn.Sequential(fn.Dropout(0.3), fn.Dense(64, 2), input_dim=64.0)
+    with pytest.raises(ValueError, match="input_dim"):
+        fn.Sequential(fn.Dropout(0.3), input_dim=0)
+    # A leading activation or BatchNorm: same rule (BatchNorm fixes the width itself).
+    assert fn.Sequential(fn.ReLU(), fn.Dropout(0.1), fn.Dense(3, 2)).in_features == 3
+    assert fn.Sequential(fn.Dropout(0.1), fn.BatchNorm(5), fn.Dense(5, 2)).in_features == 5
+    # Slicing keeps the width of the slice's input.
+    deep = fn.Sequential(fn.Dense(8, 4), fn.Dropout(0.1), fn.ReLU(), fn.Dense(4, 2))
+    assert deep[1:3].in_features == 4 and deep[1:].in_features == 4
