@@ -403,7 +403,7 @@ def _tensors(data, entries: dict) -> dict:
 
 
 def _check_values(tensors: dict, where: str) -> None:
-    """Float tensors finite, BatchNorm running variances non-negative."""
+    """Float tensors finite, BatchNorm running variances non-negative, batch counts whole."""
     for name, arr in tensors.items():
         if arr.dtype.kind == "f":
             check_finite(arr, f"{where}: tensor {name!r}")
@@ -416,6 +416,16 @@ def _check_values(tensors: dict, where: str) -> None:
             raise ValueError(
                 f"{where}: tensor {name!r} (a BatchNorm running variance) has a "
                 f"negative entry ({float(arr.min())})"
+            )
+        if (
+            name.rsplit(".", 1)[-1] == "num_batches_tracked"
+            and not name.startswith(_OPTIMIZER_PREFIX)
+            and arr.size
+            and not np.all((arr >= 0) & (arr == np.floor(arr)))
+        ):
+            raise ValueError(
+                f"{where}: tensor {name!r} (a BatchNorm batch count) must hold a "
+                f"non-negative integer, got {arr.ravel()[:1]}"
             )
 
 

@@ -4,7 +4,8 @@
 
 Writes tests/golden/torch_optim.npz (every optimizer case of tests/test_optim.py under
 plain, clip_norm, clip_layer_norm and clip_value, 20 steps), tests/golden/torch_norm.npz
-(BatchNorm1d and LayerNorm forward and backward at a size the threaded kernels take) and
+(BatchNorm1d and LayerNorm forward and backward at a size the threaded kernels take, and
+BatchNorm1d(momentum=None)'s cumulative running statistics over five batches) and
 tests/golden/torch_activations.npz (every deterministic activation of tests/test_activations.py:
 value and gradient computed in float64, stored as float32, over a wide range of inputs) and
 tests/golden/torch_losses.npz (every loss PyTorch has, value and gradient, small and threaded)
@@ -88,6 +89,24 @@ def norm_golden() -> dict:
         if kind == "bn":
             out["bn_running_mean"] = layer.running_mean.numpy()
             out["bn_running_var"] = layer.running_var.numpy()
+    # BatchNorm1d(momentum=None): the cumulative average over batches of different sizes and
+    # distributions (the m/(m−1) correction differs per batch); outputs in eval mode after.
+    sizes = (2, 5, 17, 64, 256)
+    batches = [
+        (rng.standard_normal((m, 24)) * (1 + i) + i - 2).astype(np.float32)
+        for i, m in enumerate(sizes)
+    ]
+    layer = torch.nn.BatchNorm1d(24, momentum=None)
+    layer.train()
+    with torch.no_grad():
+        for i, x in enumerate(batches):
+            out[f"cma_X{i}"] = x
+            out[f"cma_Y{i}"] = layer(torch.tensor(x)).numpy()
+            out[f"cma_running_mean{i}"] = layer.running_mean.numpy().copy()
+            out[f"cma_running_var{i}"] = layer.running_var.numpy().copy()
+        layer.eval()
+        out["cma_eval_Y"] = layer(torch.tensor(batches[0])).numpy()
+    out["cma_num_batches_tracked"] = layer.num_batches_tracked.numpy()
     return out
 
 
