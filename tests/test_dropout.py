@@ -190,3 +190,143 @@ def test_input_width_from_input_dim_when_no_layer_fixes_it(tmp_path):
     # Slicing keeps the width of the slice's input.
     deep = fn.Sequential(fn.Dense(8, 4), fn.Dropout(0.1), fn.ReLU(), fn.Dense(4, 2))
     assert deep[1:3].in_features == 4 and deep[1:].in_features == 4
+
+
+# ---------------------------------------------------------------- MC dropout (predict_mc)
+# Gal & Ghahramani 2016: T inference passes with dropout on, BatchNorm on its running
+# statistics. The reference re-implements the counter-based masks (csrc/core/rng.h) in NumPy.
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _splitmix64(x):
+    x = np.asarray(x, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _keep_mask(seed, layer_index, step, shape, rate):
+    """SplitMix64 counter stream (Steele et al. 2014) of rng.h: layer_rng_key, rng_uniform."""
+    with np.errstate(over="ignore"):
+        seed = np.array([seed], np.uint64)
+        layer_seed = seed ^ (np.uint64(0x9E37) * np.uint64(layer_index + 1))
+        stream = _splitmix64(np.array([step], np.uint64) + np.uint64(0x632BE59BD9B4E019))
+        key = _splitmix64(layer_seed ^ stream)
+        counters = np.arange(np.prod(shape), dtype=np.uint64)
+        u = (_splitmix64(key + counters) >> np.uint64(40)).astype(np.float64) / 16777216.0
+    return (u >= rate).reshape(shape)
+
+
+def mc_model(rate=0.3, seed=3):
+    """Dense(relu) → BatchNorm → Dropout → Dense, trained a few steps so the running
+    statistics are not their initial values."""
+    model = fn.Sequential(
+        fn.Dense(6, 16, activation="relu"),
+        fn.BatchNorm(16),
+        fn.Dropout(rate),
+        fn.Dense(16, 3),
+        seed=seed,
+    )
+    rng = np.random.default_rng(40)
+    opt = fn.optim.Adam(model.parameters(), lr=0.01)
+    for _ in range(5):
+        X = rng.standard_normal((32, 6)).astype(np.float32)
+        model.train_step(X, rng.standard_normal((32, 3)).astype(np.float32), "mse", opt)
+    return model
+
+
+def mc_reference(model, X, n_samples, key, rate=0.3):
+    """float64 NumPy: the same masks (dropout is C++ layer 2), BatchNorm in eval mode."""
+    s = {k: v.astype(np.float64) for k, v in model.state_arrays().items()}
+    h = np.maximum(X.astype(np.float64) @ s["0.weight"] + s["0.bias"], 0.0)
+    h = (h - s["1.running_mean"]) / np.sqrt(s["1.running_var"] + 1e-5) * s["1.weight"] + s["1.bias"]
+    outs = np.stack(
+        [
+            (h * _keep_mask(key, 2, t, h.shape, rate) / (1 - rate)) @ s["3.weight"] + s["3.bias"]
+            for t in range(n_samples)
+        ]
+    )
+    return outs.mean(axis=0), outs.std(axis=0)
+
+
+def _mc_key(seed):
+    # predict_mc draws its mask key from rng_from_seed(seed), as Sequential does its stream seed
+    return int(np.random.Generator(np.random.PCG64(seed)).integers(0, 2**63 - 1))
+
+
+@pytest.mark.parametrize("n_samples", [1, 2, 25])
+def test_predict_mc_matches_numpy_with_the_same_masks(n_samples):
+    model = mc_model()
+    X = np.random.default_rng(41).standard_normal((50, 6)).astype(np.float32)
+    mean, std = model.predict_mc(X, n_samples=n_samples, seed=9)
+    ref_mean, ref_std = mc_reference(model, X, n_samples, _mc_key(9))
+    assert mean.shape == std.shape == (50, 3) and mean.dtype == np.float32
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(std, ref_std, rtol=1e-4, atol=1e-5)
+    if n_samples == 1:
+        np.testing.assert_array_equal(std, 0.0)
+    # the masks really are dropout masks: keep rate 1 - p over many elements
+    keep = np.mean([_keep_mask(_mc_key(9), 2, t, (50, 16), 0.3).mean() for t in range(25)])
+    assert abs(keep - 0.7) < 5 * np.sqrt(0.21 / (25 * 50 * 16))
+
+
+def test_predict_mc_leaves_the_model_untouched():
+    model, twin = mc_model(), mc_model()
+    before = {k: v.copy() for k, v in model.state_arrays().items()}
+    X = np.random.default_rng(42).standard_normal((40, 6)).astype(np.float32)
+    model.predict_mc(X, n_samples=20, seed=1)
+    model.predict_mc(X, n_samples=3)
+    for name, value in model.state_arrays().items():  # running statistics bit for bit
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+    # the training stream goes on as if predict_mc had not run: same masks as the twin's
+    np.testing.assert_array_equal(model.forward(X, training=True), twin.forward(X, training=True))
+    # while a training-mode forward in a loop (the naive MC) moves the running mean
+    for _ in range(3):
+        twin.forward(X, training=True)
+    assert not np.array_equal(twin.state_arrays()["1.running_mean"], before["1.running_mean"])
+
+
+def test_predict_mc_reproducible_and_independent_of_chunking():
+    model = mc_model()
+    X = np.random.default_rng(43).standard_normal((37, 6)).astype(np.float32)
+    mean, std = model.predict_mc(X, n_samples=10, seed=5)
+    again = model.predict_mc(X, n_samples=10, seed=5)
+    np.testing.assert_array_equal(again[0], mean)
+    np.testing.assert_array_equal(again[1], std)
+    chunked = model.predict_mc(X, n_samples=10, seed=5, batch_size=8)
+    np.testing.assert_allclose(chunked[0], mean, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(chunked[1], std, rtol=1e-5, atol=1e-6)
+    other = model.predict_mc(X, n_samples=10, seed=6)[0]
+    assert not np.allclose(other, mean)
+    fn.manual_seed(0)
+    a = model.predict_mc(X, n_samples=4)[0]
+    fn.manual_seed(0)
+    np.testing.assert_array_equal(model.predict_mc(X, n_samples=4)[0], a)
+
+
+def test_predict_mc_mean_converges_to_predict_for_a_linear_head():
+    # Dropout right before the last (linear) Dense: E[mask / (1 - p)] = 1, so the MC mean
+    # tends to the deterministic prediction; std shrinks as the standard error says.
+    model = fn.Sequential(fn.Dense(5, 32, activation="tanh"), fn.Dropout(0.5), fn.Dense(32, 2))
+    X = np.random.default_rng(44).standard_normal((20, 5)).astype(np.float32)
+    mean, std = model.predict_mc(X, n_samples=4000, seed=0)
+    assert np.all(std > 0)
+    np.testing.assert_allclose(mean, model.predict(X), atol=float(5 * std.max() / np.sqrt(4000)))
+
+
+def test_predict_mc_without_dropout_is_predict_and_argument_errors():
+    model = fn.Sequential(fn.Dense(4, 3), fn.BatchNorm(3), seed=0)
+    X = np.ones((5, 4), np.float32)
+    mean, std = model.predict_mc(X, n_samples=3, seed=0)
+    np.testing.assert_allclose(mean, model.predict(X), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(std, 0.0)
+    with pytest.raises(ValueError, match="n_samples"):
+        model.predict_mc(X, n_samples=0)
+    with pytest.raises(TypeError, match="n_samples"):
+        model.predict_mc(X, n_samples=2.0)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.predict_mc(X, batch_size=0)
+    with pytest.raises(TypeError, match="seed"):
+        model.predict_mc(X, seed="1")
+    with pytest.raises(ValueError, match="X"):
+        model.predict_mc(np.ones((5, 3), np.float32))

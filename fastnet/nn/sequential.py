@@ -572,6 +572,59 @@ class Sequential:
         rows = X.shape[0] if batch_size is None else min(batch_size, X.shape[0])
         return _engine.predict(self, X, rows)
 
+    def predict_mc(self, X, n_samples: int = 30, seed=None, batch_size=None) -> tuple:
+        """MC dropout (Gal & Ghahramani 2016): the mean and standard deviation of
+        ``n_samples`` stochastic predictions with dropout on.
+
+        Each pass is an inference pass, BatchNorm normalizing with its running statistics,
+        in which every Dropout / AlphaDropout layer draws a fresh mask (RReLU keeps its
+        inference slope). Nothing in the model changes: running statistics, weights and the
+        random stream that training masks come from are untouched, so training afterwards
+        draws the masks it would have drawn anyway.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, in_features)
+            Inputs.
+        n_samples : int, default 30
+            Stochastic passes T (at least 1).
+        seed : int, numpy.random.Generator or None, default None
+            Keys the masks: the same seed gives the same result, whatever ``batch_size``
+            (each element's mask depends on its row in ``X``, not on the chunk). None draws
+            the key from the global generator (:func:`fastnet.manual_seed`).
+        batch_size : int or None, default None
+            Rows per chunk, as in :meth:`predict`.
+
+        Returns
+        -------
+        mean, std : numpy.ndarray of shape (n, out_features), float32
+            Per output element, the mean over the passes and the standard deviation (ddof 0,
+            as ``numpy.std``; zero for ``n_samples=1``), accumulated in float64.
+
+        Raises
+        ------
+        TypeError
+            ``n_samples`` or ``batch_size`` not an int, ``seed`` of another type.
+        ValueError
+            ``n_samples`` or ``batch_size`` below 1, ``X`` of the wrong shape or not finite.
+
+        Examples
+        --------
+        >>> import numpy as np, fastnet as fn
+        >>> model = fn.Sequential(fn.Dense(4, 8, activation="relu"), fn.Dropout(0.5),
+        ...                       fn.Dense(8, 2), seed=0)
+        >>> mean, std = model.predict_mc(np.ones((3, 4), np.float32), n_samples=20, seed=1)
+        >>> mean.shape, std.shape
+        ((3, 2), (3, 2))
+        """
+        n_samples = check_int(n_samples, "n_samples", 1)
+        if batch_size is not None:
+            batch_size = check_int(batch_size, "batch_size", 1)
+        key = int(_init.rng_from_seed(seed).integers(0, 2**63 - 1))
+        X = as_batch(X, "X", self.in_features)
+        rows = X.shape[0] if batch_size is None else min(batch_size, X.shape[0])
+        return _engine.predict_mc(self, X, rows, n_samples, key)
+
     def to_inference(self, precision: str = "fp32"):
         """A frozen inference copy of this model (:class:`fastnet.InferenceModel`).
 
