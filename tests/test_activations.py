@@ -584,3 +584,57 @@ def test_swish_beta_argument_errors():
         fn.Swish(beta=float("nan"))
     with pytest.raises(TypeError, match="learnable"):
         fn.Swish(learnable=1)
+
+
+@pytest.mark.parametrize("learnable", [False, True])
+def test_swish_beta_in_the_fused_epilogue_on_every_kernel_path(learnable):
+    """Dense → BatchNorm → Swish(β) is one fused inference step (infer_plan.cpp); its epilogue
+    applies β (fixed, or the learned per-column vector offset to each column block) on the
+    generic and the AVX-512 paths, at 1 and 2 threads, for 1 row, a few rows and packed tiles."""
+    from fastnet import _engine
+
+    isa = _engine.cpu_isa()
+    paths = ["generic"] + (["avx512"] if isa in ("avx512", "avx512_bf16") else [])
+    n_in, n_hidden = 50, 70  # 70 columns: a full 64-column block and a tail
+    model = fn.Sequential(
+        fn.Dense(n_in, n_hidden),
+        fn.BatchNorm(n_hidden),
+        fn.Swish(beta=2.5, learnable=learnable),
+        fn.Dense(n_hidden, 3),
+        seed=0,
+    )
+    rng = np.random.default_rng(26)
+    opt = fn.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(3):  # running statistics and (when learned) β move off their start
+        Xt = rng.standard_normal((64, n_in)).astype(np.float32)
+        model.train_step(Xt, rng.standard_normal((64, 3)).astype(np.float32), "mse", opt)
+    assert _engine.inference_plan(model)[0] == "0-2 dense+batchnorm+activation"
+    p = {k: v.astype(np.float64) for k, v in model.state_arrays().items()}
+    beta = p["2.beta"] if learnable else 2.5
+    if learnable:
+        assert np.ptp(p["2.beta"]) > 0  # trained per feature
+
+    def reference(X):
+        z = X.astype(np.float64) @ p["0.weight"] + p["0.bias"]
+        z = (z - p["1.running_mean"]) / np.sqrt(p["1.running_var"] + 1e-5) * p["1.weight"]
+        z = z + p["1.bias"]
+        return _swish_beta(z, beta) @ p["3.weight"] + p["3.bias"]
+
+    old = fn.get_num_threads()
+    try:
+        for path in paths:
+            _engine.set_isa_limit(path)
+            for threads in (1, 2):
+                fn.set_num_threads(min(threads, fn._config.available_cores()))
+                for batch in (1, 5, 37, 300):
+                    X = rng.standard_normal((batch, n_in)).astype(np.float32)
+                    expected = reference(X)
+                    scale = max(1.0, float(np.abs(expected).max()))
+                    np.testing.assert_allclose(model.predict(X), expected, atol=1e-5 * scale)
+        # the bf16 copy shares the epilogue: within bf16's rounding of the products
+        X = rng.standard_normal((37, n_in)).astype(np.float32)
+        got = model.to_inference("bf16").predict(X)
+        np.testing.assert_allclose(got, reference(X), atol=0.05 * np.abs(reference(X)).max())
+    finally:
+        _engine.set_isa_limit("avx512_bf16")
+        fn.set_num_threads(old)
