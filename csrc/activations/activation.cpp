@@ -30,9 +30,6 @@ inline float sigmoid(float x) {
 // log(1 + e^x) without overflow.
 inline float softplus(float x) { return std::fmax(x, 0.0f) + std::log1p(std::exp(-std::fabs(x))); }
 
-// Swish's beta for this column: the learned one when the layer has it, else the fixed one.
-inline float swish_beta(const ActParams& p, int64_t col) { return p.slope ? p.slope[col] : p.beta; }
-
 inline float rrelu_slope(const ActParams& p, bool training, int64_t idx) {
   if (!training) return 0.5f * (p.lower + p.upper);
   return p.lower + (p.upper - p.lower) * rng_uniform(p.rng_key, static_cast<uint64_t>(idx));
@@ -64,12 +61,11 @@ inline float act_value(ActKind k, const ActParams& p, float z, int64_t idx, int6
       return 0.5f * z * (1.0f + std::erf(z * kInvSqrt2));
     case ActKind::GELUTanh:
       return 0.5f * z * (1.0f + std::tanh(kSqrt2OverPi * (z + kGeluCoef * z * z * z)));
-    case ActKind::Swish:
-      return z * sigmoid(swish_beta(p, col) * z);
     case ActKind::Mish:
       return z * std::tanh(softplus(z));
-    case ActKind::Softmax:
-      break;  // row-wise, handled separately
+    case ActKind::Softmax:  // row-wise, handled separately
+    case ActKind::Swish:    // its own loop in activation_forward (β per column)
+      break;
   }
   return z;
 }
@@ -103,27 +99,15 @@ inline float act_derivative(ActKind k, const ActParams& p, float z, float y, int
       return 0.5f * (1.0f + t) +
              0.5f * z * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCoef * z * z);
     }
-    case ActKind::Swish: {  // d/dz z·σ(βz) = σ(βz) + βz·σ(βz)(1 − σ(βz))
-      const float b = swish_beta(p, col);
-      const float s = sigmoid(b * z);
-      return s + b * z * s * (1.0f - s);
-    }
     case ActKind::Mish: {
       float t = std::tanh(softplus(z));
       return t + z * (1.0f - t * t) * sigmoid(z);
     }
-    case ActKind::Softmax:
+    case ActKind::Softmax:  // handled separately in activation_backward
+    case ActKind::Swish:
       break;
   }
   return 1.0f;
-}
-
-// d f / d a for the per-feature learned value a (PReLU's slope, Swish's beta).
-inline float act_param_derivative(ActKind k, const ActParams& p, float z, int64_t col) {
-  if (k == ActKind::PReLU) return z > 0.0f ? 0.0f : z;
-  // d/dβ z·σ(βz) = z²·σ(βz)(1 − σ(βz))
-  const float s = sigmoid(swish_beta(p, col) * z);
-  return z * z * s * (1.0f - s);
 }
 
 void softmax_rows(const float* Z, float* Y, int64_t rows, int64_t cols) {
@@ -193,6 +177,28 @@ void activation_forward(ActKind k, const ActParams& p, float* Z, const float* bi
     });
     return;
   }
+  if (k == ActKind::Swish) {  // its own loop: β read once per column, no switch per element
+    const float* learned = p.slope;
+    const float fixed = p.beta;
+    for_each_index(rows, n >= kParallelThreshold / 8, [&](int64_t r) {
+      // Locals, not captures: a store to y could alias a captured float.
+      const float b = fixed;
+      const float* __restrict__ bv = learned;
+      float* __restrict__ z = Z + r * cols;
+      float* __restrict__ y = Y + r * cols;
+      if (bias) {
+        for (int64_t c = 0; c < cols; ++c) z[c] += bias[c];
+      }
+      if (bv) {
+        for (int64_t c = 0; c < cols; ++c) y[c] = z[c] * sigmoid(bv[c] * z[c]);
+      } else if (b == 1.0f) {  // SiLU, the default: the product costs ~10% of this loop
+        for (int64_t c = 0; c < cols; ++c) y[c] = z[c] * sigmoid(z[c]);
+      } else {
+        for (int64_t c = 0; c < cols; ++c) y[c] = z[c] * sigmoid(b * z[c]);
+      }
+    });
+    return;
+  }
   for_each_index(rows, n >= kParallelThreshold / 8, [&](int64_t r) {
     float* z = Z + r * cols;
     float* y = Y + r * cols;
@@ -234,9 +240,26 @@ void activation_backward(ActKind k, const ActParams& p, const float* Z, const fl
         for (int64_t c = 0; c < cols; ++c) dz[c] = z[c] > 0.0f ? dy[c] : 0.0f;
       } else if (k == ActKind::None) {
         if (dz != dy) std::memcpy(dz, dy, sizeof(float) * cols);
+      } else if (k == ActKind::Swish) {
+        // Swish, x·σ(βx) (Ramachandran et al. 2017): d/dz = σ(βz) + βz·σ(βz)(1 − σ(βz)),
+        // d/dβ = z²·σ(βz)(1 − σ(βz)), sharing σ(βz).
+        if (!p.slope && p.beta == 1.0f) {  // SiLU, the default: no β products
+          for (int64_t c = 0; c < cols; ++c) {
+            const float s = sigmoid(z[c]);
+            dz[c] = dy[c] * (s + z[c] * s * (1.0f - s));
+          }
+        } else {
+          for (int64_t c = 0; c < cols; ++c) {
+            const float b = p.slope ? p.slope[c] : p.beta;
+            const float s = sigmoid(b * z[c]);
+            const float ds_dbz = s * (1.0f - s);
+            if (ds) ds[c] += dy[c] * z[c] * z[c] * ds_dbz;
+            dz[c] = dy[c] * (s + b * z[c] * ds_dbz);
+          }
+        }
       } else {
         for (int64_t c = 0; c < cols; ++c) {
-          if (ds) ds[c] += dy[c] * act_param_derivative(k, p, z[c], c);
+          if (ds && z[c] <= 0.0f) ds[c] += dy[c] * z[c];  // PReLU: d/da (a·z) for z ≤ 0
           dz[c] = dy[c] * act_derivative(k, p, z[c], y[c], r * cols + c, c, training);
         }
       }
