@@ -121,6 +121,12 @@ def predict(model, X, rows: int):
     return model._core.predict(X, rows)
 
 
+def predict_mc(model, X, rows: int, samples: int, seed: int) -> tuple:
+    """(mean, std) of ``samples`` MC dropout passes (csrc/engine/mc_dropout.cpp), in chunks of
+    at most ``rows`` rows; ``seed`` keys the masks (the training stream is not touched)."""
+    return model._core.predict_mc(X, rows, samples, seed)
+
+
 def inference_plan(model) -> list:
     """One line per inference step: which layers run fused (``"0-2 dense+batchnorm+activation"``)."""
     return list(model._core.plan_summary())

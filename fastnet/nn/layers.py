@@ -424,6 +424,15 @@ def _activation_class(entry: dict):
             self._params["slope"].data[...] = self.init
 
         namespace["_initialize"] = _initialize
+    learnable = entry.get("learnable")
+    if learnable:  # [switch, param]: a per-feature arena tensor `param` when the switch is on
+        start = learnable[1]
+
+        def _initialize(self, rng, next_activation) -> None:
+            if start in self._params:
+                self._params[start].data[...] = getattr(self, start)
+
+        namespace["_initialize"] = _initialize
     cls = type(entry["class"], (Activation,), namespace)
     cls.__init__.__qualname__ = f"{cls.__name__}.__init__"
     return cls

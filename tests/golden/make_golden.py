@@ -5,7 +5,8 @@
 Writes tests/golden/torch_optim.npz (every optimizer case of tests/test_optim.py under
 plain, clip_norm, clip_layer_norm (each layer's [W, b]), clip_tensor_norm (each tensor) and
 clip_value, 20 steps; AveragedModel's EMA and running mean over 20 SGD steps), tests/golden/torch_norm.npz
-(BatchNorm1d and LayerNorm forward and backward at a size the threaded kernels take) and
+(BatchNorm1d and LayerNorm forward and backward at a size the threaded kernels take, and
+BatchNorm1d(momentum=None)'s cumulative running statistics over five batches) and
 tests/golden/torch_activations.npz (every deterministic activation of tests/test_activations.py:
 value and gradient computed in float64, stored as float32, over a wide range of inputs) and
 tests/golden/torch_losses.npz (every loss PyTorch has, value and gradient, small and threaded)
@@ -114,6 +115,24 @@ def norm_golden() -> dict:
         if kind == "bn":
             out["bn_running_mean"] = layer.running_mean.numpy()
             out["bn_running_var"] = layer.running_var.numpy()
+    # BatchNorm1d(momentum=None): the cumulative average over batches of different sizes and
+    # distributions (the m/(m−1) correction differs per batch); outputs in eval mode after.
+    sizes = (2, 5, 17, 64, 256)
+    batches = [
+        (rng.standard_normal((m, 24)) * (1 + i) + i - 2).astype(np.float32)
+        for i, m in enumerate(sizes)
+    ]
+    layer = torch.nn.BatchNorm1d(24, momentum=None)
+    layer.train()
+    with torch.no_grad():
+        for i, x in enumerate(batches):
+            out[f"cma_X{i}"] = x
+            out[f"cma_Y{i}"] = layer(torch.tensor(x)).numpy()
+            out[f"cma_running_mean{i}"] = layer.running_mean.numpy().copy()
+            out[f"cma_running_var{i}"] = layer.running_var.numpy().copy()
+        layer.eval()
+        out["cma_eval_Y"] = layer(torch.tensor(batches[0])).numpy()
+    out["cma_num_batches_tracked"] = layer.num_batches_tracked.numpy()
     return out
 
 
@@ -134,6 +153,17 @@ def activation_golden() -> dict:
         y.backward(torch.tensor(dY.astype(np.float64)))
         out[f"{name}_Y"] = y.detach().numpy().astype(np.float32)
         out[f"{name}_dZ"] = z.grad.numpy().astype(np.float32)
+    # Swish with a learned per-feature beta (Ramachandran et al. 2017): x·sigmoid(beta·x),
+    # its gradient in x and in beta by torch's autograd.
+    beta = rng.uniform(0.2, 3.0, Z.shape[1]).astype(np.float32)
+    z = torch.tensor(Z.astype(np.float64), requires_grad=True)
+    b = torch.tensor(beta.astype(np.float64), requires_grad=True)
+    y = z * torch.sigmoid(b * z)
+    y.backward(torch.tensor(dY.astype(np.float64)))
+    out["swish_beta"] = beta
+    out["swish_beta_Y"] = y.detach().numpy().astype(np.float32)
+    out["swish_beta_dZ"] = z.grad.numpy().astype(np.float32)
+    out["swish_beta_dbeta"] = b.grad.numpy().astype(np.float32)
     return out
 
 
