@@ -121,6 +121,12 @@ def predict(model, X, rows: int):
     return model._core.predict(X, rows)
 
 
+def predict_mc(model, X, rows: int, samples: int, seed: int) -> tuple:
+    """(mean, std) of ``samples`` MC dropout passes (csrc/engine/mc_dropout.cpp), in chunks of
+    at most ``rows`` rows; ``seed`` keys the masks (the training stream is not touched)."""
+    return model._core.predict_mc(X, rows, samples, seed)
+
+
 def inference_plan(model) -> list:
     """One line per inference step: which layers run fused (``"0-2 dense+batchnorm+activation"``)."""
     return list(model._core.plan_summary())
@@ -327,8 +333,9 @@ def build_optimizer_core(
 ) -> None:
     """Create ``optimizer._core`` over ``model``'s arena. ``hparams``: the update rule's
     hyper-parameters by name (its registry entry's, checked in C++); ``slots``: one (offset,
-    size, lr, weight_decay, parameter index) per tensor; the index names the model tensor whose
-    trainable flag the optimizer reads."""
+    size, lr, weight_decay, parameter index, layer, l1, max_norm, columns) per tensor; the
+    index names the model tensor whose trainable flag the optimizer reads, layer groups the
+    tensors of one layer, l1 / max_norm (0: off) are its kernel penalty and constraint."""
     optimizer._core = _core.Optimizer(kind, dict(hparams), model._core, slots, clip_mode, clip)
 
 
@@ -381,6 +388,34 @@ def state_views(optimizer) -> list:
     """Live views of the optimizer's per-parameter state arenas (moments, ...)."""
     core = optimizer._core
     return [core.state_view(k) for k in range(core.num_state)]
+
+
+def set_average(optimizer, mode: int, decay: float) -> None:
+    """Start the optimizer's parameter average (0 none, 1 EMA, 2 Polyak) from the current
+    weights."""
+    optimizer._core.set_average(mode, decay)
+
+
+def swap_average(optimizer) -> None:
+    """Exchange the model's parameters and the optimizer's average (twice restores both)."""
+    optimizer._core.swap_average()
+
+
+def average_swapped(optimizer) -> bool:
+    return optimizer._core.average_swapped
+
+
+def average_view(optimizer):
+    """Live view of the averaged parameters, in the model arena's layout."""
+    return optimizer._core.average_view()
+
+
+def averaged_steps(optimizer) -> int:
+    return optimizer._core.averaged_steps
+
+
+def set_averaged_steps(optimizer, value: int) -> None:
+    optimizer._core.averaged_steps = value
 
 
 def last_sumsq(optimizer) -> list:

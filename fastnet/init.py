@@ -21,7 +21,9 @@ LeCun          1 / fan_in            LeCun et al., "Efficient BackProp" 1998;
 
 A ``*_uniform`` variant draws U(-limit, limit) with limit = sqrt(3 * variance); a
 ``*_normal`` variant draws a plain, untruncated N(0, variance) (as PyTorch does;
-note Keras truncates its normal variants).
+note Keras truncates its normal variants). :func:`variance_scaling` builds the general rule
+(scale / fan_in, fan_out or fan_avg; truncated, untruncated normal or uniform), Keras
+``VarianceScaling``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ __all__ = [
     "lecun_uniform",
     "lecun_normal",
     "orthogonal",
+    "variance_scaling",
 ]
 
 Initializer = Callable[..., np.ndarray]
@@ -253,6 +256,96 @@ def orthogonal(shape, fan_in=None, fan_out=None, rng=None) -> np.ndarray:
     if rows < cols:
         q = q.T
     return np.ascontiguousarray(q.reshape(shape), dtype=np.float32)
+
+
+# Keras VarianceScaling: the truncated normal's std is divided by the standard deviation of a
+# unit normal truncated to [-2, 2] (keras/src/initializers/random_initializers.py), so the
+# truncated draw has exactly variance scale / n.
+_TRUNCATED_STD = 0.87962566103423978
+_VS_MODES = ("fan_in", "fan_out", "fan_avg")
+_VS_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+
+
+def _truncated_normal(shape, std, rng) -> np.ndarray:
+    """N(0, std^2) redrawn where |x| > 2 std (Keras / TensorFlow ``truncated_normal``)."""
+    out = rng.normal(0.0, std, size=shape)
+    bad = np.abs(out) > 2.0 * std
+    while np.any(bad):  # each pass keeps 95.4% of the redraws: a few passes suffice
+        out[bad] = rng.normal(0.0, std, size=int(bad.sum()))
+        bad = np.abs(out) > 2.0 * std
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def variance_scaling(
+    scale: float = 1.0, mode: str = "fan_in", distribution: str = "truncated_normal"
+) -> Initializer:
+    """An initializer with variance ``scale / n``, Keras ``VarianceScaling``.
+
+    ``n`` is fan_in, fan_out or (fan_in + fan_out) / 2 by ``mode`` (``torch.nn.init.kaiming_*``'s
+    ``mode=`` with ``scale=2`` is He's rule computed on either fan).
+
+    Parameters
+    ----------
+    scale : float, default 1.0
+        Positive scaling factor of the variance (2.0 for He, 1.0 for LeCun, 1.0 with
+        ``mode="fan_avg"`` for Glorot).
+    mode : {"fan_in", "fan_out", "fan_avg"}, default "fan_in"
+        Which fan ``n`` is.
+    distribution : {"truncated_normal", "untruncated_normal", "uniform"}, default "truncated_normal"
+        ``truncated_normal`` draws N(0, s^2) with s = sqrt(scale / n) / 0.87962566103423978
+        and redraws values beyond 2 s (Keras' rule: the truncation divides the variance by
+        0.8796^2, so the correction restores scale / n); ``untruncated_normal`` draws
+        N(0, scale / n); ``uniform`` draws U(-limit, limit), limit = sqrt(3 scale / n).
+
+    Returns
+    -------
+    callable
+        An initializer ``init(shape, fan_in=None, fan_out=None, rng=None)``, accepted as
+        ``Dense(init=...)`` (a callable is not stored in a saved model; the weights are).
+
+    Raises
+    ------
+    TypeError
+        ``scale`` not a real number, ``mode`` or ``distribution`` not a str.
+    ValueError
+        ``scale`` not positive and finite, an unknown ``mode`` or ``distribution``.
+
+    Examples
+    --------
+    >>> import fastnet as fn
+    >>> he_fan_out = fn.init.variance_scaling(2.0, mode="fan_out", distribution="untruncated_normal")
+    >>> fn.init.initialize(he_fan_out, (4, 3)).shape
+    (4, 3)
+    """
+    if isinstance(scale, (bool, np.bool_)) or not isinstance(scale, numbers.Real):
+        raise TypeError(f"scale must be a positive float, got {type(scale).__name__}")
+    scale = float(scale)
+    if not (math.isfinite(scale) and scale > 0.0):
+        raise ValueError(f"scale must be a positive finite float, got {scale}")
+    for name, value, choices in (
+        ("mode", mode, _VS_MODES),
+        ("distribution", distribution, _VS_DISTRIBUTIONS),
+    ):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+    def init(shape, fan_in=None, fan_out=None, rng=None) -> np.ndarray:
+        shape, fi, fo, rng = _resolve(shape, fan_in, fan_out, rng)
+        n = {"fan_in": fi, "fan_out": fo, "fan_avg": (fi + fo) / 2.0}[mode]
+        variance = scale / n
+        if distribution == "uniform":
+            return _uniform(shape, math.sqrt(3.0 * variance), rng)
+        if distribution == "untruncated_normal":
+            return _normal(shape, math.sqrt(variance), rng)
+        return _truncated_normal(shape, math.sqrt(variance) / _TRUNCATED_STD, rng)
+
+    init.__name__ = init.__qualname__ = (
+        f"variance_scaling(scale={scale!r}, mode={mode!r}, distribution={distribution!r})"
+    )
+    init.__doc__ = f"Variance scale/n initializer: {init.__name__}."
+    return init
 
 
 INITIALIZERS: dict = {

@@ -162,12 +162,17 @@ def layer_from_config(entry: dict):
 
 def _architecture(model) -> dict:
     seed = model._seed if isinstance(model._seed, (int, np.integer)) else None
-    return {
+    arch = {
         "model": "Sequential",
         "layers": [layer_to_config(layer) for layer in model.layers],
         "seed": None if seed is None else int(seed),
         "core_seed": _engine.rng_state(model)[0],
     }
+    # Only a model whose layers all adapt to their input (Sequential(..., input_dim=)) needs
+    # its width stored; other files stay as before.
+    if all(layer.input_features() is None for layer in model.layers):
+        arch["input_dim"] = int(model.in_features)
+    return arch
 
 
 def _check_seed(value, what: str, where: str, allow_none: bool):
@@ -201,7 +206,12 @@ def _unbuilt_model(arch, where: str):
         layers = [layer_from_config(entry) for entry in arch["layers"]]
         # Seed 0 when none was given: loading must not draw from the global generator (the
         # initializers do not run: every tensor comes from the file).
-        model = Sequential._unbuilt(layers, seed=0 if seed is None else seed)
+        input_dim = arch.get("input_dim")
+        if input_dim is not None and (
+            isinstance(input_dim, bool) or not isinstance(input_dim, int)
+        ):
+            raise ValueError(f"input_dim must be an integer, got {input_dim!r:.80}")
+        model = Sequential._unbuilt(layers, seed=0 if seed is None else seed, input_dim=input_dim)
     except (TypeError, ValueError, OverflowError, RecursionError, RuntimeError) as e:
         text = str(e) if not isinstance(e, RecursionError) else "nested too deeply"
         if where in text:
@@ -397,7 +407,7 @@ def _tensors(data, entries: dict) -> dict:
 
 
 def _check_values(tensors: dict, where: str) -> None:
-    """Float tensors finite, BatchNorm running variances non-negative."""
+    """Float tensors finite, BatchNorm running variances non-negative, batch counts whole."""
     for name, arr in tensors.items():
         if arr.dtype.kind == "f":
             check_finite(arr, f"{where}: tensor {name!r}")
@@ -410,6 +420,16 @@ def _check_values(tensors: dict, where: str) -> None:
             raise ValueError(
                 f"{where}: tensor {name!r} (a BatchNorm running variance) has a "
                 f"negative entry ({float(arr.min())})"
+            )
+        if (
+            name.rsplit(".", 1)[-1] == "num_batches_tracked"
+            and not name.startswith(_OPTIMIZER_PREFIX)
+            and arr.size
+            and not np.all((arr >= 0) & (arr == np.floor(arr)))
+        ):
+            raise ValueError(
+                f"{where}: tensor {name!r} (a BatchNorm batch count) must hold a "
+                f"non-negative integer, got {arr.ravel()[:1]}"
             )
 
 

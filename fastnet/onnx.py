@@ -99,7 +99,8 @@ class _Graph:
 # ----- activations: one exporter per registry entry -----
 # Each takes (graph, x, settings, where) and returns the output name. ``settings`` holds the
 # activation's parameters as the layer applies them: "alpha" (LeakyReLU, ELU), "lower" and
-# "upper" (RReLU), "slope" (PReLU's learned vector).
+# "upper" (RReLU), "slope" (PReLU's learned vector), "beta" (Swish: a number, or the learned
+# vector; absent from a Dense's fused Swish, which has beta = 1).
 
 
 def _relu(g, x, s, where):
@@ -163,7 +164,12 @@ def _gelu_tanh(g, x, s, where):
 
 
 def _swish(g, x, s, where):
-    return g.node("Mul", [x, g.node("Sigmoid", [x])])
+    # x·σ(βx) (Ramachandran et al. 2017); β = 1 (SiLU) needs no product.
+    beta = np.asarray(s.get("beta", 1.0), dtype=np.float64)
+    if beta.ndim == 0 and float(beta) == 1.0:
+        return g.node("Mul", [x, g.node("Sigmoid", [x])])
+    scaled = g.node("Mul", [x, g.const(beta, "swish_beta")])
+    return g.node("Mul", [x, g.node("Sigmoid", [scaled])])
 
 
 def _mish(g, x, s, where):
@@ -280,8 +286,9 @@ def _layernorm(g, x, layer, where):
 
 def _activation_layer(g, x, layer, where):
     settings = dict(layer._settings())
-    if "slope" in layer._params:
-        settings["slope"] = _data64(layer, "slope")
+    for learned in ("slope", "beta"):  # PReLU's slopes, a learned Swish beta
+        if learned in layer._params:
+            settings[learned] = _data64(layer, learned)
     return _activation(g, x, layer.act, settings, where)
 
 

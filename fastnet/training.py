@@ -4,6 +4,7 @@ callback asks for it."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -282,7 +283,10 @@ def _fit(
     ``validation_data`` may then be ``(X_val, y_val, sample_weight_val)``. A custom loss
     (a callable ``(y_true, y_pred) -> (value, grad)``) runs a Python step loop. Metrics
     other than accuracy are computed from predictions at each epoch's end (training rows in
-    inference mode, and validation rows).
+    inference mode, and validation rows). With an averaging optimizer (``average="ema"`` or
+    ``"polyak"``) the validation metrics are computed on the averaged weights, swapped in for
+    the evaluation and out again; the model keeps its own weights after fit (call
+    ``optimizer.swap_average()`` to keep the average).
     """
     from .optim.base import check_optimizer_for
 
@@ -477,9 +481,13 @@ def _fit(
             logs["accuracy"] = tot["correct"] / max(denominator, 1)
         logs.update(_prediction_metrics(metrics, model, X, target, labels, max(batch_size, 256)))
         if val is not None:
-            for key, value in _evaluate_prepared(model, *val, max(batch_size, 256), spec,
-                                                 metrics).items():  # fmt: skip
-                logs[f"val_{key}"] = value
+            # An optimizer that averages its parameters (average="ema"/"polyak") is
+            # validated on the average, the weights it is meant to be used with.
+            averaging = getattr(optimizer, "average", None) is not None
+            with optimizer.averaged() if averaging else contextlib.nullcontext():
+                for key, value in _evaluate_prepared(model, *val, max(batch_size, 256), spec,
+                                                     metrics).items():  # fmt: skip
+                    logs[f"val_{key}"] = value
         logs["lr"] = optimizer.lr
         finite_steps = tot["steps"] - tot["nonfinite"]
         logs["grad_norm"] = tot["gnorm_sum"] / finite_steps if finite_steps else float("nan")

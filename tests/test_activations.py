@@ -418,3 +418,223 @@ def test_value_and_gradient_match_torch_golden(torch_activation_golden, name, mo
         fn.set_num_threads(old)
     np.testing.assert_allclose(Y, g[f"{name}_Y"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(dZ, g[f"{name}_dZ"], rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- Swish with β (Ramachandran et al. 2017)
+def _swish_beta(x, beta):
+    return x * _sigmoid(beta * x)
+
+
+def _swish_dbeta(x, beta):
+    """d/dβ x·σ(βx) = x²·σ(βx)(1 − σ(βx)), float64."""
+    s = _sigmoid(beta * x)
+    return x * x * s * (1.0 - s)
+
+
+def _set_dense(model, W, b):
+    dense = dict(model[0].named_parameters())
+    dense["weight"].data[...] = W
+    dense["bias"].data[...] = b
+
+
+@pytest.mark.parametrize("learnable", [False, True])
+@pytest.mark.parametrize("beta", [0.5, 2.0, 3.5, -1.0])
+def test_swish_beta_forward_and_fused_inference(beta, learnable):
+    rng = np.random.default_rng(21)
+    X, W, b = random_case(rng, batch=300, n=40)  # wide enough for the blocked predict kernels
+    model = fn.Sequential(fn.Dense(40, 40), fn.Swish(beta=beta, learnable=learnable), seed=0)
+    _set_dense(model, W, b)
+    Z = X.astype(np.float64) @ W.astype(np.float64) + b.astype(np.float64)
+    expected = _swish_beta(Z, beta)
+    np.testing.assert_allclose(model.forward(X), expected, rtol=1e-5, atol=1e-6)
+    # predict fuses Dense + Swish(β) into one product with the activation in its epilogue
+    assert model.to_inference().plan() == ["0-1 dense+activation"]
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.to_inference().predict(X), expected, rtol=1e-5, atol=1e-5)
+    if learnable:  # a per-feature β written into the arena is what every path applies
+        betas = rng.uniform(0.2, 3.0, 40)
+        model[1].parameters()[0].data[...] = betas
+        expected = _swish_beta(Z, betas.astype(np.float32).astype(np.float64))
+        np.testing.assert_allclose(model.forward(X), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(model.predict(X), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_swish_beta_one_is_silu_and_fixed_beta_has_no_parameter():
+    rng = np.random.default_rng(22)
+    X, W, b = random_case(rng)
+    a = fn.Sequential(fn.Dense(6, 6), fn.Swish(), seed=0)
+    c = fn.Sequential(fn.Dense(6, 6, activation="swish"), seed=0)
+    _set_dense(a, W, b)
+    _set_dense(c, W, b)
+    np.testing.assert_array_equal(a.forward(X), c.forward(X))
+    assert [p.name for p in fn.Sequential(fn.Dense(6, 6), fn.Swish(beta=2.0)).parameters()] == [
+        "0.weight",
+        "0.bias",
+    ]
+    learned = fn.Sequential(fn.Dense(6, 6), fn.Swish(beta=2.0, learnable=True)).parameters()[-1]
+    assert learned.name == "1.beta" and learned.shape == (6,) and learned.trainable
+    np.testing.assert_array_equal(learned.data, np.full(6, 2.0, np.float32))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("batch", [4, 700])  # 700 x 64: the threaded per-thread partial sums
+def test_swish_beta_gradients_match_finite_differences(batch, threads):
+    n = 64 if batch > 4 else 5
+    rng = np.random.default_rng(23)
+    X, W, b = random_case(rng, batch=batch, n=n)
+    dY = rng.standard_normal((batch, n))
+    beta0 = rng.uniform(0.3, 2.5, n)
+    old = fn.get_num_threads()
+    fn.set_num_threads(min(threads, fn._config.available_cores()))
+    try:
+        model = fn.Sequential(fn.Dense(n, n), fn.Swish(beta=1.0, learnable=True), seed=0)
+        _set_dense(model, W, b)
+        beta = model[1].parameters()[0]
+        beta.data[...] = beta0
+        model.forward(X, training=True)
+        dX = model.backward(dY)
+    finally:
+        fn.set_num_threads(old)
+    Xd, Wd, bd = (a.astype(np.float64) for a in (X, W, b))
+    bt = beta0.astype(np.float32).astype(np.float64)
+    Z = Xd @ Wd + bd
+    if batch <= 4:  # full finite differences of the float64 reference
+        f = lambda x, w, c, a: np.sum(dY * _swish_beta(x @ w + c, a))  # noqa: E731
+        fd = [
+            central_difference(lambda x: f(x, Wd, bd, bt), Xd),
+            central_difference(lambda w: f(Xd, w, bd, bt), Wd),
+            central_difference(lambda a: f(Xd, Wd, bd, a), bt),
+        ]
+        np.testing.assert_allclose(dX, fd[0], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(model[0].parameters()[0].grad, fd[1], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(beta.grad, fd[2], rtol=1e-4, atol=1e-5)
+    else:  # the closed forms (checked against finite differences above)
+        s = _sigmoid(bt * Z)
+        dZ = dY * (s + bt * Z * s * (1 - s))
+        dbeta = np.sum(dY * _swish_dbeta(Z, bt), axis=0)
+        scale = np.abs(dbeta).max()
+        np.testing.assert_allclose(beta.grad, dbeta, rtol=1e-4, atol=1e-5 * scale)
+        np.testing.assert_allclose(dX, dZ @ Wd.T, rtol=1e-3, atol=1e-4)
+
+
+def test_swish_fixed_beta_backward_matches_finite_differences():
+    rng = np.random.default_rng(24)
+    X, W, b = random_case(rng, batch=4, n=5)
+    dY = rng.standard_normal((4, 5))
+    model = fn.Sequential(fn.Dense(5, 5), fn.Swish(beta=2.5), seed=0)
+    _set_dense(model, W, b)
+    model.forward(X, training=True)
+    dX = model.backward(dY)
+    Xd, Wd, bd = (a.astype(np.float64) for a in (X, W, b))
+    fd = central_difference(lambda x: np.sum(dY * _swish_beta(x @ Wd + bd, 2.5)), Xd)
+    np.testing.assert_allclose(dX, fd, rtol=1e-4, atol=1e-5)
+
+
+def test_swish_learned_beta_train_step_and_stability():
+    """SGD moves β by −lr·dL/dβ; extremes stay finite (β·x up to 3e4)."""
+    rng = np.random.default_rng(25)
+    X = rng.standard_normal((8, 3)).astype(np.float32)
+    model = fn.Sequential(fn.Swish(beta=1.5, learnable=True), fn.Dense(3, 2), seed=0)
+    W = np.asarray(model[1].parameters()[0].data, np.float64)
+    c = np.asarray(model[1].parameters()[1].data, np.float64)
+    Xd = X.astype(np.float64)
+    pred = _swish_beta(Xd, 1.5) @ W + c
+    dpred = 2.0 * pred / pred.size  # mse, target 0
+    grad = central_difference(lambda a: np.sum(dpred * (_swish_beta(Xd, a) @ W)), np.full(3, 1.5))
+    model.train_step(X, np.zeros((8, 2), np.float32), "mse", fn.optim.SGD(model.parameters(), 0.1))
+    np.testing.assert_allclose(model[0].parameters()[0].data, 1.5 - 0.1 * grad, rtol=1e-5)
+
+    n = EXTREMES.size
+    ext = fn.Sequential(fn.Swish(beta=3.0, learnable=True), input_dim=n, seed=0)
+    Xe = np.stack([EXTREMES, EXTREMES[::-1]])
+    Y = ext.forward(Xe, training=True)
+    dX = ext.backward(np.ones_like(Y))
+    assert np.all(np.isfinite(Y)) and np.all(np.isfinite(dX))
+    assert np.all(np.isfinite(ext.parameters()[0].grad)) and ext.parameters()[0].shape == (n,)
+    np.testing.assert_allclose(Y, _swish_beta(Xe.astype(np.float64), 3.0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_swish_beta_matches_torch_golden(torch_activation_golden, threads):
+    """torch autograd of x·sigmoid(β·x) with a per-feature β (make_golden.py): value, dZ, dβ."""
+    g = torch_activation_golden
+    Z, dY, beta = g["Z"], g["dY"], g["swish_beta"]
+    n = Z.shape[1]
+    old = fn.get_num_threads()
+    fn.set_num_threads(min(threads, fn._config.available_cores()))
+    try:
+        model = fn.Sequential(fn.Dense(n, n), fn.Swish(learnable=True), seed=0)
+        _set_dense(model, np.eye(n, dtype=np.float32), np.zeros(n, np.float32))
+        model[1].parameters()[0].data[...] = beta
+        Y = model.forward(Z, training=True)
+        dZ = model.backward(dY)
+    finally:
+        fn.set_num_threads(old)
+    np.testing.assert_allclose(Y, g["swish_beta_Y"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dZ, g["swish_beta_dZ"], rtol=1e-4, atol=1e-5)
+    dbeta = model[1].parameters()[0].grad
+    scale = np.abs(g["swish_beta_dbeta"]).max()
+    np.testing.assert_allclose(dbeta, g["swish_beta_dbeta"], rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_swish_beta_argument_errors():
+    with pytest.raises(TypeError, match="beta"):
+        fn.Swish(beta="2")
+    with pytest.raises(ValueError, match="beta"):
+        fn.Swish(beta=float("nan"))
+    with pytest.raises(TypeError, match="learnable"):
+        fn.Swish(learnable=1)
+
+
+@pytest.mark.parametrize("learnable", [False, True])
+def test_swish_beta_in_the_fused_epilogue_on_every_kernel_path(learnable):
+    """Dense → BatchNorm → Swish(β) is one fused inference step (infer_plan.cpp); its epilogue
+    applies β (fixed, or the learned per-column vector offset to each column block) on the
+    generic and the AVX-512 paths, at 1 and 2 threads, for 1 row, a few rows and packed tiles."""
+    from fastnet import _engine
+
+    isa = _engine.cpu_isa()
+    paths = ["generic"] + (["avx512"] if isa in ("avx512", "avx512_bf16") else [])
+    n_in, n_hidden = 50, 70  # 70 columns: a full 64-column block and a tail
+    model = fn.Sequential(
+        fn.Dense(n_in, n_hidden),
+        fn.BatchNorm(n_hidden),
+        fn.Swish(beta=2.5, learnable=learnable),
+        fn.Dense(n_hidden, 3),
+        seed=0,
+    )
+    rng = np.random.default_rng(26)
+    opt = fn.optim.SGD(model.parameters(), lr=0.05)
+    for _ in range(3):  # running statistics and (when learned) β move off their start
+        Xt = rng.standard_normal((64, n_in)).astype(np.float32)
+        model.train_step(Xt, rng.standard_normal((64, 3)).astype(np.float32), "mse", opt)
+    assert _engine.inference_plan(model)[0] == "0-2 dense+batchnorm+activation"
+    p = {k: v.astype(np.float64) for k, v in model.state_arrays().items()}
+    beta = p["2.beta"] if learnable else 2.5
+    if learnable:
+        assert np.ptp(p["2.beta"]) > 0  # trained per feature
+
+    def reference(X):
+        z = X.astype(np.float64) @ p["0.weight"] + p["0.bias"]
+        z = (z - p["1.running_mean"]) / np.sqrt(p["1.running_var"] + 1e-5) * p["1.weight"]
+        z = z + p["1.bias"]
+        return _swish_beta(z, beta) @ p["3.weight"] + p["3.bias"]
+
+    old = fn.get_num_threads()
+    try:
+        for path in paths:
+            _engine.set_isa_limit(path)
+            for threads in (1, 2):
+                fn.set_num_threads(min(threads, fn._config.available_cores()))
+                for batch in (1, 5, 37, 300):
+                    X = rng.standard_normal((batch, n_in)).astype(np.float32)
+                    expected = reference(X)
+                    scale = max(1.0, float(np.abs(expected).max()))
+                    np.testing.assert_allclose(model.predict(X), expected, atol=1e-5 * scale)
+        # the bf16 copy shares the epilogue: within bf16's rounding of the products
+        X = rng.standard_normal((37, n_in)).astype(np.float32)
+        got = model.to_inference("bf16").predict(X)
+        np.testing.assert_allclose(got, reference(X), atol=0.05 * np.abs(reference(X)).max())
+    finally:
+        _engine.set_isa_limit("avx512_bf16")
+        fn.set_num_threads(old)

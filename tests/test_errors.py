@@ -204,8 +204,10 @@ def test_mismatched_layer_sizes():
         fn.Sequential(fn.Dense(4, 3), fn.Dense(4, 2))
     with pytest.raises(ValueError, match="expects 5 input features"):
         fn.Sequential(fn.Dense(4, 3), fn.ReLU(), fn.PReLU(5))
-    with pytest.raises(ValueError, match="does not know its input width"):
-        fn.Sequential(fn.ReLU(), fn.Dense(4, 2))
+    # Issue 14 item 5: a layer that adapts may come first; the width comes from the Dense.
+    assert fn.Sequential(fn.ReLU(), fn.Dense(4, 2)).in_features == 4
+    with pytest.raises(ValueError, match="cannot infer the input width.*input_dim"):
+        fn.Sequential(fn.ReLU(), fn.Dropout(0.1))
 
 
 @pytest.mark.parametrize(

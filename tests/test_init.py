@@ -214,3 +214,71 @@ def test_auto_init_for_errors():
         init.auto_init_for("relu6")
     with pytest.raises(TypeError):
         init.auto_init_for(3)
+
+
+# --------------------------------------------------------------------------- variance_scaling
+VS_FANS = {"fan_in": FAN_IN, "fan_out": FAN_OUT, "fan_avg": (FAN_IN + FAN_OUT) / 2}
+
+
+@pytest.mark.parametrize("mode", sorted(VS_FANS))
+@pytest.mark.parametrize("distribution", ["truncated_normal", "untruncated_normal", "uniform"])
+@pytest.mark.parametrize("scale", [1.0, 2.0, 0.3])
+def test_variance_scaling_matches_keras_formulas(scale, mode, distribution):
+    # Keras VarianceScaling: variance scale / n for every distribution.
+    f = init.variance_scaling(scale, mode=mode, distribution=distribution)
+    w = f(SHAPE, rng=np.random.default_rng(11)).astype(np.float64)
+    assert w.dtype == np.float64 and w.shape == SHAPE
+    var = scale / VS_FANS[mode]
+    std = math.sqrt(var)
+    assert abs(w.mean()) < 0.02 * std
+    assert w.var() == pytest.approx(var, rel=0.03)
+    peak = np.abs(w).max()
+    if distribution == "uniform":
+        limit = math.sqrt(3 * var)
+        assert limit * 0.99 < peak <= limit * (1 + 1e-6)
+    elif distribution == "truncated_normal":
+        # Truncated at 2 s, s = sqrt(scale/n) / 0.87962566103423978 (float32 rounding only).
+        bound = 2 * std / 0.87962566103423978
+        assert 0.999 * bound < peak <= bound * (1 + 1e-6)
+        # fraction beyond 1 s of the pre-truncation normal: P(1<|z|<2)/P(|z|<2) = 0.2866
+        s = std / 0.87962566103423978
+        assert np.mean(np.abs(w) > s) == pytest.approx(0.2866, abs=0.005)
+    else:
+        assert peak > 3.5 * std  # untruncated: tails pass 2 s freely
+
+
+def test_variance_scaling_truncation_constant():
+    # 0.8796... is the std of a unit normal truncated to [-2, 2] (Keras' constant).
+    from math import erf, exp, pi, sqrt
+
+    mass = erf(2 / sqrt(2))
+    var = 1 - 2 * 2 * exp(-2) / sqrt(2 * pi) / mass
+    assert math.sqrt(var) == pytest.approx(0.87962566103423978, rel=1e-12)
+
+
+def test_variance_scaling_in_dense_and_reproducible():
+    f = init.variance_scaling(2.0, "fan_out", "uniform")
+    a = f((40, 30), rng=init.rng_from_seed(3))
+    np.testing.assert_array_equal(a, f((40, 30), rng=init.rng_from_seed(3)))
+    # torch kaiming_uniform_(mode="fan_out") is this rule; on a (in, out) kernel fan_out = out.
+    assert np.abs(a).max() <= math.sqrt(6 / 30) * (1 + 1e-6)
+    init.manual_seed(0)
+    model = fn.Sequential(fn.Dense(50, 20, init=f), fn.Dense(20, 3))
+    w = model.get_weights()[0]
+    assert np.abs(w).max() <= math.sqrt(6 / 20) * (1 + 1e-6)
+    assert "variance_scaling" in init.variance_scaling().__name__
+
+
+def test_variance_scaling_argument_errors():
+    with pytest.raises(ValueError, match="mode"):
+        init.variance_scaling(mode="fan_sum")
+    with pytest.raises(ValueError, match="distribution"):
+        init.variance_scaling(distribution="normal")
+    with pytest.raises(ValueError, match="scale"):
+        init.variance_scaling(0.0)
+    with pytest.raises(ValueError, match="scale"):
+        init.variance_scaling(float("inf"))
+    with pytest.raises(TypeError, match="scale"):
+        init.variance_scaling("2")
+    with pytest.raises(TypeError, match="mode"):
+        init.variance_scaling(mode=1)

@@ -326,3 +326,131 @@ def test_forward_backward_match_torch_golden_at_a_threaded_size(kind, threads):
         np.testing.assert_allclose(
             state["0.running_var"], g["bn_running_var"], rtol=1e-5, atol=1e-6
         )
+
+
+# ---- BatchNorm(momentum=None): the cumulative average, torch's population statistics ----
+def _cma_batches(seed=30, feats=6, sizes=(2, 3, 9, 40, 5)):
+    rng = np.random.default_rng(seed)
+    return [
+        (rng.standard_normal((m, feats)) * (1 + i) + 3 * i).astype(np.float32)
+        for i, m in enumerate(sizes)
+    ]
+
+
+def test_batchnorm_cumulative_average_is_the_mean_over_all_batches():
+    """Ioffe & Szegedy 2015, Alg. 2: E[x] = mean of the batch means, Var[x] = mean of the
+    m/(m−1)-corrected batch variances (batches of different sizes: each its own correction)."""
+    batches = _cma_batches()
+    model = fn.Sequential(fn.BatchNorm(6, momentum=None), seed=0)
+    bn = model[0]
+    assert bn.momentum is None and bn.num_batches_tracked == 0
+    assert [p.name for p in bn.buffers()] == [
+        "0.running_mean",
+        "0.running_var",
+        "0.num_batches_tracked",
+    ]
+    means, variances = [], []
+    for k, X in enumerate(batches, start=1):
+        Y = model.forward(X, training=True)
+        Xd = X.astype(np.float64)
+        np.testing.assert_allclose(Y, bn_train_ref(Xd, 1.0, 0.0, 1e-5), rtol=1e-4, atol=1e-4)
+        means.append(Xd.mean(axis=0))
+        variances.append(Xd.var(axis=0, ddof=1))  # the unbiased m/(m−1) variance
+        assert bn.num_batches_tracked == k
+        np.testing.assert_allclose(bn.running_mean, np.mean(means, axis=0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(bn.running_var, np.mean(variances, axis=0), rtol=1e-5)
+    # inference normalizes with the population statistics
+    X = batches[0]
+    mean, var = np.mean(means, axis=0), np.mean(variances, axis=0)
+    np.testing.assert_allclose(
+        model.forward(X), (X - mean) / np.sqrt(var + 1e-5), rtol=1e-4, atol=1e-4
+    )
+    np.testing.assert_allclose(model.predict(X), model.forward(X), rtol=1e-5, atol=1e-6)
+
+
+def test_batchnorm_cumulative_average_in_train_steps_and_fit():
+    # BatchNorm first: its inputs are the batches themselves, whatever the optimizer does.
+    batches = _cma_batches(seed=31, sizes=(8, 8, 8, 8))
+    model = fn.Sequential(fn.BatchNorm(6, momentum=None), fn.Dense(6, 2), seed=0)
+    opt = fn.optim.Adam(model.parameters(), lr=0.01)
+    for X in batches:
+        model.train_step(X, np.zeros((len(X), 2), np.float32), "mse", opt)
+    allX = np.concatenate(batches).astype(np.float64)
+    assert model[0].num_batches_tracked == 4
+    np.testing.assert_allclose(model[0].running_mean, allX.mean(axis=0), rtol=1e-5, atol=1e-5)
+    expected_var = np.mean([b.astype(np.float64).var(axis=0, ddof=1) for b in batches], axis=0)
+    np.testing.assert_allclose(model[0].running_var, expected_var, rtol=1e-5)
+    # fit: one count per training batch (32 rows, batch 8: 4 more); eval passes do not count
+    model.fit(
+        allX.astype(np.float32),
+        np.zeros((32, 2), np.float32),
+        loss="mse",
+        optimizer=opt,
+        batch_size=8,
+        epochs=1,
+        validation_data=(allX.astype(np.float32), np.zeros((32, 2), np.float32)),
+        verbose=0,
+    )
+    assert model[0].num_batches_tracked == 8
+
+
+def test_batchnorm_cumulative_matches_torch_golden():
+    """torch.nn.BatchNorm1d(momentum=None) (tests/golden/make_golden.py): training outputs,
+    running statistics after each of five batches of 2 to 256 rows, the count, eval output."""
+    import os
+
+    with np.load(os.path.join(os.path.dirname(__file__), "golden", "torch_norm.npz")) as z:
+        g = {k: z[k] for k in z.files}
+    model = fn.Sequential(fn.BatchNorm(24, momentum=None), seed=0)
+    for i in range(5):
+        Y = model.forward(g[f"cma_X{i}"], training=True)
+        np.testing.assert_allclose(Y, g[f"cma_Y{i}"], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(
+            model[0].running_mean, g[f"cma_running_mean{i}"], rtol=1e-5, atol=1e-5
+        )
+        np.testing.assert_allclose(model[0].running_var, g[f"cma_running_var{i}"], rtol=1e-5)
+    assert model[0].num_batches_tracked == int(g["cma_num_batches_tracked"])
+    np.testing.assert_allclose(model.predict(g["cma_X0"]), g["cma_eval_Y"], rtol=1e-4, atol=1e-4)
+
+
+def test_batchnorm_cumulative_count_is_saved_and_continues(tmp_path):
+    import pickle
+
+    batches = _cma_batches(seed=32)
+    model = fn.Sequential(fn.Dense(6, 6), fn.BatchNorm(6, momentum=None), fn.ReLU(), seed=0)
+    for X in batches[:3]:
+        model.forward(X, training=True)
+    fn.save(model, tmp_path / "m.safetensors")
+    twins = [fn.load(tmp_path / "m.safetensors"), pickle.loads(pickle.dumps(model))]
+    for X in batches[3:]:
+        model.forward(X, training=True)
+    for twin in twins:
+        assert twin[1].momentum is None and twin[1].num_batches_tracked == 3
+        for X in batches[3:]:  # the average goes on from batch 4 with weight 1/4, then 1/5
+            twin.forward(X, training=True)
+        assert twin[1].num_batches_tracked == 5
+        np.testing.assert_array_equal(twin[1].running_mean, model[1].running_mean)
+        np.testing.assert_array_equal(twin[1].running_var, model[1].running_var)
+    # a momentum BatchNorm has no count (its files are as before)
+    assert fn.Sequential(fn.BatchNorm(3), seed=0)[0].num_batches_tracked is None
+    assert "0.num_batches_tracked" not in fn.Sequential(fn.BatchNorm(3)).state_arrays()
+
+
+def test_batchnorm_cumulative_bad_count_in_a_file(tmp_path):
+    import json
+    import struct
+
+    model = fn.Sequential(fn.BatchNorm(3, momentum=None), seed=0)
+    model.forward(np.ones((4, 3), np.float32), training=True)
+    path = tmp_path / "m.safetensors"
+    fn.save(model, path)
+    raw = bytearray(path.read_bytes())
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    begin = 8 + n + header["0.num_batches_tracked"]["data_offsets"][0]
+    raw[begin : begin + 4] = struct.pack("<f", 1.5)
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="batch count"):
+        fn.load(path)
+    with pytest.raises(TypeError, match="momentum"):
+        fn.BatchNorm(3, momentum="none")

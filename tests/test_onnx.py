@@ -80,7 +80,7 @@ ACTIVATION_SETTINGS = {
     "softmax": {},
     "gelu": {},
     "gelu_tanh": {},
-    "swish": {},
+    "swish": {"beta": 1.7, "learnable": True},  # x·σ(βx) with one learned β per feature
     "mish": {},
 }
 # Dense's fused activation takes one setting, alpha (LeakyReLU slope, ELU alpha).
@@ -129,6 +129,15 @@ def test_activation_over_a_wide_range(entry, opset, tmp_path):
     want, got = model.predict(X), run_ort(tmp_path / "m.onnx", X)
     assert np.isfinite(got).all()
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("beta", (1.0, 2.5, -0.5))
+def test_swish_fixed_beta_round_trip(beta, tmp_path):
+    # x·Sigmoid(β·x); β = 1 exports as SiLU without the product.
+    model = fn.Sequential(fn.Dense(6, 5), fn.Swish(beta=beta), fn.Dense(5, 3), seed=2)
+    randomize(model)
+    proto = assert_round_trip(model, tmp_path / "m.onnx")
+    assert op_types(proto).count("Mul") == (1 if beta == 1.0 else 2)
 
 
 def test_native_ops_from_their_opsets(tmp_path):

@@ -339,15 +339,27 @@ def test_pool_is_created_lazily_and_fresh_after_fork():
     out = child(f"""
 import os
 fn.set_num_threads({THREADS})
+import time
 before = fn._core.pool_workers()
 X, y = data(0, 512, 784)
-big_model(0).predict(X)
+m = big_model(0)
+
+def predict_until_spawned():
+    # On a busy box the pool backs off (callers run alone for up to 1.28 s) and spawns no
+    # worker meanwhile: predict again until the workers exist, within a deadline.
+    deadline = time.monotonic() + 10
+    m.predict(X)
+    while fn._core.pool_workers() < {THREADS} - 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        m.predict(X)
+
+predict_until_spawned()
 after = fn._core.pool_workers()
 r, w = os.pipe()
 pid = os.fork()
 if pid == 0:
     n0 = fn._core.pool_workers()
-    big_model(0).predict(X)
+    predict_until_spawned()
     os.write(w, json.dumps([n0, fn._core.pool_workers()]).encode())
     os._exit(0)
 os.close(w)

@@ -1093,7 +1093,9 @@ def test_user_layer_classes_unpickle_in_a_fresh_process(tmp_path):
 
 def test_public_constructor_is_unchanged():
     params = inspect.signature(fn.Sequential).parameters
-    assert list(params) == ["layers", "seed"] and params["seed"].default is None
+    # input_dim (issue 14 item 5: a model starting with Dropout) is the one keyword added.
+    assert list(params) == ["layers", "seed", "input_dim"] and params["seed"].default is None
+    assert params["input_dim"].default is None
     a = fn.Sequential(fn.Dense(6, 4), fn.BatchNorm(4), fn.ReLU(), fn.Dense(4, 3), seed=5)
     b = fn.Sequential([fn.Dense(6, 4), fn.BatchNorm(4), fn.ReLU(), fn.Dense(4, 3)], seed=5)
     for x, z in zip(a.get_weights(), b.get_weights()):

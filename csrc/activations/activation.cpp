@@ -1,5 +1,6 @@
 // Activation kernels. Formulas: PyTorch torch.nn docs (ELU, SELU, GELU, SiLU, Mish, RReLU,
-// PReLU); SELU constants from Klambauer et al. 2017; Mish from Misra 2019.
+// PReLU); SELU constants from Klambauer et al. 2017; Mish from Misra 2019; Swish with beta,
+// x * sigmoid(beta * x), from Ramachandran et al. 2017 ("Searching for Activation Functions").
 // Every form is written to stay finite for |x| up to 1e4 in float32.
 #include "activations/activation.h"
 
@@ -60,12 +61,11 @@ inline float act_value(ActKind k, const ActParams& p, float z, int64_t idx, int6
       return 0.5f * z * (1.0f + std::erf(z * kInvSqrt2));
     case ActKind::GELUTanh:
       return 0.5f * z * (1.0f + std::tanh(kSqrt2OverPi * (z + kGeluCoef * z * z * z)));
-    case ActKind::Swish:
-      return z * sigmoid(z);
     case ActKind::Mish:
       return z * std::tanh(softplus(z));
-    case ActKind::Softmax:
-      break;  // row-wise, handled separately
+    case ActKind::Softmax:  // row-wise, handled separately
+    case ActKind::Swish:    // its own loop in activation_forward (β per column)
+      break;
   }
   return z;
 }
@@ -99,15 +99,12 @@ inline float act_derivative(ActKind k, const ActParams& p, float z, float y, int
       return 0.5f * (1.0f + t) +
              0.5f * z * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * kGeluCoef * z * z);
     }
-    case ActKind::Swish: {
-      float s = sigmoid(z);
-      return s + z * s * (1.0f - s);
-    }
     case ActKind::Mish: {
       float t = std::tanh(softplus(z));
       return t + z * (1.0f - t * t) * sigmoid(z);
     }
-    case ActKind::Softmax:
+    case ActKind::Softmax:  // handled separately in activation_backward
+    case ActKind::Swish:
       break;
   }
   return 1.0f;
@@ -180,6 +177,28 @@ void activation_forward(ActKind k, const ActParams& p, float* Z, const float* bi
     });
     return;
   }
+  if (k == ActKind::Swish) {  // its own loop: β read once per column, no switch per element
+    const float* learned = p.slope;
+    const float fixed = p.beta;
+    for_each_index(rows, n >= kParallelThreshold / 8, [&](int64_t r) {
+      // Locals, not captures: a store to y could alias a captured float.
+      const float b = fixed;
+      const float* __restrict__ bv = learned;
+      float* __restrict__ z = Z + r * cols;
+      float* __restrict__ y = Y + r * cols;
+      if (bias) {
+        for (int64_t c = 0; c < cols; ++c) z[c] += bias[c];
+      }
+      if (bv) {
+        for (int64_t c = 0; c < cols; ++c) y[c] = z[c] * sigmoid(bv[c] * z[c]);
+      } else if (b == 1.0f) {  // SiLU, the default: the product costs ~10% of this loop
+        for (int64_t c = 0; c < cols; ++c) y[c] = z[c] * sigmoid(z[c]);
+      } else {
+        for (int64_t c = 0; c < cols; ++c) y[c] = z[c] * sigmoid(b * z[c]);
+      }
+    });
+    return;
+  }
   for_each_index(rows, n >= kParallelThreshold / 8, [&](int64_t r) {
     float* z = Z + r * cols;
     float* y = Y + r * cols;
@@ -198,7 +217,9 @@ void activation_backward(ActKind k, const ActParams& p, const float* Z, const fl
   const bool parallel = n >= kParallelThreshold / (k == ActKind::ReLU ? 1 : 8);
   const int nthreads = parallel ? max_threads() : 1;
   ColumnPartials bias_part(cols, nthreads, dbias != nullptr);
-  ColumnPartials slope_part(cols, nthreads, dslope != nullptr && k == ActKind::PReLU);
+  const bool learned =
+      dslope != nullptr && p.slope != nullptr && (k == ActKind::PReLU || k == ActKind::Swish);
+  ColumnPartials slope_part(cols, nthreads, learned);
 
   for_each_index_on(rows, nthreads, [&](int t, int64_t r) {
     float* db = bias_part.row(t);
@@ -219,9 +240,26 @@ void activation_backward(ActKind k, const ActParams& p, const float* Z, const fl
         for (int64_t c = 0; c < cols; ++c) dz[c] = z[c] > 0.0f ? dy[c] : 0.0f;
       } else if (k == ActKind::None) {
         if (dz != dy) std::memcpy(dz, dy, sizeof(float) * cols);
+      } else if (k == ActKind::Swish) {
+        // Swish, x·σ(βx) (Ramachandran et al. 2017): d/dz = σ(βz) + βz·σ(βz)(1 − σ(βz)),
+        // d/dβ = z²·σ(βz)(1 − σ(βz)), sharing σ(βz).
+        if (!p.slope && p.beta == 1.0f) {  // SiLU, the default: no β products
+          for (int64_t c = 0; c < cols; ++c) {
+            const float s = sigmoid(z[c]);
+            dz[c] = dy[c] * (s + z[c] * s * (1.0f - s));
+          }
+        } else {
+          for (int64_t c = 0; c < cols; ++c) {
+            const float b = p.slope ? p.slope[c] : p.beta;
+            const float s = sigmoid(b * z[c]);
+            const float ds_dbz = s * (1.0f - s);
+            if (ds) ds[c] += dy[c] * z[c] * z[c] * ds_dbz;
+            dz[c] = dy[c] * (s + b * z[c] * ds_dbz);
+          }
+        }
       } else {
         for (int64_t c = 0; c < cols; ++c) {
-          if (ds && z[c] <= 0.0f) ds[c] += dy[c] * z[c];
+          if (ds && z[c] <= 0.0f) ds[c] += dy[c] * z[c];  // PReLU: d/da (a·z) for z ≤ 0
           dz[c] = dy[c] * act_derivative(k, p, z[c], y[c], r * cols + c, c, training);
         }
       }
@@ -232,7 +270,7 @@ void activation_backward(ActKind k, const ActParams& p, const float* Z, const fl
     }
   });
   bias_part.reduce_into(dbias);
-  if (k == ActKind::PReLU) slope_part.reduce_into(dslope);
+  if (learned) slope_part.reduce_into(dslope);
 }
 
 }  // namespace fastnet

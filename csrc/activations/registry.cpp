@@ -83,10 +83,19 @@ std::vector<ActivationEntry> build() {
           "he", ""),
       ActKind::GELUTanh);
   ComponentInfo swish = act("swish",
-                            "Swish / SiLU (Ramachandran et al. 2017), x * sigmoid(x) "
+                            "Swish (Ramachandran et al. 2017), x * sigmoid(beta * x), with a "
+                            "fixed beta or one learned per feature; beta = 1 is SiLU "
                             "(torch.nn.SiLU).",
                             "he", "Swish");
   swish.aliases = {"silu"};
+  swish.params = {
+      float_param("beta", 1.0, "beta of x * sigmoid(beta * x); the initial value when learned."),
+      bool_param("learnable", false,
+                 "Learn one beta per feature (a 'beta' parameter in the arena, started at "
+                 "beta); the width comes from the input.")};
+  // The bool switch and the parameter whose value starts the learned per-feature vector (an
+  // arena tensor of the same name).
+  swish.caps.emplace_back("learnable", std::vector<std::string>{"learnable", "beta"});
   swish.caps.emplace_back("class_aliases", std::vector<std::string>{"SiLU"});
   add(swish, ActKind::Swish);
   add(act("mish", "Mish (Misra 2019), x * tanh(softplus(x)) (torch.nn.Mish).", "he", "Mish"),

@@ -297,6 +297,23 @@ void bind_model(py::module_& m) {
              if (signals.stopped()) signals.raise();
              return Y;
            })
+      .def(
+          "predict_mc",
+          [](Model& self, FArray X, int64_t batch_size, int64_t samples, uint64_t seed) {
+            const int64_t n = batch_rows(X, self.in_features(), "X"), out = self.out_features();
+            if (batch_size < 1) throw py::value_error("batch_size must be >= 1");
+            if (samples < 1) throw py::value_error("n_samples must be >= 1");
+            py::array_t<float> mean({n, out}), stdev({n, out});
+            SignalCheck signals;
+            {
+              py::gil_scoped_release nogil;
+              self.predict_mc(X.data(), n, batch_size, samples, seed, mean.mutable_data(),
+                              stdev.mutable_data(), signals.get());
+            }
+            if (signals.stopped()) signals.raise();
+            return py::make_tuple(mean, stdev);
+          },
+          py::arg("X"), py::arg("batch_size"), py::arg("samples"), py::arg("seed"))
       .def("plan_summary", &Model::plan_summary)
       .def("freeze_bf16",
            [](Model& self) {

@@ -29,8 +29,8 @@ void bind_optim(py::module_& m) {
       .def(py::init([](const std::string& kind, const py::dict& hparams,
                        std::shared_ptr<Model> model, std::vector<py::tuple> slots, int clip_mode,
                        float clip_value) {
-             if (clip_mode < 0 || clip_mode > static_cast<int>(ClipMode::Value))
-               throw py::value_error("clip_mode must be in [0, 3]");
+             if (clip_mode < 0 || clip_mode > static_cast<int>(ClipMode::LayerNorm))
+               throw py::value_error("clip_mode must be in [0, 4]");
              Settings hp;
              for (auto item : hparams) {
                const std::string key = py::cast<std::string>(py::str(item.first));
@@ -39,8 +39,11 @@ void bind_optim(py::module_& m) {
                else if (!item.second.is_none())
                  hp.num[key] = number_of(item.second, kind + ": " + key);
              }
-             // Each slot: (offset, size, lr, weight_decay, parameter index); the parameter
-             // index names the model tensor whose trainable flag the optimizer reads.
+             // Each slot: (offset, size, lr, weight_decay, parameter index[, layer, l1,
+             // max_norm, columns]); the parameter index names the model tensor whose
+             // trainable flag the optimizer reads; layer groups the tensors of one layer
+             // (per-layer clip and normalization; -1: alone); l1 and max_norm (0: off) are
+             // the layer's penalty and constraint, columns the kernel's column count.
              std::vector<ParamSlot> ps;
              auto decls = model->param_decls();
              for (auto& t : slots) {
@@ -55,6 +58,21 @@ void bind_optim(py::module_& m) {
                  throw py::value_error("slot does not match the model's parameter " +
                                        std::to_string(index));
                s.trainable_flag = &decls[index]->trainable;
+               if (t.size() != 5 && t.size() != 9)
+                 throw py::value_error("a slot has 5 or 9 entries");
+               if (t.size() == 9) {
+                 s.layer = py::cast<int64_t>(t[5]);
+                 const double l1 = py::cast<double>(t[6]), max_norm = py::cast<double>(t[7]);
+                 const size_t columns = py::cast<size_t>(t[8]);
+                 if (!(l1 >= 0.0) || !std::isfinite(l1) || !(max_norm >= 0.0) ||
+                     !std::isfinite(max_norm))
+                   throw py::value_error("l1 and max_norm must be finite, >= 0");
+                 if (max_norm > 0.0 && (columns == 0 || s.size % columns != 0))
+                   throw py::value_error("max_norm needs a column count that divides the size");
+                 s.l1 = static_cast<float>(l1);
+                 s.max_norm = static_cast<float>(max_norm);
+                 s.columns = columns;
+               }
                ps.push_back(s);
              }
              OptimizerArgs args;
@@ -103,6 +121,37 @@ void bind_optim(py::module_& m) {
                throw py::value_error("weight_decay must be finite, >= 0");
              std::unique_lock<std::shared_mutex> lock(self.model->mutex);
              self.slots[i].set_weight_decay(v);
+           })
+      // Model averaging (EMA / Polyak): mode 0 none, 1 EMA, 2 Polyak.
+      .def(
+          "set_average",
+          [](Optimizer& self, int mode, double decay) {
+            if (mode < 0 || mode > static_cast<int>(AverageMode::Polyak))
+              throw py::value_error("average mode must be in [0, 2]");
+            if (!(decay >= 0.0 && decay <= 1.0)) throw py::value_error("ema_decay in [0, 1]");
+            std::unique_lock<std::shared_mutex> lock(self.model->mutex);
+            self.set_average(static_cast<AverageMode>(mode), decay);
+          },
+          py::arg("mode"), py::arg("decay"))
+      .def("swap_average",
+           [](Optimizer& self) {
+             std::unique_lock<std::shared_mutex> lock(self.model->mutex);
+             self.swap_average();
+           })
+      .def_readonly("average_swapped", &Optimizer::average_swapped)
+      .def_property(
+          "averaged_steps", [](const Optimizer& self) { return self.averaged_steps; },
+          [](Optimizer& self, int64_t v) {
+            if (v < 0) throw py::value_error("averaged_steps must be >= 0");
+            self.averaged_steps = v;
+          })
+      .def("average_view",
+           [](py::object pyself) {
+             Optimizer& self = py::cast<Optimizer&>(pyself);
+             if (self.average == AverageMode::None)
+               throw py::value_error("this optimizer keeps no average");
+             return arena_view(pyself, self.averaged.data(), self.averaged.size(), 0,
+                               {static_cast<int64_t>(self.model->arena_floats())});
            })
       .def_readwrite("steps", &Optimizer::steps)
       .def_readwrite("skipped_steps", &Optimizer::skipped_steps)

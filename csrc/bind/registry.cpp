@@ -100,7 +100,7 @@ void bind_registry(py::module_& m) {
 "optimizers", "layers"} -> list of entries. An entry is a dict with "name" (canonical),
 "aliases", "doc" and "params" (each {"name", "type" (float|int|bool|str), "default", "required",
 "low", "high", "low_open", "high_open", "choices", "doc", "per_group"}), plus the kind's
-capabilities (activations: "init", "learned", "rowwise", "identity", "class"; losses:
+capabilities (activations: "init", "learned", "learnable", "rowwise", "identity", "class"; losses:
 "target", "pred", "classification"; layers: "batch_statistics", "buffers", ...).)doc");
 }
 

@@ -134,6 +134,13 @@ class Model {
   // Batched inference into out (n, out_features); takes the shared lock itself (per chunk).
   bool predict(const float* X, int64_t n, int64_t batch_size, float* out,
                const StopCheck* stop = nullptr);
+  // MC dropout (Gal & Ghahramani 2016; csrc/engine/mc_dropout.cpp): `samples` inference
+  // passes over n rows with the dropout layers drawing masks (stream seed `mc_seed`, pass s
+  // as the step) and BatchNorm on its running statistics; mean and stdev (n, out_features)
+  // receive the per-element mean and standard deviation over the passes (ddof 0). Nothing in
+  // the model changes (arenas, step). Shared lock per chunk and pass; false when `stop` ended it.
+  bool predict_mc(const float* X, int64_t n, int64_t batch_size, int64_t samples, uint64_t mc_seed,
+                  float* mean, float* stdev, const StopCheck* stop = nullptr);
   // Output of the last forward pass (batch rows of out_features).
   const float* last_output() const { return train_ws_.acts.back().data(); }
   // Output of layer i from the last forward pass (last_batch() rows of layer(i).out); null

@@ -19,10 +19,13 @@ class ActivationLayer : public Layer {
     ap_ = act_params_from(cfg);
     if (!(ap_.lower <= ap_.upper))
       throw std::invalid_argument("activation layer: upper must be >= lower");
-    slope_ = {"slope", {in}};
+    // Swish(learnable=True): one learned beta per feature, in the slope's place.
+    learned_beta_ = act_ == ActKind::Swish && cfg.values.num.count("learnable") &&
+                    cfg.number("learnable") != 0.0;
+    slope_ = {learned_beta_ ? "beta" : "slope", {in}};
   }
   std::vector<ParamDecl*> param_decls() override {
-    if (act_ == ActKind::PReLU) return {&slope_};
+    if (learned()) return {&slope_};
     return {};
   }
   void forward(const float* X, float* Y, float*, int64_t batch, const StepContext& ctx) override {
@@ -33,8 +36,8 @@ class ActivationLayer : public Layer {
   void backward(const float* X, const float* Y, float* dY, float* dX, float*, int64_t batch,
                 const StepContext& ctx) override {
     ActParams ap = bind(ctx);
-    float* dslope = act_ == ActKind::PReLU ? ctx.grads + slope_.offset : nullptr;
-    // Even without dX, PReLU needs the pass for its slope gradient.
+    float* dslope = learned() ? ctx.grads + slope_.offset : nullptr;
+    // Even without dX, PReLU (a learned Swish beta) needs the pass for its own gradient.
     if (!dX && !dslope) return;
     float* target = dX ? dX : dY;
     activation_backward(act_, ap, X, Y, dY, target, nullptr, dslope, batch, out, ctx.training);
@@ -45,15 +48,19 @@ class ActivationLayer : public Layer {
     r.kind = InferenceRole::Activation;
     r.act = act_;
     r.ap = ap_;
-    r.slope = act_ == ActKind::PReLU ? &slope_ : nullptr;
+    r.slope = learned() ? &slope_ : nullptr;
     return r;
   }
 
  private:
+  bool learned() const { return act_ == ActKind::PReLU || learned_beta_; }
   ActParams bind(const StepContext& ctx) const {
-    return bind_act_params(ap_, act_, slope_, index, ctx);
+    ActParams ap = bind_act_params(ap_, act_, slope_, index, ctx);
+    if (learned_beta_) ap.slope = ctx.params + slope_.offset;
+    return ap;
   }
   ActKind act_ = ActKind::None;
+  bool learned_beta_ = false;
   ActParams ap_;
   ParamDecl slope_;
 };

@@ -189,7 +189,9 @@ void batchnorm_backward(const float* X, const float* Y, const float* gamma, cons
 namespace {
 
 // BatchNorm layer. Parameters: weight γ and bias β (when affine), then the buffers
-// running_mean and running_var (never written by backward; their gradients stay zero).
+// running_mean and running_var (never written by backward; their gradients stay zero), and,
+// for the cumulative average, num_batches_tracked (one float: exact up to 2^24 batches, past
+// which a batch's weight 1/n is below float32's resolution of the statistics anyway).
 // Workspace: the batch mean and invstd of the last training forward.
 class BatchNormLayer : public Layer {
  public:
@@ -199,14 +201,20 @@ class BatchNormLayer : public Layer {
     eps_ = static_cast<float>(cfg.number("eps"));
     affine_ = cfg.number("affine") != 0.0;
     relu_ = cfg.string("activation") == "relu";
+    cumulative_ = cfg.number("cumulative") != 0.0;
     gamma_ = {"weight", {in}};
     beta_ = {"bias", {in}};
     rmean_ = {"running_mean", {in}};
     rvar_ = {"running_var", {in}};
+    count_ = {"num_batches_tracked", {1}};
   }
   std::vector<ParamDecl*> param_decls() override {
-    if (affine_) return {&gamma_, &beta_, &rmean_, &rvar_};
-    return {&rmean_, &rvar_};
+    std::vector<ParamDecl*> v;
+    if (affine_) v = {&gamma_, &beta_};
+    v.push_back(&rmean_);
+    v.push_back(&rvar_);
+    if (cumulative_) v.push_back(&count_);
+    return v;
   }
   size_t workspace_floats(int64_t) const override { return static_cast<size_t>(2 * in); }
   void forward(const float* X, float* Y, float* ws, int64_t batch,
@@ -214,10 +222,16 @@ class BatchNormLayer : public Layer {
     float* p = ctx.params;
     const float* g = affine_ ? p + gamma_.offset : nullptr;
     const float* b = affine_ ? p + beta_.offset : nullptr;
-    if (ctx.training)
+    if (ctx.training) {
+      float momentum = momentum_;
+      if (cumulative_) {  // torch: num_batches_tracked += 1, factor = 1 / num_batches_tracked
+        float& n = p[count_.offset];
+        n += 1.0f;
+        momentum = 1.0f / n;
+      }
       batchnorm_forward_train(X, g, b, Y, ws, ws + in, p + rmean_.offset, p + rvar_.offset,
-                              momentum_, eps_, batch, in, relu_, sync(ctx), &sync_rows_);
-    else
+                              momentum, eps_, batch, in, relu_, sync(ctx), &sync_rows_);
+    } else
       batchnorm_forward_infer(X, g, b, p + rmean_.offset, p + rvar_.offset, eps_, Y, batch, in,
                               relu_);
   }
@@ -247,9 +261,9 @@ class BatchNormLayer : public Layer {
     return ctx.collective && ctx.collective->sync_bn ? ctx.collective : nullptr;
   }
   float momentum_ = 0.1f, eps_ = 1e-5f;
-  bool affine_ = true, relu_ = false;
+  bool affine_ = true, relu_ = false, cumulative_ = false;
   double sync_rows_ = 0.0;  // global batch rows of the last synchronised forward
-  ParamDecl gamma_, beta_, rmean_, rvar_;
+  ParamDecl gamma_, beta_, rmean_, rvar_, count_;
 };
 
 ComponentInfo info() {
@@ -260,12 +274,16 @@ ComponentInfo info() {
               float_param("momentum", 0.1, "Weight of the batch statistic in the running update.")
                   .at_least(0.0)
                   .at_most(1.0),
+              bool_param("cumulative", false,
+                         "Cumulative average (torch momentum=None): batch n weighs 1/n, so the "
+                         "running statistics average every training batch; momentum is unused."),
               float_param("eps", 1e-5, "Added to the variance.").above(0.0),
               bool_param("affine", true, "Learned weight and bias."),
               str_param("activation", "none", "Fused activation (a following ReLU layer).")
                   .one_of({"none", "relu"})};
-  i.caps = {{"batch_statistics", true},
-            {"buffers", std::vector<std::string>{"running_mean", "running_var"}}};
+  i.caps = {
+      {"batch_statistics", true},
+      {"buffers", std::vector<std::string>{"running_mean", "running_var", "num_batches_tracked"}}};
   return i;
 }
 

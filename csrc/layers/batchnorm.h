@@ -1,8 +1,12 @@
 // Batch normalization (Ioffe & Szegedy 2015) over the rows of a (batch, features) matrix, with
 // PyTorch BatchNorm1d conventions: training normalizes with the biased batch variance and
 // updates running = (1 − momentum)·running + momentum·batch_stat with the unbiased variance
-// m/(m−1)·σ²_B; inference uses the running statistics. An optional ReLU is fused into the
-// normalize pass (Sequential merges a BatchNorm→ReLU pair into one layer).
+// m/(m−1)·σ²_B; inference uses the running statistics. With momentum=None (torch's cumulative
+// moving average, "cumulative" here) the weight of batch n is 1/n, so the running statistics
+// are the plain average over every training batch so far: the population statistics of
+// Ioffe & Szegedy 2015, Alg. 2 (E[x] ← E_B[μ_B], Var[x] ← m/(m−1)·E_B[σ²_B]). The count n is
+// the buffer num_batches_tracked. An optional ReLU is fused into the normalize pass
+// (Sequential merges a BatchNorm→ReLU pair into one layer).
 #pragma once
 #include <cstdint>
 
@@ -13,8 +17,9 @@
 namespace fastnet {
 
 // Pass 1: per-column mean and 1/sqrt(σ²_B + eps) with shifted double accumulators; running
-// statistics updated. Pass 2: Y = act(γ·(X − μ)·invstd + β). gamma/beta null: γ = 1, β = 0.
-// Throws std::invalid_argument for batch < 2 (the batch variance is undefined).
+// statistics updated with weight `momentum` (1/n for the cumulative average). Pass 2: Y = act(γ·(X
+// − μ)·invstd + β). gamma/beta null: γ = 1, β = 0. Throws std::invalid_argument for batch < 2 (the
+// batch variance is undefined).
 // sync (data-parallel training, engine/collective.h): the column sums, shifted by the running
 // mean (equal on every rank), are all-reduced so the statistics are those of the global
 // batch; *sync_rows receives its row count.

@@ -32,19 +32,19 @@ DropCoef coefficients(float rate, bool alpha) {
 }  // namespace
 
 void dropout_forward(const float* X, float* Y, uint8_t* keep_mask, int64_t n, float rate,
-                     bool alpha, uint64_t key) {
+                     bool alpha, uint64_t key, uint64_t counter0) {
   const DropCoef k = coefficients(rate, alpha);
   const float scale = k.keep_scale, shift = k.keep_shift, dropped = k.drop_value;
   parallel_for(n, kParallelThreshold / 4, [=](int64_t begin, int64_t end) {
     // Locals, not the closure's fields: GCC vectorizes only when the loop reads no captures.
-    const uint64_t k0 = key;
+    const uint64_t k0 = key, c0 = counter0;
     const float r = rate, a = scale, b = shift, d = dropped;
     const float* __restrict__ x = X;
     float* __restrict__ y = Y;
     uint8_t* __restrict__ mask = keep_mask;
 #pragma omp simd
     for (int64_t i = begin; i < end; ++i) {
-      const bool keep = rng_uniform(k0, static_cast<uint64_t>(i)) >= r;
+      const bool keep = rng_uniform(k0, c0 + static_cast<uint64_t>(i)) >= r;
       mask[i] = keep;
       y[i] = keep ? x[i] * a + b : d;
     }
@@ -66,7 +66,8 @@ void dropout_backward(const float* dY, float* dX, const uint8_t* keep_mask, int6
 
 namespace {
 
-// Dropout ("dropout") and AlphaDropout ("alphadropout"): identity at inference.
+// Dropout ("dropout") and AlphaDropout ("alphadropout"): identity at inference, masks in
+// training and in MC dropout passes (ctx.mc_dropout).
 class DropoutLayer : public Layer {
  public:
   explicit DropoutLayer(const LayerConfig& cfg) {
@@ -77,11 +78,12 @@ class DropoutLayer : public Layer {
   void forward(const float* X, float* Y, float* ws, int64_t batch,
                const StepContext& ctx) override {
     const int64_t n = batch * in;
-    if (!ctx.training || rate_ == 0.0f) {
+    if (!(ctx.training || ctx.mc_dropout) || rate_ == 0.0f) {
       std::memcpy(Y, X, sizeof(float) * n);
       return;
     }
-    dropout_forward(X, Y, reinterpret_cast<uint8_t*>(ws), n, rate_, alpha_, key(ctx));
+    dropout_forward(X, Y, reinterpret_cast<uint8_t*>(ws), n, rate_, alpha_, key(ctx),
+                    static_cast<uint64_t>(ctx.row0) * static_cast<uint64_t>(in));
   }
   void backward(const float*, const float*, float* dY, float* dX, float* ws, int64_t batch,
                 const StepContext&) override {

@@ -8,7 +8,8 @@
 
 namespace fastnet {
 
-// alpha, lower and upper from checked settings, where the layer kind or its activation has them.
+// alpha, lower, upper and beta from checked settings, where the layer kind or its activation has
+// them.
 inline ActParams act_params_from(const LayerConfig& cfg) {
   ActParams p;
   auto value = [&](const char* k, float dflt) {
@@ -18,6 +19,7 @@ inline ActParams act_params_from(const LayerConfig& cfg) {
   p.alpha = value("alpha", p.alpha);
   p.lower = value("lower", p.lower);
   p.upper = value("upper", p.upper);
+  p.beta = value("beta", p.beta);
   return p;
 }
 

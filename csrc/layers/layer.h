@@ -34,6 +34,13 @@ struct StepContext {
   bool training = false;
   uint64_t seed = 0;  // model seed (counter-based RNG)
   uint64_t step = 0;  // training-forward counter: a fresh random stream each step
+  // MC dropout (Gal & Ghahramani 2016, csrc/engine/mc_dropout.cpp): an inference pass
+  // (training false: BatchNorm uses its running statistics and updates nothing) in which the
+  // dropout layers still draw masks. Only dropout layers read it.
+  bool mc_dropout = false;
+  // Index of the batch's first row in the whole input (MC dropout runs in chunks): a dropout
+  // mask's counter is the element's global index, so masks do not depend on the chunking.
+  int64_t row0 = 0;
   // Data-parallel training step (engine/collective.h): BatchNorm synchronises through it.
   Collective* collective = nullptr;
 };
@@ -62,7 +69,7 @@ struct InferenceRole {
   float eps = 0.0f;
   ActKind act = ActKind::None;  // the layer's own (fused) activation
   ActParams ap;
-  const ParamDecl* slope = nullptr;  // PReLU
+  const ParamDecl* slope = nullptr;  // PReLU's slope, a learned Swish beta
 };
 
 class Layer {

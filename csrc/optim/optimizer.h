@@ -1,4 +1,6 @@
-// Optimizer base: one reduction for the gradient norms, clipping folded into the update pass.
+// Optimizer base: one reduction for the gradient norms, clipping (and gradient normalization)
+// folded into the update pass; per-layer L1 penalties, max-norm constraints and a model
+// average (EMA / Polyak) applied in the same step.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -14,7 +16,19 @@ namespace fastnet {
 
 class Model;
 
-enum class ClipMode : int { None = 0, GlobalNorm, LayerNorm, Value };
+// TensorNorm clips each parameter tensor's norm on its own (Keras' per-variable clipnorm);
+// LayerNorm clips the norm of each layer's whole gradient vector [W, b] (the tensors that share
+// ParamSlot::layer). The numbers are the Python binding's clip_mode codes.
+enum class ClipMode : int { None = 0, GlobalNorm, TensorNorm, Value, LayerNorm };
+
+// Normalized gradient descent: the gradient is divided by its global or per-layer L2 norm
+// before clipping and the update rule (g / max(‖g‖, eps)).
+enum class NormalizeMode : int { None = 0, Global, Layer };
+
+// A running average of the parameters, updated after every applied update: an exponential
+// moving average (torch.optim.swa_utils.get_ema_multi_avg_fn) or the plain mean of the
+// iterates (Polyak averaging; AveragedModel's default).
+enum class AverageMode : int { None = 0, EMA, Polyak };
 
 // One parameter tensor as the optimizer sees it: its arena segment and its group's settings.
 // lr and weight_decay are what the kernels read (float32); lr_value and weight_decay_value
@@ -27,6 +41,10 @@ struct ParamSlot {
   double lr_value = 1e-3;
   double weight_decay_value = 0.0;
   const bool* trainable_flag = nullptr;  // the model's flag (ParamDecl::trainable); null: true
+  int64_t layer = -1;     // slots of one layer share it (per-layer clip); -1: a layer of its own
+  float l1 = 0.0f;        // L1 penalty λ: λ·sign(w) added to the gradient (Keras l1 regularizer)
+  float max_norm = 0.0f;  // > 0: every column's L2 norm ≤ max_norm after the update (Keras MaxNorm)
+  size_t columns = 0;     // columns of the (rows, columns) kernel the max-norm acts on
   void set_lr(double v) {
     lr_value = v;
     lr = static_cast<float>(v);
@@ -54,9 +72,23 @@ class Optimizer {
   // norm) instead of the fused kernels: tests compare the two.
   double step(bool reference = false);
 
+  // Starts a running average of the slots' parameters (from their current values; the first
+  // applied update copies, as AveragedModel). decay is the EMA's (ignored for Polyak).
+  void set_average(AverageMode mode, double decay);
+  // Exchanges the parameters and their average, slot by slot (twice restores both exactly).
+  // While swapped, step() refuses to run.
+  void swap_average();
+
   std::vector<ParamSlot> slots;
   ClipMode clip_mode;
   float clip_value;
+  NormalizeMode normalize = NormalizeMode::None;  // set by normalized rules (NormalizedSGD)
+  double normalize_eps = 1e-8;
+  AverageMode average = AverageMode::None;
+  double ema_decay = 0.999;
+  int64_t averaged_steps = 0;  // updates folded into the average
+  bool average_swapped = false;
+  AlignedBuffer averaged;            // the average, in the arena's layout (empty without averaging)
   int64_t steps = 0;                 // applied updates
   std::vector<int64_t> slot_steps;   // updates applied to each slot (torch keeps a step per tensor)
   int64_t skipped_steps = 0;         // non-finite gradients
@@ -78,6 +110,15 @@ class Optimizer {
   // The same update as a plain scalar loop that follows torch.optim's lines one by one.
   virtual void update_segment_reference(size_t k, const ParamSlot& s, float* p, const float* g,
                                         float gscale, float clip, int64_t t) = 0;
+
+ private:
+  // The per-slot gradient scale (clip and normalization) of the trainable slots idx with
+  // squared norms sq, whose global norm is `norm`.
+  std::vector<float> gradient_scales(const std::vector<size_t>& idx, std::vector<double> sq,
+                                     double norm) const;
+  void add_l1(float* g, const float* p, const std::vector<size_t>& idx, bool reference) const;
+  void apply_max_norm(float* p, const std::vector<size_t>& idx, bool reference) const;
+  void update_average(const float* p, bool reference);
 };
 
 // The two per-segment hooks every optimizer overrides: the fused pass and its reference twin.

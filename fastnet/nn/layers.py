@@ -215,6 +215,15 @@ class Dense(Layer):
     """Fully connected layer y = act(x·W + b), W stored (in_features, out_features).
 
     ``init="auto"`` picks Glorot, He or LeCun from the activation that follows (docs/architecture.md, "Initialization").
+
+    ``l1`` and ``max_norm`` act on the kernel W only (not the bias), inside every optimizer's
+    fused step, as Keras' ``kernel_regularizer=l1(l1)`` and ``kernel_constraint=MaxNorm(
+    max_norm, axis=0)``: λ·sign(W) is added to W's gradient before the gradient norm,
+    clipping and the update (it stays in ``W.grad``; the reported loss leaves the penalty
+    out); after the update each
+    output unit's incoming weight vector (a column of W) is rescaled by
+    min(‖w‖, c) / (1e-7 + ‖w‖). Both are fixed at construction (optimizers read them when
+    they are built) and saved with the layer's config.
     """
 
     kind = "dense"
@@ -228,6 +237,8 @@ class Dense(Layer):
         activation=None,
         alpha=None,
         weight_norm: bool = False,
+        l1=0.0,
+        max_norm=None,
     ):
         super().__init__()
         self.in_features = check_int(in_features, "in_features", 1, MAX_FEATURES)
@@ -252,6 +263,25 @@ class Dense(Layer):
             raise ValueError(
                 "Dense(weight_norm=True) cannot fuse activation='prelu'; add a PReLU layer after it"
             )
+        self._l1 = check_float(l1, "l1", low=0.0)
+        self._max_norm = None
+        if max_norm is not None:
+            self._max_norm = check_float(max_norm, "max_norm", low=0.0, low_open=True)
+        if self.weight_norm and (self._l1 or self._max_norm is not None):
+            raise ValueError(
+                "Dense(weight_norm=True) has no kernel W to regularize or constrain; "
+                "l1 and max_norm need weight_norm=False"
+            )
+
+    @property
+    def l1(self) -> float:
+        """The L1 penalty λ on the kernel (0: none); fixed at construction."""
+        return self._l1
+
+    @property
+    def max_norm(self):
+        """The max-norm bound c of each kernel column (None: none); fixed at construction."""
+        return self._max_norm
 
     def input_features(self):
         return self.in_features
@@ -392,6 +422,15 @@ def _activation_class(entry: dict):
 
         def _initialize(self, rng, next_activation) -> None:
             self._params["slope"].data[...] = self.init
+
+        namespace["_initialize"] = _initialize
+    learnable = entry.get("learnable")
+    if learnable:  # [switch, param]: a per-feature arena tensor `param` when the switch is on
+        start = learnable[1]
+
+        def _initialize(self, rng, next_activation) -> None:
+            if start in self._params:
+                self._params[start].data[...] = getattr(self, start)
 
         namespace["_initialize"] = _initialize
     cls = type(entry["class"], (Activation,), namespace)

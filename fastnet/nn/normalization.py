@@ -25,6 +25,24 @@ class BatchNorm(Layer):
     and ``bias`` (β, 0) when ``affine``; buffers ``running_mean`` (0) and ``running_var`` (1)
     live in the parameter arena (saved with the model, skipped by optimizers; see
     ``buffers()``). A ReLU layer right after it is fused into its kernel (nn/_fusion.py).
+
+    ``momentum=None`` is torch's cumulative moving average: the n-th training batch weighs
+    1/n (``running += (batch_stat - running) / n``), so the running statistics are the mean
+    over all training batches of the batch means and of the unbiased batch variances, the
+    population statistics of Ioffe & Szegedy 2015 (Algorithm 2). The count n is the buffer
+    ``num_batches_tracked`` (a float32: exact up to 2**24 batches), saved with the model.
+
+    Parameters
+    ----------
+    features : int
+        Width of the input and the output.
+    momentum : float or None, default 0.1
+        Weight of the batch statistic in the running update, in [0, 1]; None for the
+        cumulative average.
+    eps : float, default 1e-5
+        Added to the variance.
+    affine : bool, default True
+        Learned ``weight`` and ``bias``.
     """
 
     kind = "batchnorm"
@@ -33,11 +51,13 @@ class BatchNorm(Layer):
     _batch_statistics = _registry.layer_entry(kind)["batch_statistics"]
 
     def __init__(
-        self, features: int, momentum: float = 0.1, eps: float = 1e-5, affine: bool = True
+        self, features: int, momentum: float | None = 0.1, eps: float = 1e-5, affine: bool = True
     ):
         super().__init__()
         self.features = check_int(features, "features", 1, MAX_FEATURES)
-        self.momentum = check_float(momentum, "momentum", low=0.0, high=1.0)
+        self.momentum = (
+            None if momentum is None else check_float(momentum, "momentum", low=0.0, high=1.0)
+        )
         self.eps = check_float(eps, "eps", low=0.0, low_open=True)
         self.affine = _check_bool(affine, "affine")
 
@@ -48,7 +68,7 @@ class BatchNorm(Layer):
         return {
             "kind": "batchnorm",
             "features": self.features,
-            "momentum": self.momentum,
+            **({"cumulative": 1} if self.momentum is None else {"momentum": self.momentum}),
             "eps": self.eps,
             "affine": int(self.affine),
         }
@@ -59,6 +79,8 @@ class BatchNorm(Layer):
             self._params["bias"].data[...] = 0.0
         self._params["running_mean"].data[...] = 0.0
         self._params["running_var"].data[...] = 1.0
+        if "num_batches_tracked" in self._params:
+            self._params["num_batches_tracked"].data[...] = 0.0
 
     @property
     def running_mean(self):
@@ -70,6 +92,13 @@ class BatchNorm(Layer):
         """The running (unbiased) variance (features,) used at inference: a live view once
         built, else None."""
         return self._params["running_var"].data if self._params else None
+
+    @property
+    def num_batches_tracked(self):
+        """Training batches averaged so far (``momentum=None``), as an int; None otherwise or
+        before the model is built."""
+        p = self._params.get("num_batches_tracked") if self._params else None
+        return None if p is None else int(p.data[0])
 
     def __repr__(self) -> str:
         extra = "" if self.affine else ", affine=False"

@@ -11,7 +11,7 @@ from .. import _engine
 from .. import init as _init
 from .._loss_spec import for_model as _for_model
 from .._loss_spec import resolve as _resolve_loss
-from .._validate import as_batch, check_bool, check_int
+from .._validate import MAX_FEATURES, as_batch, check_bool, check_int
 from ._fusion import activation_after, compile_layers, needs_batch_statistics
 from .layers import Layer
 from .parameter import Parameter
@@ -68,6 +68,29 @@ def _unpickle_sequential(payload):
     return model_from_payload(payload)
 
 
+def _input_width(layers, input_dim) -> int:
+    """The model's input width: ``input_dim`` when given, else the width the first layer that
+    fixes one expects. The layers before it adapt to their input and keep its width (Dropout,
+    activations, a Residual block starting with one), so that width is the model's input too;
+    compile_layers then checks every width, ``input_dim`` against that layer included."""
+    given = None if input_dim is None else check_int(input_dim, "input_dim", 1, MAX_FEATURES)
+    for i, layer in enumerate(layers):
+        width = layer.input_features()
+        if width is not None:
+            if given is not None and given != width:
+                raise ValueError(
+                    f"input_dim={given} but layer {i} ({layer!r}) expects {width} input features"
+                )
+            return width
+    if given is not None:
+        return given
+    names = ", ".join(repr(layer) for layer in layers[:4]) + (", ..." if len(layers) > 4 else "")
+    raise ValueError(
+        f"cannot infer the input width: no layer fixes it ({names}); pass input_dim= "
+        "or add a Dense (or a BatchNorm, LayerNorm or PReLU given its features)"
+    )
+
+
 class Sequential:
     """A feed-forward stack of layers, compiled into one C++ model.
 
@@ -79,21 +102,27 @@ class Sequential:
     Parameters
     ----------
     *layers : Layer
-        The layers, in order. The first layer must fix the input width (a Dense, or a
-        BatchNorm, LayerNorm or PReLU given its features); each later width must match. A layer that belongs to another model, or is listed twice, is
-        cloned: models share nothing.
+        The layers, in order; each width must match the one before. Layers that adapt to
+        their input (Dropout, an activation) may come first: the input width is then taken
+        from the first layer that fixes one (a Dense, or a BatchNorm, LayerNorm or PReLU given
+        its features), or from ``input_dim``. A layer that belongs to another model, or is
+        listed twice, is cloned: models share nothing.
     seed : int or None, default None
         Seeds the initializers and the random streams (dropout masks, RReLU slopes, fit's
         shuffling when ``fit`` gets no seed of its own). None draws from the global generator
         (:func:`fastnet.manual_seed`).
+    input_dim : int or None, default None
+        The input width (columns of ``X``). Needed only when no layer fixes it (e.g.
+        ``Sequential(fn.Dropout(0.2), fn.Swish(learnable=True), input_dim=64)``); when given,
+        it must agree with the first layer that fixes one.
 
     Raises
     ------
     TypeError
         If an element of ``layers`` is not a fastnet layer, or ``seed`` is not an int or None.
     ValueError
-        If there is no layer, the widths do not match, or the first layer does not fix the
-        input width.
+        If there is no layer, the widths do not match (``input_dim`` included), or no layer
+        fixes the input width and ``input_dim`` is not given.
 
     See Also
     --------
@@ -108,27 +137,29 @@ class Sequential:
     (64, 10, 9610)
     >>> model[0]          # a layer; model[:1] is a new model (a copy)
     Dense(64, 128, activation='relu')
+    >>> fn.Sequential(fn.Dropout(0.2), fn.Dense(64, 10), seed=0).in_features  # input dropout
+    64
     """
 
-    def __init__(self, *layers, seed=None):
+    def __init__(self, *layers, seed=None, input_dim=None):
         # Construction in steps, so that a loader can check a declared architecture before
         # anything large is allocated (Sequential._unbuilt): own the layers and compile them
         # into C++ layer objects (_prepare: no arena yet), then allocate the arena, bind the
         # Parameters and run the initializers (_allocate).
-        self._prepare(layers, seed)
+        self._prepare(layers, seed, input_dim)
         self._allocate(initialize=True)
 
     @classmethod
-    def _unbuilt(cls, layers, seed):
+    def _unbuilt(cls, layers, seed, input_dim=None):
         """A model whose C++ layers exist but whose arena is not allocated yet: the caller
         checks ``_declared_tensors()`` (cheap: no memory proportional to the parameters), then
         calls ``_allocate(initialize=False)`` and fills every tensor itself (fastnet/io.py
         loading a file, unpickling). Nothing else may be used before ``_allocate``."""
         model = cls.__new__(cls)
-        model._prepare(layers, seed)
+        model._prepare(layers, seed, input_dim)
         return model
 
-    def _prepare(self, layers, seed) -> None:
+    def _prepare(self, layers, seed, input_dim=None) -> None:
         if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
             layers = tuple(layers[0])
         if not layers:
@@ -155,12 +186,7 @@ class Sequential:
         stream_seed = int(rng.integers(0, 2**63 - 1)) if drawn else int(seed)
         self._init_rng = rng  # the initializers draw from it in _allocate
 
-        width = own[0].input_features()
-        if width is None:
-            raise ValueError(
-                f"the first layer ({own[0]!r}) does not know its input width; "
-                "start the model with a Dense layer (or PReLU/BatchNorm with features)"
-            )
+        width = _input_width(own, input_dim)
         # BatchNorm→ReLU pairs become one C++ layer (nn/_fusion.py); _core_index maps each
         # Python layer to its C++ layer (None for a fused ReLU).
         configs, self._core_index, self._widths = compile_layers(own, width)
@@ -222,7 +248,11 @@ class Sequential:
 
     def __getitem__(self, idx):
         if isinstance(idx, slice):
-            return Sequential(*[layer._clone() for layer in self._layers[idx]], seed=self._seed)
+            start = range(len(self._layers))[idx][:1]
+            width = self._widths[start[0]] if start else None
+            return Sequential(
+                *[layer._clone() for layer in self._layers[idx]], seed=self._seed, input_dim=width
+            )
         return self._layers[idx]
 
     @property
@@ -541,6 +571,59 @@ class Sequential:
         X = as_batch(X, "X", self.in_features)
         rows = X.shape[0] if batch_size is None else min(batch_size, X.shape[0])
         return _engine.predict(self, X, rows)
+
+    def predict_mc(self, X, n_samples: int = 30, seed=None, batch_size=None) -> tuple:
+        """MC dropout (Gal & Ghahramani 2016): the mean and standard deviation of
+        ``n_samples`` stochastic predictions with dropout on.
+
+        Each pass is an inference pass, BatchNorm normalizing with its running statistics,
+        in which every Dropout / AlphaDropout layer draws a fresh mask (RReLU keeps its
+        inference slope). Nothing in the model changes: running statistics, weights and the
+        random stream that training masks come from are untouched, so training afterwards
+        draws the masks it would have drawn anyway.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, in_features)
+            Inputs.
+        n_samples : int, default 30
+            Stochastic passes T (at least 1).
+        seed : int, numpy.random.Generator or None, default None
+            Keys the masks: the same seed gives the same result, whatever ``batch_size``
+            (each element's mask depends on its row in ``X``, not on the chunk). None draws
+            the key from the global generator (:func:`fastnet.manual_seed`).
+        batch_size : int or None, default None
+            Rows per chunk, as in :meth:`predict`.
+
+        Returns
+        -------
+        mean, std : numpy.ndarray of shape (n, out_features), float32
+            Per output element, the mean over the passes and the standard deviation (ddof 0,
+            as ``numpy.std``; zero for ``n_samples=1``), accumulated in float64.
+
+        Raises
+        ------
+        TypeError
+            ``n_samples`` or ``batch_size`` not an int, ``seed`` of another type.
+        ValueError
+            ``n_samples`` or ``batch_size`` below 1, ``X`` of the wrong shape or not finite.
+
+        Examples
+        --------
+        >>> import numpy as np, fastnet as fn
+        >>> model = fn.Sequential(fn.Dense(4, 8, activation="relu"), fn.Dropout(0.5),
+        ...                       fn.Dense(8, 2), seed=0)
+        >>> mean, std = model.predict_mc(np.ones((3, 4), np.float32), n_samples=20, seed=1)
+        >>> mean.shape, std.shape
+        ((3, 2), (3, 2))
+        """
+        n_samples = check_int(n_samples, "n_samples", 1)
+        if batch_size is not None:
+            batch_size = check_int(batch_size, "batch_size", 1)
+        key = int(_init.rng_from_seed(seed).integers(0, 2**63 - 1))
+        X = as_batch(X, "X", self.in_features)
+        rows = X.shape[0] if batch_size is None else min(batch_size, X.shape[0])
+        return _engine.predict_mc(self, X, rows, n_samples, key)
 
     def to_inference(self, precision: str = "fp32"):
         """A frozen inference copy of this model (:class:`fastnet.InferenceModel`).

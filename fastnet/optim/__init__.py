@@ -4,18 +4,32 @@ The classes (SGD, Adam, AdamW, ...) are generated from the C++ optimizer registr
 (csrc/optim/<rule>.cpp: each update rule registers its name, class, doc and hyper-parameters
 with types, defaults and ranges): a new update rule needs no Python file. Their signatures
 follow torch.optim: ``Cls(params, lr=..., <hyper-parameters>, weight_decay=..., *, clip_norm=None,
-clip_layer_norm=None, clip_value=None, on_nonfinite="skip")``, with Adam's beta1/beta2 taken as
-the pair ``betas=(beta1, beta2)``."""
+clip_layer_norm=None, clip_tensor_norm=None, clip_value=None, on_nonfinite="skip", average=None,
+ema_decay=0.999)``, with Adam's beta1/beta2 taken as the pair ``betas=(beta1, beta2)``.
+
+``clip_layer_norm`` clips each layer's whole gradient vector [W, b] (its tensors together);
+``clip_tensor_norm`` clips each parameter tensor apart (Keras' per-variable ``clipnorm``; this
+is what ``clip_layer_norm`` meant before it was corrected).
+
+LBFGS, ConjugateGradient and NewtonCG are full-batch methods stepped with a closure
+(``step(closure)``, as torch.optim.LBFGS), in Python over the model's flat arena
+(fastnet/optim/lbfgs.py, conjugate_gradient.py, newton_cg.py); ``loss_closure`` makes the
+closure for a model, a batch and a fastnet loss."""
 
 import inspect
 
 from .. import _registry
+from .base import CLIP_KEYWORDS as _CLIP_KEYWORDS
 from .base import Optimizer
 from .clip import clip_grad_norm, clip_grad_value
+from .closure import loss_closure
+from .closure_optimizer import ClosureOptimizer
+from .conjugate_gradient import ConjugateGradient
+from .lbfgs import LBFGS
+from .newton_cg import NewtonCG
 
 # Hyper-parameters the registry stores one by one that torch.optim takes as one tuple.
 _PAIRS = {("beta1", "beta2"): "betas"}
-_CLIP_KEYWORDS = ("clip_norm", "clip_layer_norm", "clip_value")
 
 
 def _arguments(entry):
@@ -70,6 +84,8 @@ def _optimizer_class(entry):
     for k in _CLIP_KEYWORDS:
         sig.append(P(k, P.KEYWORD_ONLY, default=None))
     sig.append(P("on_nonfinite", P.KEYWORD_ONLY, default="skip"))
+    sig.append(P("average", P.KEYWORD_ONLY, default=None))
+    sig.append(P("ema_decay", P.KEYWORD_ONLY, default=0.999))
     signature = inspect.Signature(sig)
     rule = [(name, specs) for name, specs in arguments if not specs[0]["per_group"]]
 
@@ -90,6 +106,8 @@ def _optimizer_class(entry):
             {"lr": a["lr"], "weight_decay": a["weight_decay"]},
             **{k: a[k] for k in _CLIP_KEYWORDS},
             on_nonfinite=a["on_nonfinite"],
+            average=a["average"],
+            ema_decay=a["ema_decay"],
         )
 
     def _hparams(self):
@@ -102,10 +120,16 @@ def _optimizer_class(entry):
 
     __init__.__signature__ = signature
     clip_doc = (
-        "clip_norm, clip_layer_norm, clip_value : float, optional\n    At most one: "
-        "clip the global gradient norm, each tensor's norm, or each element, inside the "
-        "update pass.\non_nonfinite : {'skip', 'raise'}, default 'skip'\n    A step with a "
-        "non-finite gradient norm is skipped (with a warning) or raises."
+        "clip_norm, clip_layer_norm, clip_tensor_norm, clip_value : float, optional\n    At "
+        "most one, inside the update pass: clip the global gradient norm, each layer's "
+        "gradient norm ([W, b] together), each tensor's norm (W and b apart; Keras' "
+        "per-variable clipnorm), or each element.\non_nonfinite : {'skip', 'raise'}, default "
+        "'skip'\n    A step with a non-finite gradient norm is skipped (with a warning) or "
+        "raises.\naverage : {None, 'ema', 'polyak'}, default None\n    Keep a running average "
+        "of the parameters, updated after every applied update (torch.optim.swa_utils."
+        "AveragedModel: the first update copies, then lerp with 1 - ema_decay, or the mean "
+        "of the iterates): see averaged(), swap_average(), averaged_weights(); fit "
+        "validates on it.\nema_decay : float, default 0.999\n    The EMA's decay."
     )
     cls = type(
         entry["class"],
@@ -132,4 +156,10 @@ __all__ = sorted(cls.__name__ for cls in OPTIMIZERS.values()) + [
     "Optimizer",
     "clip_grad_norm",
     "clip_grad_value",
+    # Full-batch methods stepped with a closure (step(closure), as torch.optim.LBFGS).
+    "ClosureOptimizer",
+    "LBFGS",
+    "ConjugateGradient",
+    "NewtonCG",
+    "loss_closure",
 ]

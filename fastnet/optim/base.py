@@ -8,6 +8,7 @@ with the clip scale folded into that pass (csrc/optim/).
 from __future__ import annotations
 
 import abc
+import contextlib
 import copy
 from collections.abc import MutableMapping
 
@@ -17,7 +18,25 @@ from .. import _engine
 from .._validate import check_float, check_int
 from ..nn.parameter import Parameter
 
-_CLIP_MODES = {"clip_norm": 1, "clip_layer_norm": 2, "clip_value": 3}
+# The C++ ClipMode codes (csrc/optim/optimizer.h). clip_layer_norm clips each layer's whole
+# gradient [W, b]; clip_tensor_norm each tensor apart (what clip_layer_norm did before 0.x).
+_CLIP_MODES = {"clip_norm": 1, "clip_tensor_norm": 2, "clip_value": 3, "clip_layer_norm": 4}
+CLIP_KEYWORDS = ("clip_norm", "clip_layer_norm", "clip_tensor_norm", "clip_value")
+# The C++ AverageMode codes.
+_AVERAGE_MODES = {None: 0, "ema": 1, "polyak": 2}
+
+
+def _slot_layout(p, layer_ids: dict) -> tuple:
+    """(layer index, l1, max_norm, columns) of a parameter: tensors of one layer share the
+    index (per-layer clipping); a Dense kernel carries its layer's L1 penalty and max-norm
+    constraint (the bias never does, as Keras' kernel_regularizer / kernel_constraint)."""
+    from ..nn.layers import Dense
+
+    layer = p.layer
+    index = layer_ids.setdefault(id(layer), len(layer_ids))
+    if isinstance(layer, Dense) and layer._params.get("weight") is p:
+        return index, float(layer.l1), float(layer.max_norm or 0.0), int(p.shape[-1])
+    return index, 0.0, 0.0, 0
 
 
 def check_betas(betas) -> tuple:
@@ -91,8 +110,11 @@ class Optimizer(abc.ABC):
         *,
         clip_norm=None,
         clip_layer_norm=None,
+        clip_tensor_norm=None,
         clip_value=None,
         on_nonfinite="skip",
+        average=None,
+        ema_decay=0.999,
     ):
         self.defaults = dict(defaults)
         self.param_groups = self._make_groups(params)
@@ -106,13 +128,14 @@ class Optimizer(abc.ABC):
             for k, v in (
                 ("clip_norm", clip_norm),
                 ("clip_layer_norm", clip_layer_norm),
+                ("clip_tensor_norm", clip_tensor_norm),
                 ("clip_value", clip_value),
             )
             if v is not None
         }
         if len(clips) > 1:
             raise ValueError(
-                f"use at most one of clip_norm, clip_layer_norm, clip_value; got {', '.join(clips)}"
+                f"use at most one of {', '.join(CLIP_KEYWORDS)}; got {', '.join(clips)}"
             )
         self.clip_mode, self.clip = None, None
         if clips:
@@ -122,6 +145,14 @@ class Optimizer(abc.ABC):
             raise ValueError(f"on_nonfinite must be 'skip' or 'raise', got {on_nonfinite!r}")
         self.on_nonfinite = on_nonfinite
         self.last_grad_norm = None
+        if average is not None and not isinstance(average, str):
+            raise TypeError(
+                f"average must be None, 'ema' or 'polyak', got {type(average).__name__}"
+            )
+        if average not in _AVERAGE_MODES:
+            raise ValueError(f"average must be None, 'ema' or 'polyak', got {average!r}")
+        self.average = average
+        self.ema_decay = check_float(ema_decay, "ema_decay", low=0.0, high=1.0)
 
         self._base_lrs = [g["lr"] for g in self.param_groups]
         self._make_core()
@@ -130,8 +161,9 @@ class Optimizer(abc.ABC):
         """The fused C++ optimizer over the model's arena (fresh state: zero moments). From
         here on the groups' lr and weight_decay live in its slots."""
         groups = [{k: v for k, v in g.items()} for g in self.param_groups]
+        layer_ids = {}
         slots = [
-            (p._offset, p.size, g["lr"], g["weight_decay"], p._index)
+            (p._offset, p.size, g["lr"], g["weight_decay"], p._index, *_slot_layout(p, layer_ids))
             for g in groups
             for p in g["params"]
         ]
@@ -144,6 +176,8 @@ class Optimizer(abc.ABC):
             _CLIP_MODES.get(self.clip_mode, 0),
             float(self.clip or 0.0),
         )
+        if getattr(self, "average", None) is not None:  # pickles from before averaging lack it
+            _engine.set_average(self, _AVERAGE_MODES[self.average], self.ema_decay)
         self.param_groups, first = [], 0
         for gi, g in enumerate(groups):
             self.param_groups.append(ParamGroup(self, gi, first, g))
@@ -247,11 +281,101 @@ class Optimizer(abc.ABC):
         """Updates applied so far (what a schedule is evaluated at)."""
         return _engine.steps(self)
 
+    # ----- model averaging -----
+    def _check_average(self) -> None:
+        if getattr(self, "average", None) is None:
+            raise RuntimeError(
+                f"this {type(self).__name__} keeps no average; build it with "
+                "average='ema' or average='polyak'"
+            )
+
+    def averaged_weights(self) -> list:
+        """Copies of the averaged parameters, one array per parameter of this optimizer (in
+        ``param_groups`` order; ``model.parameters()`` order for an optimizer over the whole
+        model). Before the first update they equal the weights at construction.
+
+        Raises
+        ------
+        RuntimeError
+            Without ``average``.
+        """
+        self._check_average()
+        view = _engine.average_view(self)
+        if self.average_swapped:  # the average sits in the model, the raw weights here
+            return [p.data.copy() for g in self.param_groups for p in g["params"]]
+        return [
+            view[p._offset : p._offset + p.size].reshape(p.shape).copy()
+            for g in self.param_groups
+            for p in g["params"]
+        ]
+
+    @property
+    def average_swapped(self) -> bool:
+        """True while the average is in the model (inside :meth:`averaged`, or after an odd
+        number of :meth:`swap_average` calls); stepping then raises RuntimeError."""
+        return getattr(self, "average", None) is not None and _engine.average_swapped(self)
+
+    def swap_average(self) -> None:
+        """Exchange the model's parameters with the average, in place: the model then holds
+        the averaged weights and the optimizer the raw ones; a second call swaps them back
+        exactly. fit does not swap at its end (Keras' ``use_ema`` overwrites by default):
+        call this once after training to keep the average, or use :meth:`averaged`.
+
+        Raises
+        ------
+        RuntimeError
+            Without ``average``.
+        """
+        self._check_average()
+        _engine.swap_average(self)
+
+    @contextlib.contextmanager
+    def averaged(self):
+        """Context manager: the model holds the averaged weights inside the block, its own
+        weights again after it (also on an exception), e.g.
+        ``with opt.averaged(): model.evaluate(X, y, ...)`` or ``fn.save(model, path)``.
+        BatchNorm's running statistics are the model's own (not averaged, as torch's
+        ``AveragedModel(use_buffers=False)`` keeps them in sync with the model).
+
+        Raises
+        ------
+        RuntimeError
+            Without ``average``, or when the average is already swapped in.
+        """
+        self._check_average()
+        if self.average_swapped:
+            raise RuntimeError("the average is already swapped into the model")
+        _engine.swap_average(self)
+        try:
+            yield self
+        finally:
+            _engine.swap_average(self)
+
     # ----- state -----
     def state_dict(self) -> dict:
-        """A copy (not live views) of everything needed to resume."""
+        """A copy (not live views) of everything needed to resume (the parameter average and
+        its count included when ``average`` is set).
+
+        Raises
+        ------
+        RuntimeError
+            While the average is swapped into the model.
+        """
+        if self.average_swapped:
+            raise RuntimeError(
+                "state_dict() while the average is swapped into the model: swap it back first"
+            )
         counts = _engine.step_counts(self)
+        average = None
+        if getattr(self, "average", None) is not None:
+            average = {
+                "mode": self.average,
+                "ema_decay": self.ema_decay,
+                "steps": _engine.averaged_steps(self),
+                "values": _engine.average_view(self).copy(),
+            }
         return {
+            "average": average,
             "kind": self.kind,
             "hparams": [float(h) for h in self._hparams()],
             "param_groups": [
@@ -345,7 +469,9 @@ class Optimizer(abc.ABC):
             raise ValueError("state_dict has a different number of parameter step counts")
         if len(slot_state) != len(counts["slot_state"]):
             raise ValueError("state_dict has a different per-parameter scalar state")
+        average = self._check_average_state(state.get("average"))
         return {
+            "average": average,
             "arrays": arrays,
             "group_values": group_values,
             "base_lrs": base_lrs,
@@ -355,8 +481,42 @@ class Optimizer(abc.ABC):
             "slot_state": slot_state,
         }
 
+    def _check_average_state(self, saved):
+        """The validated (steps, values) of a state_dict's "average" entry, or None."""
+        mode = getattr(self, "average", None)
+        if saved is None:
+            if mode is not None:
+                raise ValueError(
+                    f"state_dict has no parameter average; this optimizer keeps {mode!r}"
+                )
+            return None
+        if not isinstance(saved, dict) or saved.get("mode") != mode:
+            got = saved.get("mode") if isinstance(saved, dict) else saved
+            raise ValueError(
+                f"state_dict's average is {got!r:.50}, this optimizer's average={mode!r}"
+            )
+        decay = check_float(
+            saved.get("ema_decay"), "state_dict average ema_decay", low=0.0, high=1.0
+        )
+        if decay != self.ema_decay:
+            raise ValueError(
+                f"state_dict was saved with ema_decay={decay}, this optimizer has {self.ema_decay}"
+            )
+        steps = check_int(saved.get("steps"), "state_dict average steps", 0, 2**63 - 1)
+        try:
+            values = np.asarray(saved.get("values"), dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"state_dict average values must be a float array: {e}") from None
+        if values.shape != _engine.average_view(self).shape:
+            raise ValueError("state_dict average does not match this model's arena")
+        return steps, values
+
     def _apply_state(self, checked: dict) -> None:
         """Write what ``_check_state`` validated (nothing here can fail on the values)."""
+        if checked.get("average") is not None:
+            steps, values = checked["average"]
+            _engine.average_view(self)[...] = values
+            _engine.set_averaged_steps(self, steps)
         for view, arr in zip(_engine.state_views(self), checked["arrays"]):
             view[...] = arr
         for g, (lr, wd) in zip(self.param_groups, checked["group_values"]):

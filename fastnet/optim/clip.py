@@ -1,7 +1,9 @@
 """Gradient clipping on a model's gradients, for hand-written loops (forward, backward, clip,
 step), as ``torch.nn.utils.clip_grad_norm_`` / ``clip_grad_value_``. The optimizers' clip keywords
-(clip_norm, clip_layer_norm, clip_value) do the same inside their update pass without writing
-the gradients back; use these functions when the clipped gradients themselves are wanted.
+(clip_norm, clip_layer_norm per layer, clip_tensor_norm per tensor, clip_value) do the same inside
+their update pass without writing the gradients back; use these functions when the clipped
+gradients themselves are wanted (clip_grad_norm over one layer's parameters,
+``layer.parameters()``, clips that layer's [W, b] together).
 Kernels: csrc/optim/clip.cpp (one segment_sumsq reduction, one in-place pass)."""
 
 from __future__ import annotations

@@ -3,13 +3,17 @@
     pip install torch==2.13.0 && python tests/golden/make_golden.py
 
 Writes tests/golden/torch_optim.npz (every optimizer case of tests/test_optim.py under
-plain, clip_norm, clip_layer_norm and clip_value, 20 steps), tests/golden/torch_norm.npz
-(BatchNorm1d and LayerNorm forward and backward at a size the threaded kernels take) and
+plain, clip_norm, clip_layer_norm (each layer's [W, b]), clip_tensor_norm (each tensor) and
+clip_value, 20 steps; AveragedModel's EMA and running mean over 20 SGD steps), tests/golden/torch_norm.npz
+(BatchNorm1d and LayerNorm forward and backward at a size the threaded kernels take, and
+BatchNorm1d(momentum=None)'s cumulative running statistics over five batches) and
 tests/golden/torch_activations.npz (every deterministic activation of tests/test_activations.py:
 value and gradient computed in float64, stored as float32, over a wide range of inputs) and
 tests/golden/torch_losses.npz (every loss PyTorch has, value and gradient, small and threaded)
 and tests/golden/torch_schedules.npz (the lr of every torch.optim.lr_scheduler twin of a
-fastnet schedule, tests/test_schedules.py TORCH_SCHEDULES, before each optimizer step).
+fastnet schedule, tests/test_schedules.py TORCH_SCHEDULES, before each optimizer step) and
+tests/golden/torch_lbfgs.npz (torch.optim.LBFGS on tests/test_optim_second_order.py's MLP
+problem, every LBFGS_CASES setting: per-step losses, final weights, evaluation counts).
 Inputs (initial weights, gradients, data) are stored with the outputs, so the CI tests need
 neither torch nor the same NumPy random streams.
 """
@@ -25,10 +29,17 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/ for test_optim's registry
 
-from test_optim import CASES, case_id, torch_clip  # noqa: E402
+from test_optim import (  # noqa: E402
+    CASES,
+    NUMPY_ONLY,
+    case_id,
+    numpy_sgd,
+    torch_averaged,
+    torch_clip,
+)
 
 STEPS = 20
-EXTRAS = ["plain", "clip_norm", "clip_layer_norm", "clip_value"]
+EXTRAS = ["plain", "clip_norm", "clip_layer_norm", "clip_tensor_norm", "clip_value"]
 SHAPES = [(6, 5), (5,), (5, 3), (3,)]  # Dense(6, 5), Dense(5, 3): weight (in, out), bias
 
 
@@ -44,6 +55,14 @@ def optim_golden() -> dict:
                 [(rng.standard_normal(s) * 2.0).astype(np.float32) for s in SHAPES]
                 for _ in range(STEPS)
             ]
+            if name in NUMPY_ONLY:  # no torch twin: the float64 NumPy reference
+                trajectory, norms = numpy_sgd(init, grads, kw, extra, normalized=True)
+                for i, w in enumerate(init):
+                    out[f"{key}|init{i}"] = w
+                    out[f"{key}|final{i}"] = trajectory[-1][i].astype(np.float32)
+                    out[f"{key}|grads{i}"] = np.stack([g[i] for g in grads])
+                out[f"{key}|norms"] = np.array(norms)
+                continue
             params = [torch.nn.Parameter(torch.tensor(w)) for w in init]
             opt = getattr(torch.optim, "NAdam" if name == "Nadam" else name)(params, **kw)
             norms = []
@@ -58,6 +77,14 @@ def optim_golden() -> dict:
                 out[f"{key}|final{i}"] = params[i].detach().numpy().copy()
                 out[f"{key}|grads{i}"] = np.stack([g[i] for g in grads])
             out[f"{key}|norms"] = np.array(norms)
+    for average in ("ema", "polyak"):  # torch.optim.swa_utils.AveragedModel over SGD steps
+        key = f"average|{average}"
+        init = [(rng.standard_normal(s) * 0.5).astype(np.float32) for s in SHAPES]
+        grads = [[rng.standard_normal(s).astype(np.float32) for s in SHAPES] for _ in range(STEPS)]
+        for i, (w, a) in enumerate(zip(init, torch_averaged(torch, average, init, grads))):
+            out[f"{key}|init{i}"] = w
+            out[f"{key}|final{i}"] = a
+            out[f"{key}|grads{i}"] = np.stack([g[i] for g in grads])
     return out
 
 
@@ -88,6 +115,24 @@ def norm_golden() -> dict:
         if kind == "bn":
             out["bn_running_mean"] = layer.running_mean.numpy()
             out["bn_running_var"] = layer.running_var.numpy()
+    # BatchNorm1d(momentum=None): the cumulative average over batches of different sizes and
+    # distributions (the m/(m−1) correction differs per batch); outputs in eval mode after.
+    sizes = (2, 5, 17, 64, 256)
+    batches = [
+        (rng.standard_normal((m, 24)) * (1 + i) + i - 2).astype(np.float32)
+        for i, m in enumerate(sizes)
+    ]
+    layer = torch.nn.BatchNorm1d(24, momentum=None)
+    layer.train()
+    with torch.no_grad():
+        for i, x in enumerate(batches):
+            out[f"cma_X{i}"] = x
+            out[f"cma_Y{i}"] = layer(torch.tensor(x)).numpy()
+            out[f"cma_running_mean{i}"] = layer.running_mean.numpy().copy()
+            out[f"cma_running_var{i}"] = layer.running_var.numpy().copy()
+        layer.eval()
+        out["cma_eval_Y"] = layer(torch.tensor(batches[0])).numpy()
+    out["cma_num_batches_tracked"] = layer.num_batches_tracked.numpy()
     return out
 
 
@@ -108,6 +153,17 @@ def activation_golden() -> dict:
         y.backward(torch.tensor(dY.astype(np.float64)))
         out[f"{name}_Y"] = y.detach().numpy().astype(np.float32)
         out[f"{name}_dZ"] = z.grad.numpy().astype(np.float32)
+    # Swish with a learned per-feature beta (Ramachandran et al. 2017): x·sigmoid(beta·x),
+    # its gradient in x and in beta by torch's autograd.
+    beta = rng.uniform(0.2, 3.0, Z.shape[1]).astype(np.float32)
+    z = torch.tensor(Z.astype(np.float64), requires_grad=True)
+    b = torch.tensor(beta.astype(np.float64), requires_grad=True)
+    y = z * torch.sigmoid(b * z)
+    y.backward(torch.tensor(dY.astype(np.float64)))
+    out["swish_beta"] = beta
+    out["swish_beta_Y"] = y.detach().numpy().astype(np.float32)
+    out["swish_beta_dZ"] = z.grad.numpy().astype(np.float32)
+    out["swish_beta_dbeta"] = b.grad.numpy().astype(np.float32)
     return out
 
 
@@ -149,18 +205,37 @@ def schedule_golden() -> dict:
     return {key: torch_schedule_values(torch, key) for key in TORCH_SCHEDULES}
 
 
-def main() -> None:
-    for name, data in (
-        ("torch_optim.npz", optim_golden()),
-        ("torch_norm.npz", norm_golden()),
-        ("torch_activations.npz", activation_golden()),
-        ("torch_losses.npz", loss_golden()),
-        ("torch_schedules.npz", schedule_golden()),
+def lbfgs_golden() -> dict:
+    from test_optim_second_order import LBFGS_CASES, lbfgs_problem, torch_lbfgs_run
+
+    problem = lbfgs_problem()
+    out = {"X": problem["X"], "y": problem["y"]}
+    out.update({f"init{i}": w for i, w in enumerate(problem["init"])})
+    for case, kwargs in sorted(LBFGS_CASES.items()):
+        run = torch_lbfgs_run(torch, problem, kwargs)
+        out[f"{case}|losses"] = run["losses"]
+        out[f"{case}|counts"] = run["counts"]
+        out.update({f"{case}|final{i}": w for i, w in enumerate(run["final"])})
+    return out
+
+
+def main(names) -> None:
+    """Write every golden file, or only those named (e.g. torch_optim.npz)."""
+    for name, make in (
+        ("torch_optim.npz", optim_golden),
+        ("torch_norm.npz", norm_golden),
+        ("torch_activations.npz", activation_golden),
+        ("torch_losses.npz", loss_golden),
+        ("torch_schedules.npz", schedule_golden),
+        ("torch_lbfgs.npz", lbfgs_golden),
     ):
+        if names and name not in names:
+            continue
+        data = make()
         path = os.path.join(HERE, name)
         np.savez_compressed(path, **data, torch_version=np.array(torch.__version__))
         print(f"wrote {path} ({os.path.getsize(path) / 1024:.0f} KiB, {len(data)} arrays)")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
