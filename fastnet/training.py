@@ -372,7 +372,7 @@ def _fit(
             shard,
             fresh=rng is not stored and (seed is None or isinstance(seed, np.random.Generator)),
         )
-        if not session.rank == 0:
+        if session.rank != 0:
             verbose = 0  # rank 0 prints
     params = {
         "epochs": epochs,
