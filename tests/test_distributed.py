@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from child import run_child
 
 import fastnet as fn
 from fastnet import distributed as dist
@@ -63,6 +64,25 @@ def reference(name):
             idx = np.concatenate([s[start : start + kw["batch_size"]] for s in shards])
             model.train_step(X[idx], y[idx], kw["loss"], opt)
     return [np.array(a) for a in model.state_arrays().values()]
+
+
+def reference_given():
+    """One process on the global batches of shard="given" without shuffling: rank r holds rows
+    40r .. 40r+39, global batch b is both ranks' batch b."""
+    model, opt, X, y, kw = make_case("bn")
+    for _ in range(kw["epochs"]):
+        for start in range(0, 40, kw["batch_size"]):
+            idx = np.concatenate(
+                [np.arange(r * 40, r * 40 + 40)[start : start + 4] for r in (0, 1)]
+            )
+            model.train_step(X[idx], y[idx], kw["loss"], opt)
+    return [np.array(a) for a in model.state_arrays().values()]
+
+
+def assert_close(got, expected):
+    for g, e in zip(got, expected):
+        scale = max(float(np.abs(e).max()), 1e-3)
+        assert float(np.abs(g - e).max()) / scale <= 1e-5
 
 
 def mpirun():
@@ -118,13 +138,18 @@ def test_equals_one_process_on_the_global_batches(ranks, name):
     _, _, weights = ranks
     expected = reference(name)
     got = [weights[0][f"{name}_{i}"] for i in range(len(expected))]
-    for g, e in zip(got, expected):
-        scale = max(float(np.abs(e).max()), 1e-3)
-        assert float(np.abs(g - e).max()) / scale <= 1e-5
+    assert_close(got, expected)
     # ... and the weights moved (20 steps): the comparison is not of two initial states.
     model = make_case(name)[0]
     initial = [np.array(a) for a in model.state_arrays().values()]
     assert any(float(np.abs(g - i).max()) > 1e-2 for g, i in zip(got, initial))
+
+
+@needs_mpirun
+def test_own_shards_equal_one_process_on_the_global_batches(ranks):
+    _, _, weights = ranks
+    expected = reference_given()
+    assert_close([weights[0][f"given_{i}"] for i in range(len(expected))], expected)
 
 
 @needs_mpirun
@@ -181,6 +206,31 @@ def test_an_uncaught_error_on_one_rank_ends_every_rank():
 
 def test_one_process_without_mpirun():
     assert (dist.rank(), dist.world_size(), dist.is_main()) == (0, 1, True)
+
+
+@needs_mpirun
+def test_distributed_fit_in_one_process_equals_plain_fit():
+    # A child process: MPI is initialised there (a singleton world of 1), not in pytest's.
+    out = run_child(
+        """
+        import numpy as np
+        from test_distributed import make_case
+        from fastnet import distributed as dist
+
+        weights = []
+        for distributed in (True, False):
+            model, opt, X, y, kw = make_case("bn")
+            model.fit(X, y, optimizer=opt, verbose=0, distributed=distributed, **kw)
+            weights.append([np.array(a) for a in model.state_arrays().values()])
+        # BatchNorm's synchronised sums are shifted by the running mean, not the first row:
+        # equal up to rounding.
+        diff = max(float(np.abs(a - b).max()) / max(float(np.abs(b).max()), 1e-3)
+                   for a, b in zip(*weights))  # fmt: skip
+        print(dist.rank(), dist.world_size(), diff <= 1e-6)
+        """,
+        timeout=120,
+    )
+    assert out.split() == ["0", "1", "True"]
 
 
 def test_shard_indices_pad_like_distributed_sampler():

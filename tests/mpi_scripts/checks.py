@@ -54,6 +54,15 @@ for name in CASES:
         arrays[f"{name}_{i}"] = np.array(p)
 
 
+# shard="given": each rank passes its own half of the rows (no shuffling).
+model, opt, X, y, kwargs = make_case("bn")
+half = slice(rank * 40, rank * 40 + 40)
+model.fit(X[half], y[half], optimizer=opt, distributed=True, shard="given", shuffle=False,
+          verbose=0, **kwargs)  # fmt: skip
+for i, p in enumerate(model.state_arrays().values()):
+    arrays[f"given_{i}"] = np.array(p)
+
+
 # Rank 0 alone asks to stop after 4 steps (mid-epoch); rank 1 alone after 2: rank 0 decides
 # for all, so both stop after step 4.
 class StopAt(fn.callbacks.Callback):
