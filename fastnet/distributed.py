@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import weakref
 
 import numpy as np
 
@@ -188,13 +189,21 @@ class Session:
         abi, addresses = _handles(MPI)
         self.rank = MPI.COMM_WORLD.Get_rank()
         self.world = MPI.COMM_WORLD.Get_size()
-        self.model = model
+        self._model = weakref.ref(model)  # Session.last must not keep a model alive
         self.floats = _engine.arena_floats(model)
         self.collective = _engine.make_collective(
             model, abi, addresses, self.rank, self.world, bool(sync_batchnorm)
         )
         self.closed = False
         Session.last = self
+
+    @property
+    def model(self):
+        """The model of this session."""
+        model = self._model()
+        if model is None:
+            raise RuntimeError("the model of this distributed session is gone")
+        return model
 
     def allreduce_timing(self) -> tuple:
         """(gradient all-reduces so far, seconds spent in them), timed in C++."""
