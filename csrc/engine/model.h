@@ -203,7 +203,8 @@ class Model {
       throw std::logic_error("this is an inference copy (bf16): it predicts but does not train");
   }
 
-  // The distributed part of train_step: the round's final all-reduce and the 1/world scale.
+  // The distributed part of train_step: the round's final all-reduce (the sum of the ranks'
+  // gradients of the loss divided by world, their mean).
   void reduce_gradients(std::exception_ptr error);
 
   std::vector<std::unique_ptr<Layer>> layers_;

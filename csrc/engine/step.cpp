@@ -17,9 +17,15 @@ double Model::train_step(const float* X, int64_t batch, const float* target, con
     std::exception_ptr error;
     try {
       const float* out = forward(X, batch, true, false);
-      value = loss_forward_backward(loss, lp, out, target, labels, train_ws_.grad_a.data(), batch,
-                                    layers_.back()->out, weights);
-      backward_impl(train_ws_.grad_a.data(), nullptr);
+      const int64_t cols = layers_.back()->out;
+      float* dY = train_ws_.grad_a.data();
+      value = loss_forward_backward(loss, lp, out, target, labels, dY, batch, cols, weights);
+      // The mean over the ranks, applied to dY (batch × out floats) rather than to the
+      // arena after the all-reduce: every gradient is linear in dY, BatchNorm's synchronised
+      // sums included, so the all-reduce's sum is then the mean.
+      const float scale = 1.0f / static_cast<float>(collective->world);
+      for (int64_t i = 0; i < batch * cols; ++i) dY[i] *= scale;
+      backward_impl(dY, nullptr);
     } catch (...) {
       error = std::current_exception();
     }
@@ -48,10 +54,6 @@ void Model::reduce_gradients(std::exception_ptr error) {
     throw PeerFailure(
         "another rank failed during this data-parallel step (its own error is raised there); "
         "the step was not applied");
-  const float scale = 1.0f / static_cast<float>(collective->world);
-  float* g = grads_.data();
-#pragma omp simd
-  for (size_t i = 0; i < arena_floats_; ++i) g[i] *= scale;
 }
 
 double Model::eval_loss(const float* X, int64_t batch, const float* target, const int32_t* labels,
