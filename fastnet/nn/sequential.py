@@ -723,6 +723,9 @@ class Sequential:
                     f"schedule must be a callable step -> lr, got {type(schedule).__name__}"
                 )
             optimizer.lr = schedule(optimizer.steps)
+            from ..training import apply_momentum
+
+            apply_momentum(schedule, optimizer, optimizer.steps)
         value, _ = _engine.train_step(self, X, target, labels, spec, optimizer)
         return value
 
