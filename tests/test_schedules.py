@@ -248,7 +248,8 @@ def test_optimizer_steps_with_the_scheduled_momentum(rule, three_phase, path):
     if rule == "sgd":
         opt, constructor = fn.optim.SGD(model.parameters(), lr=0.05, momentum=0.9), 0.9
     else:
-        opt, constructor = fn.optim.Adam(model.parameters(), lr=0.05), 0.9
+        opt = fn.optim.Adam(model.parameters(), lr=0.05, betas=(0.9, 0.999))
+        constructor = 0.9
     W_ref, b_ref = _numpy_onecycle_run(model, X, Y, sched, steps, rule, constructor)
     fixed = S.OneCycle(0.05, steps, pct_start=0.25, three_phase=three_phase, cycle_momentum=False)
     W_fixed, _ = _numpy_onecycle_run(model, X, Y, fixed, steps, rule, constructor)
@@ -265,7 +266,11 @@ def test_optimizer_steps_with_the_scheduled_momentum(rule, three_phase, path):
     name = "momentum" if rule == "sgd" else "beta1"
     assert opt.hparam(name) == pytest.approx(sched.momentum(steps - 1))
     # The cycled value is saved and restored with the state.
-    twin = type(opt)(model.parameters(), lr=0.05, **({"momentum": 0.9} if rule == "sgd" else {}))
+    twin = type(opt)(
+        model.parameters(),
+        lr=0.05,
+        **({"momentum": 0.9} if rule == "sgd" else {"betas": (0.9, 0.999)}),
+    )
     twin.load_state_dict(opt.state_dict())
     assert twin.hparam(name) == opt.hparam(name)
 
