@@ -1,8 +1,9 @@
 """Optimizer base: parameter groups, clipping options and the bridge to the fused C++ step.
 
-Every optimizer follows torch.optim's update formulas, names and defaults. The C++ side does
-one reduction for the gradient norms and one fused pass over (param, grad, state) per step,
-with the clip scale folded into that pass (csrc/optim/).
+Every optimizer follows torch.optim's update formulas, names and defaults (Adam/AdamW's beta2
+excepted: 0.99, tests/test_recipes.py). The C++ side does one reduction for the gradient norms
+and one fused pass over (param, grad, state) per step, with the clip scale folded into that
+pass (csrc/optim/).
 """
 
 from __future__ import annotations
