@@ -275,6 +275,26 @@ def test_optimizer_steps_with_the_scheduled_momentum(rule, three_phase, path):
     assert twin.hparam(name) == opt.hparam(name)
 
 
+def test_scheduled_beta1_survives_checkpoint_and_pickle(tmp_path):
+    import pickle
+
+    model, X, Y = _linear_problem()
+    opt = fn.optim.Adam(model.parameters(), lr=0.05)
+    sched = S.OneCycle(0.05, 40)
+    model.fit(X, Y, loss="mse", optimizer=opt, epochs=5, batch_size=4, schedule=sched, verbose=0)
+    live = opt.hparam("beta1")
+    assert live == pytest.approx(sched.momentum(opt.steps - 1)) and live != opt.betas[0]
+    path = str(tmp_path / "run.ckpt")
+    fn.save_checkpoint(path, model, opt, epoch=5)
+    twin_model, _, _ = _linear_problem(seed=1)
+    twin = fn.optim.Adam(twin_model.parameters(), lr=0.05)
+    fn.load_checkpoint(path, twin_model, twin)
+    assert twin.hparam("beta1") == live
+    assert pickle.loads(pickle.dumps((model, opt)))[1].hparam("beta1") == live
+    with pytest.raises(ValueError, match="cannot change"):
+        twin.load_state_dict({**opt.state_dict(), "scheduled_hparams": {"eps": 1e-3}})
+
+
 def test_onecycle_momentum_needs_a_momentum_optimizer():
     model, X, Y = _linear_problem()
     sched = S.OneCycle(0.05, 10)
