@@ -73,7 +73,7 @@ def _norm(a: np.ndarray) -> float:
 class DiagnosticsReport:
     """What :func:`inspect` found.
 
-    ``layers``: one dict per layer with index, name, width, act_mean, act_std, dead_fraction
+    ``layers``: one dict per layer with index, name, kind, width, act_mean, act_std, dead_fraction
     (None unless ReLU-family), saturated_fraction (None unless sigmoid/tanh), params
     ({name: {"grad_norm", "weight_norm", "update_ratio"}}), grad_norm (None without
     parameters) and update_ratio (‖Δ‖/‖w‖ over all of the layer's tensors together; None

@@ -90,7 +90,7 @@ class Schedule(abc.ABC):
         return None
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({args})"
 
 
@@ -356,9 +356,11 @@ class OneCycle(Schedule):
             )
         ends = [0.0] + [phase[0] for phase in self._phases]
         if not all(a < b for a, b in zip(ends, ends[1:])):
+            bound = "(1, total_steps)" + (
+                ", below (total_steps + 1) / 2 for three_phase" if self.three_phase else ""
+            )
             raise ValueError(
-                f"pct_start·total_steps must leave every phase at least one step (in "
-                f"(1, total_steps){', below (total_steps + 1) / 2 for three_phase' if three_phase else ''}); "
+                f"pct_start·total_steps must leave every phase at least one step (in {bound}); "
                 f"got pct_start={self.pct_start}, total_steps={self.total_steps}"
             )
 
