@@ -13,8 +13,10 @@ data, whole trainings with accuracy), predict (inference latency), import (fresh
 memory (peak RSS while training), scaling (the cost curve of the mnist step), sklearn
 (fastnet.sklearn.MLPClassifier vs scikit-learn's on digits, breast cancer and mnist10k:
 bench/sklearn_mlp.py), serving (latency at default threads, alone and beside a busy
-process, one process per peer: bench/serving.py), distributed (2 ranks under mpirun vs 1
-process, torch DDP gloo as the peer: bench/distributed.py). Peers run interleaved in one process (A B C A B C ...); a figure is the
+process, one process per peer: bench/serving.py), trainability (a 20-layer ReLU MLP on digits:
+failures of plain Adam over 5 rates x 5 seeds and fn.fit_auto's accuracy per seed, beside
+PyTorch's defaults, at one thread: bench/trainability.py), distributed (2 ranks under mpirun vs
+1 process, torch DDP gloo as the peer: bench/distributed.py). Peers run interleaved in one process (A B C A B C ...); a figure is the
 median over repetitions after a warm-up. Prints the tables and the targets, writes
 bench/results/latest.json, latest.png (with matplotlib) and, after a full default run,
 bench/results/README_TABLE.md.
@@ -56,6 +58,7 @@ import scaling  # noqa: E402
 import serving  # noqa: E402
 import sklearn_mlp  # noqa: E402
 import torch_peer  # noqa: E402
+import trainability  # noqa: E402
 from measure import SETTLE_S, Threads, interleaved, interleaved_runs  # noqa: E402
 from report import Table, Target, fmt, plot, ratio, targets_table  # noqa: E402
 from workloads import Workload, describe, gemm_ceiling, make_workloads  # noqa: E402
@@ -70,6 +73,7 @@ SECTIONS = (
     "scaling",
     "serving",
     "sklearn",
+    "trainability",
     "distributed",
 )
 QUICK = ("tiny", "mnist", "optim", "digits", "predict", "import")
@@ -826,7 +830,11 @@ def main(argv=None):
     else:
         names = [w for w in available if w in QUICK] if args.quick else available
     if not fastnet_runner.has_adam() or "wide" not in loads:
-        names = [w for w in names if w not in SECTIONS[:4] + ("memory", "scaling", "serving")]
+        names = [
+            w
+            for w in names
+            if w not in SECTIONS[:4] + ("memory", "scaling", "serving", "trainability")
+        ]
     st = Settings(args.quick, args.reps)
     optimizers = ["sgd"] + (["adam"] if fastnet_runner.has_adam() else [])
     train_names = [w for w in names if w in loads]
@@ -877,6 +885,7 @@ def main(argv=None):
             "sklearn",
         )
     }
+    res["trainability"] = {}
     res["import"], res["stream"], res["serving_method"] = {}, {}, {}
     res["distributed"] = {}
     res["predict_agreement"] = None
@@ -931,6 +940,9 @@ def main(argv=None):
             ),
             flush=True,
         )
+    if "trainability" in names:  # accuracies, not timings: one thread, once
+        with Threads(1):
+            res["trainability"] = trainability.run()
     if "serving" in names:  # its own processes, default threads: serving.py
         res["serving"], res["serving_method"] = serving.run(st.quick, args.reps)
         notes += serving.notes(res["serving"], res["serving_method"])
@@ -952,8 +964,9 @@ def main(argv=None):
     else:
         notes.append(load)
 
-    tables = make_tables(res, peaks)
+    tables = make_tables(res, peaks) + trainability.tables(res["trainability"], Table)
     targets = make_targets(res, fastnet_runner.has_adam(), peaks)
+    targets += trainability.targets(res["trainability"], Target)
     print()
     print(f"fastnet benchmark, {machine_line}")
     for t in tables:

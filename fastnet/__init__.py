@@ -43,6 +43,7 @@ _LAZY_MODULES = (
     "tabular",
     "onnx",
     "inference",
+    "recipes",
     "distributed",
 )
 _LAZY_NAMES = {
@@ -56,6 +57,7 @@ _LAZY_NAMES = {
     "clip_grad_value": ("optim.clip", "clip_grad_value"),
     "Ensemble": ("ensemble", "Ensemble"),
     "lr_find": ("lr_finder", "lr_find"),
+    "fit_auto": ("recipes", "fit_auto"),
     "export_onnx": ("onnx", "export_onnx"),
     "InferenceModel": ("inference", "InferenceModel"),
 }
@@ -95,6 +97,7 @@ __all__ = [
     "datasets",
     "diagnostics",
     "export_onnx",
+    "fit_auto",
     "get_num_threads",
     "inference",
     "init",
@@ -106,6 +109,7 @@ __all__ = [
     "manual_seed",
     "metrics",
     "optim",
+    "recipes",
     "save",
     "save_bundle",
     "save_checkpoint",

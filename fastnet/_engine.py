@@ -347,6 +347,20 @@ def set_slot_lr(optimizer, slot: int, value: float) -> None:
     optimizer._core.set_slot_lr(slot, value)
 
 
+def scheduled_hparam(optimizer, name: str):
+    """The live value of a hyper-parameter a schedule may change (momentum, beta1, ...), or
+    None when the update rule cannot change it between steps."""
+    try:
+        return optimizer._core.scheduled_hparam(name)
+    except KeyError:
+        return None
+
+
+def set_scheduled_hparam(optimizer, name: str, value: float) -> None:
+    """Write such a hyper-parameter; it takes effect at the next step."""
+    optimizer._core.set_scheduled_hparam(name, float(value))
+
+
 def slot_weight_decay(optimizer, slot: int) -> float:
     return optimizer._core.slot_weight_decay(slot)
 

@@ -1,19 +1,25 @@
 """Gradient-health diagnostics: one inspected step (:func:`inspect`) and a training-time
 monitor of per-layer gradient norms (:class:`GradientMonitor`).
 
-Default verdict rule (docs/architecture.md, "Tools"), on the layers that hold parameters:
+Default verdict rule (docs/architecture.md, "Tools"), on the layers that hold parameters; the
+first rule that fires decides:
 
-- **exploding** when any activation, gradient norm or the loss is not finite, when the
-  first parametrized layer's gradient norm exceeds ``exploding_ratio`` (1e3) × the last one's,
-  or — the same test on the forward pass — when a hidden layer's output std exceeds
-  ``exploding_ratio`` × the input's std (activations growing layer after layer, as with a too
-  large init: the gradients of every layer then grow together and their ratio stays near 1);
-- **vanishing** when that ratio is below ``vanishing_ratio`` (1e-3), when every gradient is
-  zero, or when more than ``inactive_fraction`` (50%) of the hidden units are saturated or dead
-  (width-weighted over the hidden ReLU-family, sigmoid and tanh outputs; the output layer is
-  excluded, since a confident sigmoid/softmax output is expected to saturate);
+- **exploding** when any activation, gradient norm or the loss is not finite;
+- from the per-layer gradient rate ρ = (‖g_first‖/‖g_last‖)^(1/depth) (depth: weight layers
+  between them): **exploding** when ρ > 1.25 and **vanishing** when ρ < 0.8 = 1/1.25, each once
+  the end-to-end ratio is beyond a factor 10 (over a few layers a factor 2-3 is the layers'
+  shapes, not a trend);
+- **vanishing** when more than 25% of the hidden sigmoid/tanh outputs are saturated (σ' below
+  4% of its peak): seed 004's sigmoid net with N(0, 1) weights (37-45% saturated, ρ 0.55-0.9
+  at width 64) at every depth;
+- **exploding** / **vanishing** when a hidden output's std is above 1e3 × / below 1e-3 × the
+  input's (activations growing layer after layer, as with a too large init: the gradients of
+  every layer then grow together and their ratio stays near 1; or collapsing);
+- **vanishing** when more than 50% of the hidden ReLU-family units are dead;
 - **healthy** otherwise.
 
+Measured in tests/test_diagnostics.py (digits, width 64, depths 5-50, 5 seeds): the sigmoid
+N(0, 1) nets are all flagged; He/ReLU, Glorot/tanh, LeCun/SELU and He/ReLU+BatchNorm nets never.
 Glorot & Bengio (AISTATS 2010) show the saturated-sigmoid failure; He et al. (ICCV 2015) the
 variance argument behind the ratio test.
 """
@@ -33,6 +39,8 @@ from .callbacks import Callback
 # Outputs whose never-positive units are "dead" (no or almost no gradient flows through them).
 RELU_FAMILY = ("relu", "leaky_relu", "prelu", "rrelu")
 SATURATING = ("sigmoid", "tanh")
+# Layers whose parameters (scale and shift) sit inside a weight layer's Dense→norm pair.
+NORMALIZATION = ("batchnorm", "layernorm")
 SIGMOID_BAND = (0.01, 0.99)  # sigmoid outputs outside it are saturated (σ' < 0.0099)
 TANH_LIMIT = 0.99  # |tanh| above it is saturated (1 - tanh² < 0.0199)
 
@@ -65,7 +73,7 @@ def _norm(a: np.ndarray) -> float:
 class DiagnosticsReport:
     """What :func:`inspect` found.
 
-    ``layers``: one dict per layer with index, name, width, act_mean, act_std, dead_fraction
+    ``layers``: one dict per layer with index, name, kind, width, act_mean, act_std, dead_fraction
     (None unless ReLU-family), saturated_fraction (None unless sigmoid/tanh), params
     ({name: {"grad_norm", "weight_norm", "update_ratio"}}), grad_norm (None without
     parameters) and update_ratio (‖Δ‖/‖w‖ over all of the layer's tensors together; None
@@ -142,7 +150,40 @@ class DiagnosticsReport:
         return plot_diagnostics(self, path)
 
 
-def _verdict(rows, loss, input_std, vanishing_ratio, exploding_ratio, inactive_fraction):
+def _gradient_trend(rows):
+    """(end-to-end ratio, per-layer rate, depth) of the gradient norms, or None.
+
+    The ratio is the first parametrized layer's gradient norm over the last one's; the rate is
+    ``ratio ** (1 / depth)``, the geometric factor per layer, so that nets of any depth are
+    judged on the same scale (He et al. 2015 derive the per-layer factor; Glorot & Bengio 2010
+    measure it). Depth counts the weight layers: a normalization layer's scale and shift sit
+    inside a Dense→BatchNorm pair and add no depth.
+    """
+    with_params = [r for r in rows if r["grad_norm"] is not None]
+    if len(with_params) < 2:
+        return None
+    g0, g1 = with_params[0]["grad_norm"], with_params[-1]["grad_norm"]
+    depth = max(sum(1 for r in with_params if r["kind"] not in NORMALIZATION) - 1, 1)
+    if g0 == 0.0 and g1 == 0.0:
+        return 0.0, 0.0, depth
+    ratio = math.inf if g1 == 0.0 else g0 / g1
+    rate = 0.0 if ratio == 0.0 else math.exp(math.log(ratio) / depth)
+    return ratio, rate, depth
+
+
+def _unit_fraction(rows, key):
+    """Width-weighted mean of ``key`` over the hidden layers that report it (the output layer
+    is left out: a confident sigmoid/softmax output is expected to saturate)."""
+    inactive = total = 0.0
+    for r in rows[:-1]:
+        if r[key] is not None:
+            inactive += r[key] * r["width"]
+            total += r["width"]
+    return inactive / total if total else None
+
+
+def _verdict(rows, loss, input_std, t):
+    """(verdict, reason, signals) from the per-layer rows and the thresholds ``t``."""
     for r in rows:
         if not (math.isfinite(r["act_mean"]) and math.isfinite(r["act_std"])):
             return "exploding", f"layer {r['index']} ({r['name']}) has non-finite activations"
@@ -151,53 +192,65 @@ def _verdict(rows, loss, input_std, vanishing_ratio, exploding_ratio, inactive_f
             return "exploding", f"layer {r['index']} ({r['name']}) has a non-finite gradient norm"
     if not math.isfinite(loss):
         return "exploding", f"the loss is not finite ({loss})"
-    with_params = [r for r in rows if r["grad_norm"] is not None]
-    if with_params:
-        first, last = with_params[0], with_params[-1]
-        g0, g1 = first["grad_norm"], last["grad_norm"]
-        if g0 == 0.0 and g1 == 0.0:
+    trend = _gradient_trend(rows)
+    saturated = _unit_fraction(rows, "saturated_fraction")
+    dead = _unit_fraction(rows, "dead_fraction")
+    if trend is not None:
+        ratio, rate, depth = trend
+        if (
+            ratio == 0.0
+            and rate == 0.0
+            and all(r["grad_norm"] == 0.0 for r in rows if r["grad_norm"] is not None)
+        ):
             return "vanishing", "every gradient is zero"
-        ratio = math.inf if g1 == 0.0 else g0 / g1
-        if ratio > exploding_ratio:
+        # A rate counts once the end-to-end change is material (min_change): over a few layers
+        # a factor of 2-3 between the first and the last layer is their shapes, not a trend.
+        if rate > t["exploding_rate"] and ratio > t["min_change"]:
             return "exploding", (
-                f"first layer's gradient norm is {ratio:.3g} x the last layer's "
-                f"(> {exploding_ratio:g})"
+                f"gradient norm grows {rate:.3g}x per layer toward the input "
+                f"(> {t['exploding_rate']:g}; first/last layer {ratio:.3g} over {depth} layers)"
             )
-        if ratio < vanishing_ratio:
+        if rate < t["vanishing_rate"] and ratio < 1.0 / t["min_change"]:
             return "vanishing", (
-                f"first layer's gradient norm is {ratio:.3g} x the last layer's "
-                f"(< {vanishing_ratio:g})"
+                f"gradient norm shrinks {rate:.3g}x per layer toward the input "
+                f"(< {t['vanishing_rate']:g}; first/last layer {ratio:.3g} over {depth} layers)"
             )
+    # Saturated sigmoid/tanh units pass < 4% of their peak derivative (SIGMOID_BAND,
+    # TANH_LIMIT): their weights barely learn whatever the gradient norms say (with very large
+    # weights, as N(0, 1) in wide layers, the norms can even grow toward the input while most
+    # units are stuck; Glorot & Bengio 2010, Fig. 2-4).
+    if saturated is not None and saturated > t["saturated_fraction"]:
+        rate_text = "" if trend is None else f"; gradient norm x{trend[1]:.3g} per layer"
+        return "vanishing", (
+            f"{saturated:.0%} of hidden sigmoid/tanh outputs are saturated "
+            f"(> {t['saturated_fraction']:.0%}){rate_text}"
+        )
     if input_std > 0:
         for r in rows[:-1]:
-            if r["act_std"] > exploding_ratio * input_std:
+            if r["act_std"] > t["activation_ratio"] * input_std:
                 return "exploding", (
                     f"layer {r['index']} ({r['name']}) output std is "
                     f"{r['act_std'] / input_std:.3g} x the input's "
-                    f"(> {exploding_ratio:g})"
+                    f"(> {t['activation_ratio']:g})"
                 )
-    # Hidden outputs only: the model's own output is allowed to saturate.
-    inactive = total = 0.0
-    for r in rows[:-1]:
-        frac = r["dead_fraction"] if r["dead_fraction"] is not None else r["saturated_fraction"]
-        if frac is not None:
-            inactive += frac * r["width"]
-            total += r["width"]
-    if total and inactive / total > inactive_fraction:
+            if r["act_std"] < input_std / t["activation_ratio"]:
+                return "vanishing", (
+                    f"layer {r['index']} ({r['name']}) output std is "
+                    f"{r['act_std'] / input_std:.3g} x the input's "
+                    f"(< 1/{t['activation_ratio']:g}): the activations collapse"
+                )
+    if dead is not None and dead > t["dead_fraction"]:
         return "vanishing", (
-            f"{inactive / total:.0%} of hidden units are saturated or dead "
-            f"(> {inactive_fraction:.0%})"
+            f"{dead:.0%} of hidden ReLU-family units are dead (> {t['dead_fraction']:.0%})"
         )
-    ratio_text = ""
-    if with_params and with_params[-1]["grad_norm"]:
-        ratio_text = (
-            f"first/last gradient-norm ratio "
-            f"{with_params[0]['grad_norm'] / with_params[-1]['grad_norm']:.3g}, "
-        )
-    frac_text = (
-        f"{inactive / total:.0%} of hidden units inactive" if total else "no saturating units"
-    )
-    return "healthy", ratio_text + frac_text
+    parts = []
+    if trend is not None:
+        parts.append(f"gradient norm x{trend[1]:.3g} per layer (first/last {trend[0]:.3g})")
+    if saturated is not None:
+        parts.append(f"{saturated:.0%} of hidden sigmoid/tanh outputs saturated")
+    if dead is not None:
+        parts.append(f"{dead:.0%} of hidden ReLU units dead")
+    return "healthy", ", ".join(parts) or "no gradient to judge"
 
 
 def inspect(
@@ -207,9 +260,12 @@ def inspect(
     loss,
     optimizer=None,
     *,
-    vanishing_ratio=1e-3,
-    exploding_ratio=1e3,
-    inactive_fraction=0.5,
+    vanishing_rate=0.8,
+    exploding_rate=1.25,
+    min_change=10.0,
+    saturated_fraction=0.25,
+    dead_fraction=0.5,
+    activation_ratio=1e3,
 ) -> DiagnosticsReport:
     """One training-mode forward and backward on (X, y), without changing the model.
 
@@ -219,6 +275,54 @@ def inspect(
     (exact for every optimizer, momentum, Adam moments and clipping included; for plain SGD it
     equals lr·‖g‖/‖w‖). Weights, gradients, the optimizer's state and the model's random-stream
     counter are all restored, so a later step is unaffected.
+
+    The verdict (first rule that fires, module docstring): *exploding* on anything non-finite;
+    then the per-layer rate ρ = (first/last gradient norm)^(1/depth): *exploding* when
+    ρ > ``exploding_rate`` and *vanishing* when ρ < ``vanishing_rate``, each once the end-to-end
+    ratio has moved by more than ``min_change``; *vanishing* when more than
+    ``saturated_fraction`` of the hidden sigmoid/tanh outputs are saturated; a
+    hidden output std beyond ``activation_ratio`` × (or below 1/``activation_ratio`` ×) the
+    input's; more than ``dead_fraction`` dead hidden ReLU units; *healthy* otherwise.
+
+    Parameters
+    ----------
+    model : Sequential
+    X : array_like, shape (n, features)
+    y : array_like
+        Targets in the form ``loss`` takes.
+    loss : str or callable
+        A fastnet loss (name or ``fn.losses`` function).
+    optimizer : Optimizer, optional
+        Measure each tensor's would-be update ratio with it.
+    vanishing_rate : float, default 0.8
+        Per-layer gradient factor below which the gradient vanishes (in (0, 1]): 0.8 loses
+        an order of magnitude every 10 layers (1/0.8 = 1.25 is the exploding default).
+    exploding_rate : float, default 1.25
+        Per-layer gradient factor above which it explodes (>= 1). Above the
+        sqrt(π/(π−1)) ≈ 1.21 growth that BatchNorm+ReLU nets show at initialization (Yang et
+        al., ICLR 2019), which their normalization absorbs.
+    min_change : float, default 10.0
+        The first/last gradient-norm ratio must differ from 1 by more than this factor before
+        a rate counts (>= 1).
+    saturated_fraction : float, default 0.25
+        The share of saturated hidden sigmoid/tanh outputs that is flagged (in [0, 1]).
+    dead_fraction : float, default 0.5
+        The share of dead hidden ReLU-family units that is flagged (in [0, 1]).
+    activation_ratio : float, default 1e3
+        A hidden output std this many times larger (or smaller) than the input's is flagged
+        as exploding (or collapsing: vanishing) (>= 1).
+
+    Returns
+    -------
+    DiagnosticsReport
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a Sequential or ``optimizer`` not an optimizer.
+    ValueError
+        If a threshold is out of its range, ``loss`` is not a fastnet loss, or X / y are
+        malformed.
     """
     from .nn.sequential import Sequential
     from .optim.base import check_optimizer_for
@@ -227,9 +331,18 @@ def inspect(
         raise TypeError(f"model must be a fastnet Sequential, got {type(model).__name__}")
     if optimizer is not None:
         check_optimizer_for(model, optimizer)
-    vanishing_ratio = check_float(vanishing_ratio, "vanishing_ratio", low=0.0, low_open=True)
-    exploding_ratio = check_float(exploding_ratio, "exploding_ratio", low=1.0)
-    inactive_fraction = check_float(inactive_fraction, "inactive_fraction", low=0.0, high=1.0)
+    thresholds = {
+        "vanishing_rate": check_float(
+            vanishing_rate, "vanishing_rate", low=0.0, high=1.0, low_open=True
+        ),
+        "exploding_rate": check_float(exploding_rate, "exploding_rate", low=1.0),
+        "min_change": check_float(min_change, "min_change", low=1.0),
+        "saturated_fraction": check_float(
+            saturated_fraction, "saturated_fraction", low=0.0, high=1.0
+        ),
+        "dead_fraction": check_float(dead_fraction, "dead_fraction", low=0.0, high=1.0),
+        "activation_ratio": check_float(activation_ratio, "activation_ratio", low=1.0),
+    }
     spec = for_model(resolve_loss(loss), model)
     if spec.custom is not None:
         raise ValueError(f"loss {loss!r} is not a fastnet loss (a name or a fn.losses function)")
@@ -249,6 +362,7 @@ def inspect(
             row = {
                 "index": i,
                 "name": _layer_name(layer),
+                "kind": layer.kind,
                 "width": int(act.shape[1]),
                 "act_mean": float(np.mean(act, dtype=np.float64)),
                 "act_std": float(np.std(act, dtype=np.float64)),
@@ -274,14 +388,7 @@ def inspect(
             rows.append(row)
         if optimizer is not None:
             _would_be_updates(model, optimizer, rows, saved_params)
-    verdict, reason = _verdict(
-        rows,
-        float(value),
-        float(np.std(X, dtype=np.float64)),
-        vanishing_ratio,
-        exploding_ratio,
-        inactive_fraction,
-    )
+    verdict, reason = _verdict(rows, float(value), float(np.std(X, dtype=np.float64)), thresholds)
     return DiagnosticsReport(rows, float(value), verdict, reason)
 
 

@@ -218,6 +218,17 @@ class _Progress:
             print(f"epoch {epoch + 1}/{self.epochs} - {seconds:.2f}s - {text}", flush=True)
 
 
+def apply_momentum(schedule, optimizer, step) -> bool:
+    """Write ``schedule.momentum(step)`` into the optimizer (1cycle's cycle_momentum); False
+    when the schedule sets no momentum."""
+    at = getattr(schedule, "momentum", None)
+    value = at(step) if callable(at) else None
+    if value is None:
+        return False
+    optimizer.set_momentum(value)
+    return True
+
+
 def _prepare_xy(model, X, y, spec, name_x="X", name_y="y"):
     X = as_batch(X, name_x, model.in_features)
     target, labels = spec.prepare_target(y, X.shape[0], model.out_features, name_y)
@@ -385,7 +396,14 @@ def _fit(
     model._training = context
     history = context.history
     cbs = CallbackList(callbacks, model, params, context)
-    interval = cbs.batch_interval() or steps_per_epoch
+    # A schedule that cycles the momentum (OneCycle) sets it before every step from Python:
+    # the chunks shrink to one step (the momentum lives in the update rule, not in the slots).
+    per_step_momentum = (
+        schedule is not None
+        and schedule_interval == "step"
+        and apply_momentum(schedule, optimizer, optimizer.steps)
+    )
+    interval = 1 if per_step_momentum else cbs.batch_interval() or steps_per_epoch
     progress = _Progress(verbose, epochs, steps_per_epoch)
     base0 = optimizer._base_lrs[0]
     slot_base = None
@@ -421,11 +439,14 @@ def _fit(
         batch = 0
         if schedule is not None and schedule_interval == "epoch":
             optimizer.lr = float(schedule(epoch))
+            apply_momentum(schedule, optimizer, epoch)
         while batch < steps_per_epoch:
             count = min(interval, steps_per_epoch - batch)
             factors = None
             if schedule is not None and schedule_interval == "step":
                 start = optimizer.steps
+                if per_step_momentum:
+                    apply_momentum(schedule, optimizer, start)
                 lrs = np.array([schedule(start + k) for k in range(count)], dtype=np.float64)
                 if not np.all(np.isfinite(lrs)) or np.any(lrs < 0):
                     raise ValueError("schedule returned a negative or non-finite learning rate")

@@ -180,6 +180,45 @@ def test_deep_relu_with_he_init_is_healthy(seed):
     assert rep.verdict == "healthy", rep.reason
 
 
+DEPTHS = (5, 10, 20, 30, 40, 50)
+SEEDS = range(5)
+# Seed 004's example (sigmoid, N(0, 1) weights) and nets initialised as their activation asks.
+HEALTHY = {
+    "He/ReLU": (fn.ReLU, "he_normal", False),
+    "Glorot/tanh": (fn.Tanh, "glorot_normal", False),
+    "LeCun/SELU": (fn.SELU, "lecun_normal", False),
+    "He/ReLU+BatchNorm": (fn.ReLU, "he_normal", True),
+}
+
+
+def _digits_net(act, init, depth, seed, batchnorm):
+    return _deep(act, init, depth=depth, width=64, d_in=64, seed=seed, batchnorm=batchnorm)
+
+
+def test_verdict_detection_and_false_alarm_rates_over_depths_and_seeds():
+    """The seed's sigmoid N(0, 1) MLP is flagged at every depth from 20 layers (it is at 5 and
+    10 too), nets initialised for their activation never are; both rates are printed."""
+    X, y, _, _ = fn.datasets.load_digits()
+    flagged = {d: 0 for d in DEPTHS}
+    alarms, healthy_total = [], 0
+    for seed in SEEDS:
+        rows = np.random.default_rng(seed).choice(len(X), 128, replace=False)
+        Xb, yb = X[rows], y[rows]
+        for depth in DEPTHS:
+            rep = inspect(_digits_net(fn.Sigmoid, N01, depth, seed, False), Xb, yb, CE)
+            flagged[depth] += rep.verdict == "vanishing"
+            for name, (act, init, bn) in HEALTHY.items():
+                rep = inspect(_digits_net(act, init, depth, seed, bn), Xb, yb, CE)
+                healthy_total += 1
+                if rep.verdict != "healthy":
+                    alarms.append((name, depth, seed, rep.verdict, rep.reason))
+    rates = {d: flagged[d] / len(SEEDS) for d in DEPTHS}
+    print("detection rate (sigmoid, N(0,1)) by depth:", rates)
+    print(f"false alarms on healthy nets: {len(alarms)}/{healthy_total}", alarms)
+    assert all(rates[d] == 1.0 for d in DEPTHS if d >= 20), rates
+    assert not alarms
+
+
 @pytest.mark.parametrize("act", [None, fn.ReLU])
 def test_huge_init_is_exploding(act):
     X, y = _data()
@@ -209,10 +248,10 @@ def test_report_plot_and_errors(tmp_path):
         inspect(model, X[:, :5], y, CE)
     with pytest.raises(ValueError, match="y"):
         inspect(model, X, y + 10, CE)
-    with pytest.raises(ValueError, match="vanishing_ratio"):
-        inspect(model, X, y, CE, vanishing_ratio=0.0)
-    with pytest.raises(ValueError, match="inactive_fraction"):
-        inspect(model, X, y, CE, inactive_fraction=2.0)
+    with pytest.raises(ValueError, match="vanishing_rate"):
+        inspect(model, X, y, CE, vanishing_rate=0.0)
+    with pytest.raises(ValueError, match="dead_fraction"):
+        inspect(model, X, y, CE, dead_fraction=2.0)
 
 
 def test_activation_binding_copies_layer_outputs():

@@ -92,7 +92,8 @@ def test_public_classes_come_from_the_registry():
         assert "Parameters" in cls.__doc__
         sig = inspect.signature(cls).parameters
         assert sig["lr"].default == _registry.optimizer_entry(e["name"])["params"][0]["default"]
-    assert inspect.signature(fn.optim.Adam).parameters["betas"].default == (0.9, 0.999)
+    # beta2 0.99, not torch's 0.999: trainable by default (tests/test_recipes.py, issue 14).
+    assert inspect.signature(fn.optim.Adam).parameters["betas"].default == (0.9, 0.99)
     assert inspect.signature(fn.optim.AdamW).parameters["weight_decay"].default == 0.01
     assert fn.SiLU is fn.Swish
     names = {n for e in REGISTRY["activations"] for n in (e["name"], *e["aliases"])}

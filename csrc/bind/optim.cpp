@@ -114,6 +114,22 @@ void bind_optim(py::module_& m) {
              std::unique_lock<std::shared_mutex> lock(self.model->mutex);
              self.slots[i].set_lr(v);
            })
+      // The hyper-parameters a schedule may change between steps (Optimizer::scheduled_hparam);
+      // Python checked the value against the registry entry.
+      .def("scheduled_hparam",
+           [](Optimizer& self, const std::string& name) {
+             const float* h = self.scheduled_hparam(name);
+             if (!h) throw py::key_error(name);
+             return static_cast<double>(*h);
+           })
+      .def("set_scheduled_hparam",
+           [](Optimizer& self, const std::string& name, double v) {
+             float* h = self.scheduled_hparam(name);
+             if (!h) throw py::key_error(name);
+             if (!std::isfinite(v)) throw py::value_error(name + " must be finite");
+             std::unique_lock<std::shared_mutex> lock(self.model->mutex);
+             *h = static_cast<float>(v);
+           })
       .def("set_slot_weight_decay",
            [](Optimizer& self, size_t i, double v) {
              if (i >= self.slots.size()) throw py::index_error("slot index");

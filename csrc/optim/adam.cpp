@@ -119,7 +119,7 @@ ComponentInfo info(std::string name, std::string cls, std::string doc, double we
   i.doc = std::move(doc);
   i.params = {lr_param(1e-3),
               float_param("beta1", 0.9, "Decay of the gradient average.").at_least(0.0).below(1.0),
-              float_param("beta2", 0.999, "Decay of the squared-gradient average.")
+              float_param("beta2", 0.99, "Decay of the squared-gradient average (torch: 0.999).")
                   .at_least(0.0)
                   .below(1.0),
               float_param("eps", 1e-8, "Added to the denominator.").above(0.0),

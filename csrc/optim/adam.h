@@ -17,6 +17,9 @@ class Adam : public Optimizer {
         decoupled(decoupled_) {}
   float beta1, beta2, eps;
   bool amsgrad, decoupled;
+  float* scheduled_hparam(const std::string& name) override {
+    return name == "beta1" ? &beta1 : name == "beta2" ? &beta2 : nullptr;
+  }
 
  protected:
   FASTNET_UPDATE_SEGMENT_OVERRIDES

@@ -15,6 +15,9 @@ class Nadam : public Optimizer {
         eps(eps_),
         momentum_decay(momentum_decay_) {}
   float beta1, beta2, eps, momentum_decay;
+  float* scheduled_hparam(const std::string& name) override {
+    return name == "beta1" ? &beta1 : name == "beta2" ? &beta2 : nullptr;
+  }
 
  protected:
   FASTNET_UPDATE_SEGMENT_OVERRIDES

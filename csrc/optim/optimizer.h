@@ -99,6 +99,10 @@ class Optimizer {
   std::vector<double> slot_state;
   size_t scalars_per_slot = 0;
   double* slot_scalars(size_t k) { return slot_state.data() + k * scalars_per_slot; }
+  // A hyper-parameter that a schedule may change between steps (1cycle's momentum or β1, as
+  // torch's OneCycleLR writes param_groups' "momentum" / "betas"), by its registry name;
+  // nullptr when the rule has none of that name or its state was sized without it.
+  virtual float* scheduled_hparam(const std::string&) { return nullptr; }
   std::shared_ptr<Model> model;
 
  protected:

@@ -17,6 +17,10 @@ class RMSprop : public Optimizer {
         centered(centered_) {}
   float alpha, eps, momentum;
   bool centered;
+  // Built with momentum 0, RMSprop has no momentum buffer: its momentum stays 0.
+  float* scheduled_hparam(const std::string& name) override {
+    return name == "momentum" && state.size() == (centered ? 3u : 2u) ? &momentum : nullptr;
+  }
 
  protected:
   FASTNET_UPDATE_SEGMENT_OVERRIDES

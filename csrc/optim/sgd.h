@@ -14,6 +14,10 @@ class SGD : public Optimizer {
         nesterov(nesterov_) {}
   float momentum, dampening;
   bool nesterov;
+  // Built with momentum 0, SGD has no momentum buffer: its momentum stays 0.
+  float* scheduled_hparam(const std::string& name) override {
+    return name == "momentum" && !state.empty() ? &momentum : nullptr;
+  }
 
  protected:
   FASTNET_UPDATE_SEGMENT_OVERRIDES

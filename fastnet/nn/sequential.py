@@ -693,7 +693,9 @@ class Sequential:
             Rows per step; a batch larger than the data is one batch of all rows. The last,
             shorter batch of an epoch is kept.
         schedule : callable or None, default None
-            ``step -> lr`` (see fastnet.schedules), applied per ``schedule_interval``.
+            ``step -> lr`` (see fastnet.schedules), applied per ``schedule_interval``; a
+            schedule whose ``momentum(step)`` gives a value (OneCycle's cycle_momentum) also sets
+            the optimizer's momentum / β1 then (fit then returns to Python every step).
         schedule_interval : {"step", "epoch"}, default "step"
             Call ``schedule`` with the optimizer's step count before every step, or with the
             epoch index before every epoch.
@@ -808,7 +810,8 @@ class Sequential:
         """Forward, loss, backward and optimizer update in one C++ call (GIL released).
 
         With a ``schedule`` (a ``step -> lr`` callable, see fastnet.schedules) the optimizer's
-        lr is set to ``schedule(optimizer.steps)`` before the step. Returns the mean loss of the
+        lr is set to ``schedule(optimizer.steps)`` before the step, and its momentum / β1 to
+        ``schedule.momentum(optimizer.steps)`` when the schedule cycles it (OneCycle). Returns the mean loss of the
         batch; ``optimizer.last_grad_norm`` holds the gradient norm.
 
         With ``distributed=True`` (under ``mpirun``; every rank calls it with its own batch)
@@ -838,6 +841,9 @@ class Sequential:
                     f"schedule must be a callable step -> lr, got {type(schedule).__name__}"
                 )
             optimizer.lr = schedule(optimizer.steps)
+            from ..training import apply_momentum
+
+            apply_momentum(schedule, optimizer, optimizer.steps)
         value, _ = _engine.train_step(self, X, target, labels, spec, optimizer)
         return value
 

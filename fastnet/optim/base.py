@@ -1,8 +1,9 @@
 """Optimizer base: parameter groups, clipping options and the bridge to the fused C++ step.
 
-Every optimizer follows torch.optim's update formulas, names and defaults. The C++ side does
-one reduction for the gradient norms and one fused pass over (param, grad, state) per step,
-with the clip scale folded into that pass (csrc/optim/).
+Every optimizer follows torch.optim's update formulas, names and defaults (Adam/AdamW's beta2
+excepted: 0.99, tests/test_recipes.py). The C++ side does one reduction for the gradient norms
+and one fused pass over (param, grad, state) per step, with the clip scale folded into that
+pass (csrc/optim/).
 """
 
 from __future__ import annotations
@@ -155,6 +156,7 @@ class Optimizer(abc.ABC):
         self.ema_decay = check_float(ema_decay, "ema_decay", low=0.0, high=1.0)
 
         self._base_lrs = [g["lr"] for g in self.param_groups]
+        self._scheduled_hparams = {}  # set_hparam's values (the attributes keep the constructor's)
         self._make_core()
 
     def _make_core(self) -> None:
@@ -253,6 +255,113 @@ class Optimizer(abc.ABC):
         base0 = self._base_lrs[0]
         for g, base in zip(self.param_groups, self._base_lrs):
             g["lr"] = value if base0 == 0 else base * (value / base0)
+
+    # ----- hyper-parameters a schedule changes (1cycle's momentum) -----
+    def set_hparam(self, name, value) -> None:
+        """Change one of the update rule's hyper-parameters before the next step, as torch's
+        schedulers write ``param_groups[i]["momentum"]`` / ``["betas"]``: SGD's and RMSprop's
+        ``momentum`` (when built with momentum > 0: its buffer exists), ``beta1`` / ``beta2``
+        of Adam, AdamW and Nadam. :meth:`hparam` reads the value in use; the attributes
+        (``opt.momentum``, ``opt.betas``) keep the constructor's, which ``load_state_dict``
+        checks; ``state_dict`` saves the changed ones ("scheduled_hparams") and restores them.
+
+        Parameters
+        ----------
+        name : str
+            The hyper-parameter's registry name ("momentum", "beta1", "beta2").
+        value : float
+            Checked against the hyper-parameter's range.
+
+        Raises
+        ------
+        TypeError
+            If ``name`` is not a str or ``value`` not a number.
+        ValueError
+            If the rule has no such hyper-parameter, cannot change it after construction, or
+            ``value`` is out of its range.
+        """
+        from .._registry import check_param, optimizer_entry
+
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        specs = {p["name"]: p for p in optimizer_entry(self.kind)["params"] if not p["per_group"]}
+        if name not in specs:
+            raise ValueError(
+                f"{type(self).__name__} has no hyper-parameter {name!r} "
+                f"(it has {', '.join(specs) or 'none'})"
+            )
+        if _engine.scheduled_hparam(self, name) is None:
+            raise ValueError(
+                f"{type(self).__name__}'s {name} cannot change after construction"
+                + (" (build it with momentum > 0: its buffer is sized then)" if name == "momentum"
+                   else "")
+            )  # fmt: skip
+        value = float(check_param(specs[name], value))
+        _engine.set_scheduled_hparam(self, name, value)
+        self._scheduled_hparams[name] = value
+
+    def set_momentum(self, value) -> None:
+        """Set the momentum a schedule cycles (torch OneCycleLR's rule): ``momentum`` when the
+        rule has one (SGD, RMSprop), else ``beta1`` (Adam, AdamW, Nadam).
+
+        Parameters
+        ----------
+        value : float
+
+        Raises
+        ------
+        ValueError
+            If the rule has neither, cannot change it (SGD / RMSprop built with momentum 0),
+            or ``value`` is out of range.
+        """
+        names = self._hparam_dict()
+        name = "momentum" if "momentum" in names else "beta1" if "beta1" in names else None
+        if name is None:
+            raise ValueError(
+                f"{type(self).__name__} has no momentum or beta1 to cycle; use a schedule "
+                "with cycle_momentum=False"
+            )
+        self.set_hparam(name, value)
+
+    def hparam(self, name) -> float:
+        """The value in use of the update rule's hyper-parameter ``name`` (after
+        :meth:`set_hparam`, the value set; otherwise the constructor's).
+
+        Parameters
+        ----------
+        name : str
+
+        Returns
+        -------
+        float
+
+        Raises
+        ------
+        ValueError
+            If the rule has no such hyper-parameter.
+        """
+        hp = self._hparam_dict()
+        if name not in hp:
+            raise ValueError(f"{type(self).__name__} has no hyper-parameter {name!r}")
+        return self._scheduled_hparams.get(name, hp[name])
+
+    def _check_scheduled(self, scheduled) -> dict:
+        """The "scheduled_hparams" of a state_dict, checked (names this rule can change,
+        values in their ranges)."""
+        from .._registry import check_param, optimizer_entry
+
+        if not isinstance(scheduled, dict):
+            raise ValueError("state_dict['scheduled_hparams'] must be a dict")
+        specs = {p["name"]: p for p in optimizer_entry(self.kind)["params"] if not p["per_group"]}
+        out = {}
+        for name, value in scheduled.items():
+            if name not in specs or _engine.scheduled_hparam(self, name) is None:
+                raise ValueError(
+                    f"state_dict['scheduled_hparams'] names {name!r}, which "
+                    f"{type(self).__name__} cannot change"
+                )
+            out[name] = float(check_param(specs[name], value, f"state_dict {name}"))
+        return out
 
     # ----- stepping -----
     def step(self) -> float:
@@ -392,6 +501,7 @@ class Optimizer(abc.ABC):
             "slot_steps": counts["slot_steps"],
             "slot_state": counts["slot_state"],
             "state": [v.copy() for v in _engine.state_views(self)],
+            "scheduled_hparams": dict(self._scheduled_hparams),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -472,6 +582,7 @@ class Optimizer(abc.ABC):
         average = self._check_average_state(state.get("average"))
         return {
             "average": average,
+            "scheduled_hparams": self._check_scheduled(state.get("scheduled_hparams", {})),
             "arrays": arrays,
             "group_values": group_values,
             "base_lrs": base_lrs,
@@ -519,6 +630,12 @@ class Optimizer(abc.ABC):
             _engine.set_averaged_steps(self, steps)
         for view, arr in zip(_engine.state_views(self), checked["arrays"]):
             view[...] = arr
+        for name in self._scheduled_hparams:  # back to the constructor's
+            _engine.set_scheduled_hparam(self, name, self._hparam_dict()[name])
+        self._scheduled_hparams = {}
+        for name, value in checked["scheduled_hparams"].items():
+            _engine.set_scheduled_hparam(self, name, value)
+            self._scheduled_hparams[name] = value
         for g, (lr, wd) in zip(self.param_groups, checked["group_values"]):
             g["lr"], g["weight_decay"] = lr, wd
         self._base_lrs = checked["base_lrs"]
@@ -594,6 +711,7 @@ def _restore_optimizer(cls, model, spec) -> Optimizer:
             raise ValueError(f"pickled optimizer: the model has no parameter {e}") from None
         groups.append({**g, "params": params})
     opt.param_groups = groups
+    opt.__dict__.setdefault("_scheduled_hparams", {})  # pickled before set_hparam existed
     opt._model = model
     opt._make_core()
     return opt

@@ -11,7 +11,8 @@ tests/golden/torch_activations.npz (every deterministic activation of tests/test
 value and gradient computed in float64, stored as float32, over a wide range of inputs) and
 tests/golden/torch_losses.npz (every loss PyTorch has, value and gradient, small and threaded)
 and tests/golden/torch_schedules.npz (the lr of every torch.optim.lr_scheduler twin of a
-fastnet schedule, tests/test_schedules.py TORCH_SCHEDULES, before each optimizer step) and
+fastnet schedule, tests/test_schedules.py TORCH_SCHEDULES, before each optimizer step; lr and
+momentum/beta1 of OneCycleLR over every option combination, TORCH_ONECYCLE) and
 tests/golden/torch_lbfgs.npz (torch.optim.LBFGS on tests/test_optim_second_order.py's MLP
 problem, every LBFGS_CASES setting: per-step losses, final weights, evaluation counts).
 Inputs (initial weights, gradients, data) are stored with the outputs, so the CI tests need
@@ -200,9 +201,16 @@ def loss_golden() -> dict:
 
 
 def schedule_golden() -> dict:
-    from test_schedules import TORCH_SCHEDULES, torch_schedule_values
+    from test_schedules import (
+        TORCH_ONECYCLE,
+        TORCH_SCHEDULES,
+        torch_onecycle_values,
+        torch_schedule_values,
+    )
 
-    return {key: torch_schedule_values(torch, key) for key in TORCH_SCHEDULES}
+    out = {key: torch_schedule_values(torch, key) for key in TORCH_SCHEDULES}
+    out.update({key: torch_onecycle_values(torch, key) for key in TORCH_ONECYCLE})
+    return out
 
 
 def lbfgs_golden() -> dict:
