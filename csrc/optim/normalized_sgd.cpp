@@ -35,13 +35,7 @@ ComponentInfo info() {
 
 const OptimizerRegistrar registrar(
     info(), [](const Settings& h, OptimizerArgs&& a) -> std::unique_ptr<Optimizer> {
-      if (h.number("nesterov") != 0.0 &&
-          (h.number("momentum") <= 0.0 || h.number("dampening") != 0.0))
-        throw std::invalid_argument("Nesterov momentum requires momentum > 0 and dampening = 0");
-      auto opt = std::make_unique<SGD>(std::move(a.model), std::move(a.slots), a.clip_mode,
-                                       a.clip_value, static_cast<float>(h.number("momentum")),
-                                       static_cast<float>(h.number("dampening")),
-                                       h.number("nesterov") != 0.0);
+      auto opt = make_sgd(h, std::move(a));
       opt->normalize = h.number("per_layer") != 0.0 ? NormalizeMode::Layer : NormalizeMode::Global;
       opt->normalize_eps = h.number("eps");
       return opt;

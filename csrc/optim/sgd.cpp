@@ -90,17 +90,21 @@ ComponentInfo info() {
   return i;
 }
 
-const OptimizerRegistrar registrar(
-    info(), [](const Settings& h, OptimizerArgs&& a) -> std::unique_ptr<Optimizer> {
-      if (h.number("nesterov") != 0.0 &&
-          (h.number("momentum") <= 0.0 || h.number("dampening") != 0.0))
-        throw std::invalid_argument("Nesterov momentum requires momentum > 0 and dampening = 0");
-      return std::make_unique<SGD>(std::move(a.model), std::move(a.slots), a.clip_mode,
-                                   a.clip_value, static_cast<float>(h.number("momentum")),
-                                   static_cast<float>(h.number("dampening")),
-                                   h.number("nesterov") != 0.0);
-    });
+const OptimizerRegistrar registrar(info(),
+                                   [](const Settings& h,
+                                      OptimizerArgs&& a) -> std::unique_ptr<Optimizer> {
+                                     return make_sgd(h, std::move(a));
+                                   });
 
 }  // namespace
+
+std::unique_ptr<SGD> make_sgd(const Settings& h, OptimizerArgs&& a) {
+  if (h.number("nesterov") != 0.0 && (h.number("momentum") <= 0.0 || h.number("dampening") != 0.0))
+    throw std::invalid_argument("Nesterov momentum requires momentum > 0 and dampening = 0");
+  return std::make_unique<SGD>(std::move(a.model), std::move(a.slots), a.clip_mode, a.clip_value,
+                               static_cast<float>(h.number("momentum")),
+                               static_cast<float>(h.number("dampening")),
+                               h.number("nesterov") != 0.0);
+}
 
 }  // namespace fastnet

@@ -1,6 +1,7 @@
 // SGD with momentum, dampening, Nesterov momentum and L2 weight decay (torch.optim.SGD).
 #pragma once
 #include "optim/optimizer.h"
+#include "optim/registry.h"
 
 namespace fastnet {
 
@@ -22,5 +23,8 @@ class SGD : public Optimizer {
  protected:
   FASTNET_UPDATE_SEGMENT_OVERRIDES
 };
+
+// SGD from registry settings (momentum, dampening, nesterov); shared with normalized_sgd.
+std::unique_ptr<SGD> make_sgd(const Settings& h, OptimizerArgs&& a);
 
 }  // namespace fastnet
