@@ -148,8 +148,9 @@ inline void act_value_row(ActKind k, const ActParams& p, const float* z, float* 
       const float a = p.alpha;
 #pragma omp simd
       for (int64_t c = 0; c < n; ++c) {
+        // expm1 of min(v, 0), written so that NaN passes through to the result.
         const float v = z[c];
-        const float neg = a * fast::expm1(v < 0.0f ? v : 0.0f);
+        const float neg = a * fast::expm1(v > 0.0f ? 0.0f : v);
         y[c] = v > 0.0f ? v : neg;
       }
       break;
@@ -158,7 +159,7 @@ inline void act_value_row(ActKind k, const ActParams& p, const float* z, float* 
 #pragma omp simd
       for (int64_t c = 0; c < n; ++c) {
         const float v = z[c];
-        const float neg = kSeluAlpha * fast::expm1(v < 0.0f ? v : 0.0f);
+        const float neg = kSeluAlpha * fast::expm1(v > 0.0f ? 0.0f : v);
         y[c] = kSeluScale * (v > 0.0f ? v : neg);
       }
       break;

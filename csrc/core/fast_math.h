@@ -2,15 +2,17 @@
 // loops (libm's std::exp / std::tanh are scalar calls without -ffast-math). Every function is
 // straight-line code with selects; no table, no errno.
 //
-// exp: Cody–Waite range reduction x = n·ln2 + r, |r| ≤ ln2/2, with ln2 split in two constants,
-// and the degree-6 minimax polynomial of Cephes expf.c (S. L. Moshier, Cephes Math Library 2.2,
-// 1992; the same constants as SLEEF's xexpf_u10 family). 2^n is built from exponent bits in two
-// factors so results down to the smallest denormal round once, like std::exp: inputs above
-// 88.72 give +inf, below −103.97 give +0, NaN gives NaN. Max error ≈ 1 ulp (tests/test_fast_math.py).
-// tanh: Cephes tanhf.c — the odd minimax polynomial for |x| < 0.625, 1 − 2/(e^{2|x|} + 1) with
-// the sign above (no cancellation near 0).
-// expm1: Taylor polynomial to degree 8 for |x| < 0.5 (truncation < 2e-8 relative), e^x − 1 beyond
-// (its cancellation then costs at most ~2.5 ulp), chosen by a select.
+// exp: Cody–Waite range reduction x = n·ln2 + r, |r| ≤ ln2/2, ln2 split in two constants, and
+// the degree-6 minimax polynomial of Cephes expf.c (S. L. Moshier, Cephes Math Library 2.2,
+// 1992). 2^n is built from exponent bits in two factors, so results down to the smallest
+// denormal round once, like std::exp: above 88.72 +inf, below −103.97 +0, NaN stays NaN.
+// Max error about 1 ulp (tests/test_fast_math.py bounds it over [−90, 90]).
+//
+// tanh: Cephes tanhf.c, the odd minimax polynomial for |x| < 0.625 and 1 − 2/(e^{2|x|} + 1)
+// with the sign above it (no cancellation near 0).
+//
+// expm1: Taylor polynomial to degree 8 for |x| < 0.5 (truncation < 2e-8 relative), e^x − 1
+// beyond (its cancellation costs at most ~2.5 ulp there), chosen by a select.
 #pragma once
 #include <cstdint>
 #include <cstring>
