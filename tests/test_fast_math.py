@@ -106,6 +106,24 @@ def test_dense_sweep_within_four_ulp(name, mode, one_thread):
         assert (err[normal] / np.abs(ref[normal])).max() <= REL_BOUND
 
 
+def ulps(Y, ref):
+    """|Y − ref| in units of the float32 spacing at ref."""
+    spacing = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+    return np.abs(Y.astype(np.float64) - ref) / spacing
+
+
+def test_exp_and_expm1_within_two_ulp(one_thread):
+    """The functions alone, where an activation returns them unchanged: σ(x) is e^x in float32
+    for −87 < x < −17 (1 + e^x rounds to 1), ELU(α=1) is expm1(x) for x < 0 (the polynomial
+    below |x| = 0.5, e^x − 1 above). 2 ulp: each is about 1 ulp, a dropped term shows."""
+    x = np.linspace(-87.0, -17.0, 1 << 16).astype(np.float32).reshape(-1, COLS)
+    _, Y = run("sigmoid", "layer", x, training=True)
+    assert ulps(Y, np.exp(x.astype(np.float64))).max() <= 2.0
+    x = -np.geomspace(1e-30, 20.0, 1 << 16).astype(np.float32).reshape(-1, COLS)
+    _, Y = run("elu", "layer", x, training=True)
+    assert ulps(Y, np.expm1(x.astype(np.float64))).max() <= 2.0
+
+
 def test_exp_ends_match_ieee(one_thread):
     """σ(x) = e^x/(1 + e^x) is e^x in float32 below −17: the underflow end of exp is seen
     directly — e^−103.9 is the smallest denormal, e^−104 and below are +0, never negative."""
