@@ -20,7 +20,7 @@ Groups:
   ``slot_weight_decay`` / ``set_slot_weight_decay``, ``step_counts`` / ``set_step_counts``,
   ``state_views``, ``last_sumsq``;
 - kernels: ``clip_grad_norm``, ``clip_grad_value``, ``loss_forward_backward``, ``all_finite``,
-  ``int_labels``;
+  ``int_labels``, ``activation_kernel``;
 - process: ``set_num_threads``, ``get_num_threads``, ``build_info``.
 """
 
@@ -446,6 +446,14 @@ def clip_grad_norm(model, segments, max_norm: float) -> float:
 
 def clip_grad_value(model, segments, clip_value: float) -> None:
     _core.clip_grad_value(model._core, segments, clip_value)
+
+
+def activation_kernel(
+    name: str, Z, dY, alpha: float = 0.01, beta: float = 1.0, reference: bool = False
+) -> tuple:
+    """(act(Z), dY ⊙ act'(Z)) from the C++ kernels on a bare float32 batch, at inference
+    settings: the vectorized row kernels, or their libm reference twin (``reference``)."""
+    return _core.activation_kernel(name, Z, dY, float(alpha), float(beta), bool(reference))
 
 
 def registry() -> dict:

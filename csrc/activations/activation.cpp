@@ -2,12 +2,19 @@
 // PReLU); SELU constants from Klambauer et al. 2017; Mish from Misra 2019; Swish with beta,
 // x * sigmoid(beta * x), from Ramachandran et al. 2017 ("Searching for Activation Functions").
 // Every form is written to stay finite for |x| up to 1e4 in float32.
+//
+// Two twins per smooth activation: act_value / act_derivative with libm's std::exp, std::tanh,
+// std::expm1 (the plain reference, one element at a time), and the row kernels
+// act_value_row / act_derivative_row with core/fast_math.h, which GCC vectorizes (libm's calls
+// do not vectorize without -ffast-math: tanh forward on 10k×64 took 19.5 ms against 5.4 ms for
+// relu). activation_forward / activation_backward run the row kernels unless `reference`.
 #include "activations/activation.h"
 
 #include <cmath>
 #include <stdexcept>
 #include <vector>
 
+#include "core/fast_math.h"
 #include "core/parallel.h"
 #include "core/rng.h"
 
@@ -110,6 +117,188 @@ inline float act_derivative(ActKind k, const ActParams& p, float z, float y, int
   return 1.0f;
 }
 
+// The kinds with a vectorized row kernel (core/fast_math.h).
+inline bool has_row_kernel(ActKind k) {
+  switch (k) {
+    case ActKind::Sigmoid:
+    case ActKind::Tanh:
+    case ActKind::ELU:
+    case ActKind::SELU:
+    case ActKind::GELUTanh:
+    case ActKind::Mish:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// y = f(z) over one row, the same formulas as act_value with the fast functions. y may alias z
+// (the inference epilogue works in place): each element is read before it is written.
+inline void act_value_row(ActKind k, const ActParams& p, const float* z, float* y, int64_t n) {
+  switch (k) {
+    case ActKind::Sigmoid:
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c) y[c] = fast::sigmoid(z[c]);
+      break;
+    case ActKind::Tanh:
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c) y[c] = fast::tanh(z[c]);
+      break;
+    case ActKind::ELU: {
+      const float a = p.alpha;
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c) {
+        // expm1 of min(v, 0), written so that NaN passes through to the result.
+        const float v = z[c];
+        const float neg = a * fast::expm1(v > 0.0f ? 0.0f : v);
+        y[c] = v > 0.0f ? v : neg;
+      }
+      break;
+    }
+    case ActKind::SELU:
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c) {
+        const float v = z[c];
+        const float neg = kSeluAlpha * fast::expm1(v > 0.0f ? 0.0f : v);
+        y[c] = kSeluScale * (v > 0.0f ? v : neg);
+      }
+      break;
+    case ActKind::GELUTanh:
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c) {
+        const float v = z[c];
+        y[c] = 0.5f * v * (1.0f + fast::tanh(kSqrt2OverPi * (v + kGeluCoef * v * v * v)));
+      }
+      break;
+    case ActKind::Mish:
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c) {
+        float one_minus;
+        y[c] = z[c] * fast::tanh_softplus(z[c], &one_minus);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+// dz = dy ⊙ f'(z) over one row, act_derivative's formulas with the fast functions. dz may alias
+// dy.
+inline void act_derivative_row(ActKind k, const ActParams& p, const float* z, const float* y,
+                               const float* dy, float* dz, int64_t n) {
+  switch (k) {
+    case ActKind::Sigmoid:
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c) dz[c] = dy[c] * (y[c] * (1.0f - y[c]));
+      break;
+    case ActKind::Tanh:
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c) dz[c] = dy[c] * (1.0f - y[c] * y[c]);
+      break;
+    case ActKind::ELU: {
+      const float a = p.alpha;
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c) dz[c] = dy[c] * (z[c] > 0.0f ? 1.0f : y[c] + a);
+      break;
+    }
+    case ActKind::SELU:
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c)
+        dz[c] = dy[c] * (z[c] > 0.0f ? kSeluScale : y[c] + kSeluScale * kSeluAlpha);
+      break;
+    case ActKind::GELUTanh:
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c) {
+        const float v = z[c];
+        const float t = fast::tanh(kSqrt2OverPi * (v + kGeluCoef * v * v * v));
+        dz[c] = dy[c] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * kSqrt2OverPi *
+                                                 (1.0f + 3.0f * kGeluCoef * v * v));
+      }
+      break;
+    case ActKind::Mish:
+#pragma omp simd
+      for (int64_t c = 0; c < n; ++c) {
+        // 1 − t² = (1 − t)(1 + t), with 1 − t from tanh_softplus (no cancellation near t = 1).
+        const float v = z[c];
+        float one_minus;
+        const float t = fast::tanh_softplus(v, &one_minus);
+        dz[c] = dy[c] * (t + v * (one_minus * (1.0f + t)) * fast::sigmoid(v));
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+// Swish's σ: the libm reference or the fast form.
+template <bool kFast>
+inline float swish_sigmoid(float x) {
+  return kFast ? fast::sigmoid(x) : sigmoid(x);
+}
+
+// Swish forward over rows: its own loop, β read once per column, no switch per element.
+template <bool kFast>
+void swish_forward(const ActParams& p, float* Z, const float* bias, float* Y, int64_t rows,
+                   int64_t cols) {
+  const float* learned = p.slope;
+  const float fixed = p.beta;
+  for_each_index(rows, rows * cols >= kParallelThreshold / 8, [&](int64_t r) {
+    // Locals, not captures: a store to y could alias a captured float.
+    const float b = fixed;
+    const float* __restrict__ bv = learned;
+    float* z = Z + r * cols;
+    float* y = Y + r * cols;
+    if (bias) {
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) z[c] += bias[c];
+    }
+    if (bv) {
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) y[c] = z[c] * swish_sigmoid<kFast>(bv[c] * z[c]);
+    } else if (b == 1.0f) {  // SiLU, the default: the product costs ~10% of this loop
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) y[c] = z[c] * swish_sigmoid<kFast>(z[c]);
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < cols; ++c) y[c] = z[c] * swish_sigmoid<kFast>(b * z[c]);
+    }
+  });
+}
+
+// Swish, x·σ(βx) (Ramachandran et al. 2017): d/dz = σ(βz) + βz·σ(βz)(1 − σ(βz)),
+// d/dβ = z²·σ(βz)(1 − σ(βz)), sharing σ(βz). ds (per column) accumulates d/dβ when given.
+template <bool kFast>
+void swish_backward_row(const ActParams& p, const float* z, const float* dy, float* dz, float* ds,
+                        int64_t cols) {
+  if (!p.slope && p.beta == 1.0f) {  // SiLU, the default: no β products
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) {
+      const float s = swish_sigmoid<kFast>(z[c]);
+      dz[c] = dy[c] * (s + z[c] * s * (1.0f - s));
+    }
+    return;
+  }
+  const float fixed = p.beta;
+  const float* bv = p.slope;
+  if (ds) {
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) {
+      const float b = bv ? bv[c] : fixed;
+      const float s = swish_sigmoid<kFast>(b * z[c]);
+      const float ds_dbz = s * (1.0f - s);
+      ds[c] += dy[c] * z[c] * z[c] * ds_dbz;
+      dz[c] = dy[c] * (s + b * z[c] * ds_dbz);
+    }
+  } else {
+#pragma omp simd
+    for (int64_t c = 0; c < cols; ++c) {
+      const float b = bv ? bv[c] : fixed;
+      const float s = swish_sigmoid<kFast>(b * z[c]);
+      dz[c] = dy[c] * (s + b * z[c] * (s * (1.0f - s)));
+    }
+  }
+}
+
 void softmax_rows(const float* Z, float* Y, int64_t rows, int64_t cols) {
   for_each_index(rows, rows * cols >= kParallelThreshold, [&](int64_t r) {
     const float* z = Z + r * cols;
@@ -147,7 +336,7 @@ struct ColumnPartials {
 }  // namespace
 
 void activation_forward(ActKind k, const ActParams& p, float* Z, const float* bias, float* Y,
-                        int64_t rows, int64_t cols, bool training) {
+                        int64_t rows, int64_t cols, bool training, bool reference) {
   const int64_t n = rows * cols;
   if (k == ActKind::Softmax) {
     if (bias) {
@@ -177,25 +366,21 @@ void activation_forward(ActKind k, const ActParams& p, float* Z, const float* bi
     });
     return;
   }
-  if (k == ActKind::Swish) {  // its own loop: β read once per column, no switch per element
-    const float* learned = p.slope;
-    const float fixed = p.beta;
+  if (k == ActKind::Swish) {
+    if (reference)
+      swish_forward<false>(p, Z, bias, Y, rows, cols);
+    else
+      swish_forward<true>(p, Z, bias, Y, rows, cols);
+    return;
+  }
+  if (!reference && has_row_kernel(k)) {
     for_each_index(rows, n >= kParallelThreshold / 8, [&](int64_t r) {
-      // Locals, not captures: a store to y could alias a captured float.
-      const float b = fixed;
-      const float* __restrict__ bv = learned;
-      float* __restrict__ z = Z + r * cols;
-      float* __restrict__ y = Y + r * cols;
+      float* z = Z + r * cols;
       if (bias) {
+#pragma omp simd
         for (int64_t c = 0; c < cols; ++c) z[c] += bias[c];
       }
-      if (bv) {
-        for (int64_t c = 0; c < cols; ++c) y[c] = z[c] * sigmoid(bv[c] * z[c]);
-      } else if (b == 1.0f) {  // SiLU, the default: the product costs ~10% of this loop
-        for (int64_t c = 0; c < cols; ++c) y[c] = z[c] * sigmoid(z[c]);
-      } else {
-        for (int64_t c = 0; c < cols; ++c) y[c] = z[c] * sigmoid(b * z[c]);
-      }
+      act_value_row(k, p, z, Y + r * cols, cols);
     });
     return;
   }
@@ -212,7 +397,7 @@ void activation_forward(ActKind k, const ActParams& p, float* Z, const float* bi
 
 void activation_backward(ActKind k, const ActParams& p, const float* Z, const float* Y,
                          const float* dY, float* dZ, float* dbias, float* dslope, int64_t rows,
-                         int64_t cols, bool training) {
+                         int64_t cols, bool training, bool reference) {
   const int64_t n = rows * cols;
   const bool parallel = n >= kParallelThreshold / (k == ActKind::ReLU ? 1 : 8);
   const int nthreads = parallel ? max_threads() : 1;
@@ -241,22 +426,12 @@ void activation_backward(ActKind k, const ActParams& p, const float* Z, const fl
       } else if (k == ActKind::None) {
         if (dz != dy) std::memcpy(dz, dy, sizeof(float) * cols);
       } else if (k == ActKind::Swish) {
-        // Swish, x·σ(βx) (Ramachandran et al. 2017): d/dz = σ(βz) + βz·σ(βz)(1 − σ(βz)),
-        // d/dβ = z²·σ(βz)(1 − σ(βz)), sharing σ(βz).
-        if (!p.slope && p.beta == 1.0f) {  // SiLU, the default: no β products
-          for (int64_t c = 0; c < cols; ++c) {
-            const float s = sigmoid(z[c]);
-            dz[c] = dy[c] * (s + z[c] * s * (1.0f - s));
-          }
-        } else {
-          for (int64_t c = 0; c < cols; ++c) {
-            const float b = p.slope ? p.slope[c] : p.beta;
-            const float s = sigmoid(b * z[c]);
-            const float ds_dbz = s * (1.0f - s);
-            if (ds) ds[c] += dy[c] * z[c] * z[c] * ds_dbz;
-            dz[c] = dy[c] * (s + b * z[c] * ds_dbz);
-          }
-        }
+        if (reference)
+          swish_backward_row<false>(p, z, dy, dz, ds, cols);
+        else
+          swish_backward_row<true>(p, z, dy, dz, ds, cols);
+      } else if (!reference && has_row_kernel(k)) {
+        act_derivative_row(k, p, z, y, dy, dz, cols);
       } else {
         for (int64_t c = 0; c < cols; ++c) {
           if (ds && z[c] <= 0.0f) ds[c] += dy[c] * z[c];  // PReLU: d/da (a·z) for z ≤ 0

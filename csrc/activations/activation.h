@@ -53,9 +53,11 @@ struct ActParams {
 };
 
 // Z (rows, cols) is the pre-activation. When bias is given, Z += bias (broadcast over rows)
-// first, in the same pass. Y = act(Z). Y may alias Z only for ActKind::None.
+// first, in the same pass. Y = act(Z). Y may alias Z when no bias is given (the inference
+// epilogue applies the activation in place). `reference` runs the plain libm loops (one
+// element at a time) instead of the vectorized core/fast_math.h kernels.
 void activation_forward(ActKind k, const ActParams& p, float* Z, const float* bias, float* Y,
-                        int64_t rows, int64_t cols, bool training);
+                        int64_t rows, int64_t cols, bool training, bool reference = false);
 
 // dZ = dY ⊙ act'(Z) (softmax: the Jacobian-vector product). dZ may alias dY.
 // dbias (cols), when given, is overwritten with the column sums of dZ; dslope (cols), for
@@ -63,6 +65,6 @@ void activation_forward(ActKind k, const ActParams& p, float* Z, const float* bi
 // Both accumulate in the same pass.
 void activation_backward(ActKind k, const ActParams& p, const float* Z, const float* Y,
                          const float* dY, float* dZ, float* dbias, float* dslope, int64_t rows,
-                         int64_t cols, bool training);
+                         int64_t cols, bool training, bool reference = false);
 
 }  // namespace fastnet

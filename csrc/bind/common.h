@@ -75,6 +75,7 @@ class __attribute__((visibility("hidden"))) SignalCheck {
 
 // The binding of each concept (csrc/bind/<concept>.cpp), called by the module (module.cpp).
 void bind_threads(py::module_& m);
+void bind_activation(py::module_& m);
 void bind_registry(py::module_& m);
 void bind_model(py::module_& m);
 void bind_optim(py::module_& m);

@@ -20,6 +20,7 @@ PYBIND11_MODULE(_core, m) {
   bind_registry(m);
   bind_loss(m);
   bind_clip(m);
+  bind_activation(m);
   bind_validate(m);
   bind_model(m);
   bind_optim(m);
