@@ -48,12 +48,18 @@ def build_model(spec, seed: int = 0):
     return fn.Sequential(*layers, seed=seed)
 
 
+# torch.optim.Adam's default betas, given explicitly wherever a torch peer runs the same step.
+TORCH_BETAS = (0.9, 0.999)
+
+
 def make_optimizer(model, optimizer: str):
-    """'sgd': SGD(1e-2, momentum 0.9); 'adam': Adam(1e-3); both with global-norm clip 1.0."""
+    """'sgd': SGD(1e-2, momentum 0.9); 'adam': Adam(1e-3, betas (0.9, 0.999)); both with
+    global-norm clip 1.0. Adam's β2 is torch's (fastnet's default is 0.99): the peers run the
+    same hyper-parameters."""
     if optimizer == "sgd":
         return fn.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9, clip_norm=1.0)
     if optimizer == "adam":
-        return fn.optim.Adam(model.parameters(), lr=1e-3, clip_norm=1.0)
+        return fn.optim.Adam(model.parameters(), lr=1e-3, betas=TORCH_BETAS, clip_norm=1.0)
     raise ValueError(f"unknown optimizer {optimizer!r}")
 
 

@@ -67,7 +67,7 @@ def trained_model(spec, seed: int = 0, train_steps: int = 20):
     n_out = [s for s in spec if s[0] == "dense"][-1][2]
     X = rng.standard_normal((128, n_in), dtype=np.float32)
     y = rng.integers(0, n_out, 128)
-    opt = fn.optim.Adam(model.parameters(), lr=1e-3)
+    opt = fn.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
     for _ in range(train_steps):
         model.train_step(X, y, fastnet_runner.LOSS, opt)
     return model
@@ -155,7 +155,7 @@ def agreement(spec, threads: int, seed: int = 0):
     except FileNotFoundError:
         return None
     model = fastnet_runner.build_model(spec, seed)
-    opt = fn.optim.Adam(model.parameters(), lr=1e-3)
+    opt = fn.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999))
     model.fit(
         X_train,
         y_train,

@@ -27,7 +27,7 @@ def make_peers(spec, seed: int = 0):
     grads = [rng.standard_normal(p.shape).astype(np.float32) * 1e-3 for p in model.parameters()]
     for p, g in zip(model.parameters(), grads):
         p.grad[...] = g
-    opt = fn.optim.Adam(model.parameters(), lr=1e-3, clip_norm=1.0)
+    opt = fn.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), clip_norm=1.0)
     peers = {"fastnet": opt.step, "torch": None, "torch_foreach": None}
     if torch_peer.available():
         values = [p.data.copy() for p in model.parameters()]

@@ -70,7 +70,7 @@ def fastnet_train(spec, data, epochs: int, batch: int, seed: int = 0):
 
     def run():
         model = fastnet_runner.build_model(spec, seed)
-        opt = fn.optim.Adam(model.parameters(), lr=LR)
+        opt = fn.optim.Adam(model.parameters(), lr=LR, betas=fastnet_runner.TORCH_BETAS)
         model.fit(
             X, y, loss=LOSS, optimizer=opt, epochs=epochs, batch_size=batch, verbose=0, seed=seed
         )
@@ -83,7 +83,7 @@ def fastnet_time_to(spec, data, target: float, max_epochs: int, batch: int, seed
     X, y, Xt, yt = data
     t0 = time.perf_counter()
     model = fastnet_runner.build_model(spec, seed)
-    opt = fn.optim.Adam(model.parameters(), lr=LR)
+    opt = fn.optim.Adam(model.parameters(), lr=LR, betas=fastnet_runner.TORCH_BETAS)
     stop = _StopAt(target, t0)
     model.fit(
         X,
