@@ -543,25 +543,7 @@ def distributed_train_step(model, X, y, loss, optimizer, schedule, distributed, 
     try:
         if fresh:
             session.broadcast_weights()
-        from .nn.sequential import _loss_spec, _optimizer_check
-
-        _optimizer_check()(model, optimizer)
-        spec = _loss_spec(loss, model)
-        X = as_batch(X, "X", model.in_features)
-        model._check_training_batch(X.shape[0])
-        if spec.custom is not None:
-            raise ValueError(f"loss {loss!r} is not a fastnet loss: train_step runs the C++ step")
-        target, labels = spec.prepare_target(y, X.shape[0], model.out_features)
-        if schedule is not None:
-            if not callable(schedule):
-                raise TypeError(
-                    f"schedule must be a callable step -> lr, got {type(schedule).__name__}"
-                )
-            optimizer.lr = schedule(optimizer.steps)
-        value, _ = _engine.train_step(
-            model, X, target, labels, spec, optimizer, collective=session.collective
-        )
-        return value
+        return model._checked_step(X, y, loss, optimizer, schedule, collective=session.collective)
     except BaseException:
         session.fail()
         raise

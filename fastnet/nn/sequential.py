@@ -825,6 +825,11 @@ class Sequential:
             return distributed_train_step(
                 self, X, y, loss, optimizer, schedule, distributed, sync_batchnorm
             )
+        return self._checked_step(X, y, loss, optimizer, schedule)
+
+    def _checked_step(self, X, y, loss, optimizer, schedule, collective=None) -> float:
+        """train_step's checks, the schedule's lr and momentum, then the C++ step (with the
+        data-parallel ``collective`` of a distributed step, or none)."""
         _optimizer_check()(self, optimizer)
         spec = _loss_spec(loss, self)
         X = as_batch(X, "X", self.in_features)
@@ -844,7 +849,9 @@ class Sequential:
             from ..training import apply_momentum
 
             apply_momentum(schedule, optimizer, optimizer.steps)
-        value, _ = _engine.train_step(self, X, target, labels, spec, optimizer)
+        value, _ = _engine.train_step(
+            self, X, target, labels, spec, optimizer, collective=collective
+        )
         return value
 
     def evaluate_loss(self, X, y, loss) -> float:

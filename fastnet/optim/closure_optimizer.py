@@ -8,6 +8,7 @@ fused-step optimizers: ``fit`` and ``train_step`` take those (fastnet.optim.Opti
 
 from __future__ import annotations
 
+import abc
 import copy
 import math
 import numbers
@@ -35,7 +36,7 @@ def check_tolerance(value, name: str) -> float:
     return check_float(value, name, low=0.0)
 
 
-class ClosureOptimizer:
+class ClosureOptimizer(abc.ABC):
     """Base class of the optimizers stepped with a closure (:class:`LBFGS`,
     :class:`ConjugateGradient`, :class:`NewtonCG`).
 
@@ -113,9 +114,9 @@ class ClosureOptimizer:
             seen.add(id(p))
         return params
 
+    @abc.abstractmethod
     def _check_hparams(self, values: dict) -> dict:
         """The checked hyper-parameters (subclasses check their own)."""
-        raise NotImplementedError  # pragma: no cover
 
     def _hparams(self) -> dict:
         """The group's hyper-parameters, checked again (they may have been edited)."""
@@ -213,8 +214,9 @@ class ClosureOptimizer:
         self._check_closure(closure)
         return self._step(closure, self._hparams())
 
+    @abc.abstractmethod
     def _step(self, closure, hp: dict):
-        raise NotImplementedError  # pragma: no cover
+        """One ``step(closure)`` with the checked hyper-parameters ``hp``; returns the first loss."""
 
     # ----- state -----
     def state_dict(self) -> dict:
