@@ -248,6 +248,38 @@ def test_distributed_fit_in_one_process_equals_plain_fit():
     assert out.split() == ["0", "1", "True"]
 
 
+@needs_mpirun
+def test_distributed_train_step_follows_one_cycle_momentum():
+    # train_step(distributed=True) takes train_step's own path: OneCycle's lr and cycled β1
+    # reach the optimizer; in a world of 1 it equals the plain step (no BatchNorm: bit-equal).
+    out = run_child(
+        """
+        import numpy as np
+        import fastnet as fn
+
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((32, 6)).astype(np.float32)
+        y = rng.integers(0, 3, 32)
+        runs = []
+        for distributed in (True, False):
+            model = fn.Sequential(fn.Dense(6, 8, activation="relu"), fn.Dense(8, 3), seed=0)
+            opt = fn.optim.Adam(model.parameters(), lr=1e-3)
+            sched = fn.schedules.OneCycle(0.05, total_steps=10)
+            betas = []
+            for _ in range(6):
+                model.train_step(X, y, "sparse_categorical_crossentropy", opt, schedule=sched,
+                                 distributed=distributed)
+                betas.append(opt.hparam("beta1"))
+            runs.append((betas, [np.array(a) for a in model.state_arrays().values()]))
+        (b_dist, w_dist), (b_plain, w_plain) = runs
+        same = all(np.array_equal(a, b) for a, b in zip(w_dist, w_plain))
+        print(b_dist == b_plain, len(set(b_dist)) > 1, same)
+        """,
+        timeout=120,
+    )
+    assert out.split() == ["True", "True", "True"]
+
+
 def test_shard_indices_pad_like_distributed_sampler():
     order = np.array([4, 1, 3, 0, 2])
     shards = [dist.shard_indices(order, r, 3) for r in range(3)]
